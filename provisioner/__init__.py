@@ -1,0 +1,1 @@
+"""Askasia platform provisioner: post-deploy SQL, isolation verifier, lifecycle and local stack."""

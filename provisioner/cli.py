@@ -1,0 +1,34 @@
+"""The `provision` entry point: noun-verb subcommands, one clear line on error, exit 0/1/2."""
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from provisioner.errors import ProvisionError
+
+app = typer.Typer(
+    help="Askasia platform provisioner: post-deploy SQL, isolation checks, lifecycle, local stack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err = Console(stderr=True)
+
+
+def _register() -> None:
+    # Each command group lives in its own module under provisioner/commands/.
+    from provisioner.commands import local
+
+    app.add_typer(local.app, name="local")
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except ProvisionError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,1 @@
+"""One module per command group; each stays thin and calls plain modules."""

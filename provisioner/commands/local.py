@@ -1,0 +1,74 @@
+"""`provision local`: the local embedded stack (PostgreSQL cells over TLS + moto), loopback only."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from provisioner.console import err, out, print_json
+from provisioner.local.layout import Layout, default_root
+from provisioner.local.stack import LocalStack
+
+app = typer.Typer(help="The local embedded stack: PostgreSQL cells over TLS and a moto server.",
+                  no_args_is_help=True)
+
+RootOption = Annotated[Optional[Path], typer.Option("--root", help="State directory (default .local/).")]
+
+
+def _stack(root: Optional[Path]) -> LocalStack:
+    return LocalStack(Layout((root or default_root()).resolve()))
+
+
+@app.command()
+def up(
+    cells: Annotated[int, typer.Option(help="PostgreSQL servers to run, one per cell.")] = 1,
+    pg_port: Annotated[Optional[int], typer.Option(help="First cell's port (default: a free one).")] = None,
+    moto_port: Annotated[Optional[int], typer.Option(help="moto server port (default: a free one).")] = None,
+    root: RootOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the stack outputs as JSON.")] = False,
+) -> None:
+    """Start (or reuse) the local stack and write .local/outputs.json."""
+    stack = _stack(root)
+    outputs = stack.up(cells=cells, pg_port=pg_port, moto_port=moto_port,
+                       report=(lambda m: None) if json_out else (lambda m: err.print(m)))
+    if json_out:
+        print_json(outputs)
+    else:
+        out.print(f"[green]local stack up[/]: {len(outputs['clusters'])} cell(s); outputs in {stack.layout.outputs_file}")
+
+
+@app.command()
+def down(
+    wipe: Annotated[bool, typer.Option(help="Also delete all local data, keys and certificates.")] = False,
+    root: RootOption = None,
+) -> None:
+    """Stop exactly what `local up` started."""
+    _stack(root).down(wipe=wipe, report=lambda m: out.print(m))
+
+
+@app.command()
+def status(root: RootOption = None,
+           json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Say what runs where."""
+    info = _stack(root).status()
+    if json_out:
+        print_json(info)
+        return
+    table = Table(title=f"local stack in {info['root']}")
+    for column in ("service", "address", "running", "data"):
+        table.add_column(column)
+    if info["moto"]:
+        table.add_row("moto", info["moto"]["endpoint"], str(info["moto"]["running"]), "in memory")
+    for cell in info["cells"]:
+        table.add_row(f"postgres {cell['cell']}", f"{cell['host']}:{cell['port']}", str(cell["running"]), cell["data"])
+    out.print(table)
+
+
+@app.command()
+def env(root: RootOption = None) -> None:
+    """Print shell exports for boto3, the aws CLI and psql: eval "$(provision local env)"."""
+    for key, value in _stack(root).env().items():
+        print(f"export {key}={shlex.quote(value)}")

@@ -1,0 +1,85 @@
+"""Connections to a cell: credentials from Secrets Manager, TLS verified against the CA bundle."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from provisioner import aws
+from provisioner.errors import ProvisionError
+from provisioner.local.layout import REPO_ROOT
+from provisioner.outputs import Cluster
+
+APPLICATION_NAME = "askasia-provisioner"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+def read_secret_json(secret_id: str, region: str) -> dict:
+    value = aws.client("secretsmanager", region).get_secret_value(SecretId=secret_id)
+    try:
+        return json.loads(value["SecretString"])
+    except (KeyError, json.JSONDecodeError):
+        raise ProvisionError(f"secret {secret_id} is not a JSON credentials document") from None
+
+
+def secret_credentials(secret_id: str, region: str) -> Credentials:
+    """RDS-shaped secrets: {"username": ..., "password": ...} (plus host/port/dbname for apps)."""
+    doc = read_secret_json(secret_id, region)
+    try:
+        return Credentials(doc["username"], doc["password"])
+    except KeyError:
+        raise ProvisionError(f"secret {secret_id} lacks username or password") from None
+
+
+def resolve_ca_bundle(value: str) -> Path:
+    """A path, or the name of an RDS CA (e.g. rds-ca-rsa2048-g1) looked up in the CA directory."""
+    direct = Path(value)
+    if direct.is_file():
+        return direct
+    ca_dir = Path(os.environ.get("ASKASIA_CA_DIR", REPO_ROOT / "certs"))
+    named = ca_dir / f"{value}.pem"
+    if named.is_file():
+        return named
+    raise ProvisionError(
+        f"CA bundle {value!r} not found: place AWS's RDS certificate bundle at {named} "
+        "(or set ASKASIA_CA_DIR); connections are only made with sslmode=verify-full"
+    )
+
+
+def conninfo(cluster: Cluster, creds: Credentials, dbname: str | None = None) -> dict:
+    return {
+        "host": cluster.endpoint,
+        "port": cluster.port,
+        "dbname": dbname or cluster.database,
+        "user": creds.username,
+        "password": creds.password,
+        "sslmode": "verify-full",
+        "sslrootcert": str(resolve_ca_bundle(cluster.ca_bundle)),
+        "ssl_min_protocol_version": "TLSv1.2",
+        "application_name": APPLICATION_NAME,
+        "connect_timeout": 5,
+    }
+
+
+def connect(
+    cluster: Cluster, creds: Credentials, *, autocommit: bool = False, dbname: str | None = None
+) -> psycopg.Connection:
+    try:
+        return psycopg.connect(**conninfo(cluster, creds, dbname), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ProvisionError(
+            f"cell {cluster.cell}: cannot connect to {cluster.endpoint}:{cluster.port}: {reason}"
+        ) from None
+
+
+def connect_master(cluster: Cluster, region: str, **kw) -> psycopg.Connection:
+    return connect(cluster, secret_credentials(cluster.master_secret_arn, region), **kw)

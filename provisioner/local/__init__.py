@@ -1,0 +1,1 @@
+"""The local embedded stack: PostgreSQL cells over TLS plus a moto server, on loopback only."""

@@ -1,0 +1,168 @@
+"""One local PostgreSQL server (a cell): initdb, TLS + SCRAM configuration, start, stop."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioner.errors import ProvisionError
+from provisioner.local.layout import ServerUser
+
+MIN_MAJOR = 15
+BOOTSTRAP_SUPERUSER = "askasia_bootstrap"
+INSTALL_HINT = (
+    "install them with `apt-get install -y postgresql` (Debian/Ubuntu), "
+    "or set ASKASIA_PG_BIN to the directory holding initdb and pg_ctl"
+)
+
+
+def find_pg_bin() -> Path:
+    """The directory with initdb/pg_ctl/postgres of the newest PostgreSQL >= 15 on this machine."""
+    if env := os.environ.get("ASKASIA_PG_BIN"):
+        candidates = [Path(env)]  # an explicit choice is the only place looked at
+    else:
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+            reverse=True,
+        )
+        if found := shutil.which("pg_ctl"):
+            candidates.append(Path(found).resolve().parent)
+    for directory in candidates:
+        if all((directory / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            major = _major_version(directory)
+            if major >= MIN_MAJOR:
+                return directory
+    raise ProvisionError(f"PostgreSQL {MIN_MAJOR}+ server binaries not found: {INSTALL_HINT}")
+
+
+def _major_version(pg_bin: Path) -> int:
+    out = subprocess.run([str(pg_bin / "pg_ctl"), "--version"], capture_output=True, text=True)
+    match = re.search(r"(\d+)", out.stdout)
+    return int(match.group(1)) if match else 0
+
+
+@dataclass
+class PgServer:
+    """Files of one cell live in `home`: data/, tls/, run/ (socket), server.log."""
+
+    home: Path
+    port: int
+    user: ServerUser
+    pg_bin: Path
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "server.log"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    def _run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
+        # PostgreSQL refuses to run as root: run its tools as the unprivileged server user.
+        extra = {} if self.user.is_self else {"user": self.user.uid, "group": self.user.gid}
+        return subprocess.run(args, capture_output=True, text=True, cwd=self.home, **extra, **kw)
+
+    def _chown_tree(self) -> None:
+        if self.user.is_self:
+            return
+        for path in [self.home, *self.home.rglob("*")]:
+            os.chown(path, self.user.uid, self.user.gid, follow_symlinks=False)
+
+    @property
+    def initialised(self) -> bool:
+        return (self.data / "PG_VERSION").exists()
+
+    def init(self, bootstrap_password: str, server_cert: Path, server_key: Path, ca: Path) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o700)
+        self.socket_dir.mkdir(exist_ok=True)
+        self.tls_dir.mkdir(exist_ok=True)
+        for src, name in ((server_cert, "server.crt"), (server_key, "server.key"), (ca, "ca.pem")):
+            shutil.copyfile(src, self.tls_dir / name)
+        os.chmod(self.tls_dir / "server.key", 0o600)
+        pwfile = self.home / ".pwfile"
+        pwfile.write_text(bootstrap_password + "\n")
+        os.chmod(pwfile, 0o600)
+        self._chown_tree()
+        try:
+            result = self._run([
+                str(self.pg_bin / "initdb"), "-D", str(self.data), "-U", BOOTSTRAP_SUPERUSER,
+                f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale",
+                "--no-instructions",
+            ])
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise ProvisionError(f"initdb failed in {self.data}: {result.stderr.strip()[-300:]}")
+        with (self.data / "postgresql.conf").open("a") as fh:
+            fh.write("\ninclude 'askasia.conf'\n")
+        self.configure()
+
+    def configure(self) -> None:
+        """Loopback only, TLS 1.2+, SCRAM only, plain-text connections rejected."""
+        tls = self.tls_dir
+        (self.data / "askasia.conf").write_text(
+            "\n".join([
+                "listen_addresses = '127.0.0.1'",
+                f"port = {self.port}",
+                f"unix_socket_directories = '{self.socket_dir}'",
+                "unix_socket_permissions = 0700",
+                "ssl = on",
+                f"ssl_cert_file = '{tls / 'server.crt'}'",
+                f"ssl_key_file = '{tls / 'server.key'}'",
+                f"ssl_ca_file = '{tls / 'ca.pem'}'",
+                "ssl_min_protocol_version = 'TLSv1.2'",
+                "password_encryption = 'scram-sha-256'",
+                "lo_compat_privileges = off",
+                "max_connections = 100",
+                "shared_buffers = '256MB'",
+                # Disposable local data: durability settings traded for speed, never in production.
+                "fsync = off",
+                "synchronous_commit = off",
+                "full_page_writes = off",
+                "log_connections = off",
+                "",
+            ])
+        )
+        (self.data / "pg_hba.conf").write_text(
+            "\n".join([
+                "# TYPE   DATABASE USER ADDRESS       METHOD",
+                "local    all      all                scram-sha-256",
+                "hostssl  all      all  127.0.0.1/32  scram-sha-256",
+                "hostnossl all     all  0.0.0.0/0     reject",
+                "host     all      all  ::/0          reject",
+                "",
+            ])
+        )
+        self._chown_tree()
+
+    def running(self) -> bool:
+        if not self.initialised:
+            return False
+        return self._run([str(self.pg_bin / "pg_ctl"), "status", "-D", str(self.data)]).returncode == 0
+
+    def start(self) -> None:
+        result = self._run([
+            str(self.pg_bin / "pg_ctl"), "start", "-D", str(self.data), "-l", str(self.log),
+            "-w", "-t", "60",
+        ])
+        if result.returncode != 0:
+            tail = self.log.read_text()[-400:] if self.log.exists() else result.stderr
+            raise ProvisionError(f"PostgreSQL on 127.0.0.1:{self.port} did not start: {tail.strip()}")
+
+    def stop(self) -> None:
+        if self.running():
+            self._run([str(self.pg_bin / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w"])

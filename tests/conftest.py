@@ -1,0 +1,53 @@
+"""Session fixtures: one local stack (2 PostgreSQL cells over TLS + moto) started through the
+same code as `provision local up`, in a private directory, and stopped at the end."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from provisioner.local.layout import Layout
+from provisioner.local.stack import CellState, LocalStack
+from provisioner.outputs import StackOutputs, parse_outputs
+
+# Tests never use the developer's .local/ stack or real AWS credentials.
+for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_var, None)
+
+
+@dataclass
+class RunningStack:
+    stack: LocalStack
+    outputs: StackOutputs
+
+    @property
+    def root(self) -> Path:
+        return self.stack.layout.root
+
+    def superuser(self, cell: str = "cell-1", dbname: str = "platform", **kw) -> psycopg.Connection:
+        """A superuser connection, for tests that break the database on purpose."""
+        state = next(c for c in self.stack.cells() if c.name == cell)
+        return psycopg.connect(**self.stack.bootstrap_conninfo(state, dbname), **kw)
+
+    def cell_state(self, cell: str = "cell-1") -> CellState:
+        return next(c for c in self.stack.cells() if c.name == cell)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    stack = LocalStack(Layout(tmp_path_factory.mktemp("local")))
+    try:
+        raw = stack.up(cells=2)
+        yield RunningStack(stack, parse_outputs(raw))
+    finally:
+        stack.down(wipe=True)
+
+
+@pytest.fixture
+def outputs(local_stack: RunningStack) -> StackOutputs:
+    local_stack.stack.activate()
+    return local_stack.outputs

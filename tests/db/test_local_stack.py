@@ -1,0 +1,155 @@
+"""The local embedded stack: TLS-only PostgreSQL cells, credentials via boto3 from moto,
+idempotent up, down stops exactly what it started, friendly errors."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from provisioner.connect import connect_master, conninfo, secret_credentials
+from provisioner.local import tls
+from provisioner.local.layout import Layout
+from provisioner.local.stack import LocalStack
+from provisioner.outputs import load_outputs_file
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120,
+    )
+
+
+def test_outputs_file_has_contract_shape(local_stack):
+    parsed = load_outputs_file(local_stack.stack.layout.outputs_file)
+    assert parsed.cells == ["cell-1", "cell-2"]
+    assert len({c.port for c in parsed.clusters}) == 2
+    assert all(c.endpoint == "127.0.0.1" for c in parsed.clusters)
+    assert set(parsed.kms) >= {"data", "logs", "backup", "jwt_signing"}
+
+
+def test_master_credentials_come_from_secrets_manager_and_connect_over_tls(outputs):
+    cluster = outputs.clusters[0]
+    creds = secret_credentials(cluster.master_secret_arn, outputs.region)
+    assert creds.username == "askasia_master"
+    assert creds.password not in repr(creds)
+    with connect_master(cluster, outputs.region) as conn:
+        ssl, version = conn.execute(
+            "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()"
+        ).fetchone()
+        superuser = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()[0]
+    assert ssl is True and version in ("TLSv1.2", "TLSv1.3")
+    assert superuser is False  # like Aurora's master: everything must work without superuser
+
+
+def test_plain_text_connection_is_refused(outputs):
+    cluster = outputs.clusters[0]
+    info = conninfo(cluster, secret_credentials(cluster.master_secret_arn, outputs.region))
+    info.update(sslmode="disable")
+    info.pop("ssl_min_protocol_version")
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(**info)
+
+
+def test_server_certificate_is_verified_against_the_ca(outputs, tmp_path):
+    other_ca, _ = tls.ensure_ca(tmp_path / "other-ca")
+    cluster = outputs.clusters[0]
+    info = conninfo(cluster, secret_credentials(cluster.master_secret_arn, outputs.region))
+    info.update(sslrootcert=str(other_ca))
+    with pytest.raises(psycopg.OperationalError, match="SSL error"):
+        psycopg.connect(**info)
+
+
+def test_up_is_idempotent(local_stack):
+    with local_stack.superuser() as conn:
+        started = conn.execute("select pg_postmaster_start_time()").fetchone()[0]
+    moto_pid = local_stack.stack.moto().pid()
+    again = local_stack.stack.up(cells=2)
+    assert load_outputs_file(local_stack.stack.layout.outputs_file).clusters == local_stack.outputs.clusters
+    assert again["clusters"] == [c.__dict__ for c in local_stack.outputs.clusters]
+    with local_stack.superuser() as conn:
+        assert conn.execute("select pg_postmaster_start_time()").fetchone()[0] == started
+    assert local_stack.stack.moto().pid() == moto_pid
+
+
+def test_shrinking_cells_is_refused(local_stack):
+    from provisioner.errors import InputError
+
+    with pytest.raises(InputError, match="would drop cell-2"):
+        local_stack.stack.up(cells=1)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only meaningful when the tests run as root")
+def test_postgres_runs_unprivileged_when_root(local_stack):
+    with local_stack.superuser() as conn:
+        data_dir = conn.execute("show data_directory").fetchone()[0]
+    pid = int(open(os.path.join(data_dir, "postmaster.pid")).readline())
+    uid_line = next(line for line in open(f"/proc/{pid}/status") if line.startswith("Uid:"))
+    assert int(uid_line.split()[1]) != 0
+
+
+def test_env_sets_up_psql_and_boto3(local_stack):
+    script = (
+        f'eval "$({sys.executable} -m provisioner local env --root {local_stack.root})" && '
+        "psql -tAc 'select ssl from pg_stat_ssl where pid = pg_backend_pid()' && "
+        f"{sys.executable} -c \"import boto3; print(len(boto3.client('secretsmanager').list_secrets()['SecretList']) > 0)\""
+    )
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["t", "True"]
+
+
+def test_down_stops_exactly_what_it_started(local_stack, tmp_path):
+    own = LocalStack(Layout(tmp_path / "own"))
+    raw = own.up(cells=1)
+    port = raw["clusters"][0]["port"]
+    moto_port = own.moto().port
+    own.down()
+    for p in (port, moto_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", p)) != 0, f"port {p} still answers"
+    with local_stack.superuser() as conn:  # the session stack is untouched
+        assert conn.execute("select 1").fetchone()[0] == 1
+    assert local_stack.stack.moto().running()
+    own.down(wipe=True)
+
+
+def test_moto_restart_is_recovered_by_up(local_stack):
+    moto = local_stack.stack.moto()
+    moto.stop()
+    local_stack.stack.up(cells=2)
+    outputs = load_outputs_file(local_stack.stack.layout.outputs_file)
+    with connect_master(outputs.clusters[1], outputs.region) as conn:
+        assert conn.execute("select current_user").fetchone()[0] == "askasia_master"
+
+
+def test_missing_postgres_binaries_is_one_clear_line(tmp_path):
+    result = run_cli("local", "up", "--root", str(tmp_path / "x"), env={"ASKASIA_PG_BIN": str(tmp_path)})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "apt-get install -y postgresql" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_busy_port_is_one_clear_line(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        busy = sock.getsockname()[1]
+        result = run_cli("local", "up", "--root", str(tmp_path / "y"), "--pg-port", str(busy))
+    assert result.returncode == 2
+    assert f"port {busy}" in result.stderr and "busy" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "y").exists()
+
+
+def test_status_reports_running_cells(local_stack):
+    result = run_cli("local", "status", "--root", str(local_stack.root), "--json")
+    info = json.loads(result.stdout)
+    assert [c["running"] for c in info["cells"]] == [True, True]
+    assert info["moto"]["running"] is True
