@@ -20,9 +20,17 @@ err = Console(stderr=True)
 
 def _register() -> None:
     # Each command group lives in its own module under provisioner/commands/.
-    from provisioner.commands import local
+    from provisioner.commands import local, partners, sql, tenants
 
     app.add_typer(local.app, name="local")
+    app.add_typer(partners.app, name="partners")
+    app.add_typer(tenants.app, name="tenants")
+    app.add_typer(sql.app, name="sql")
+    from provisioner.commands import plan as plan_cmd
+    from provisioner.commands import register as register_cmd
+
+    app.command("plan")(plan_cmd.plan)
+    app.command("register")(register_cmd.register)
 
 
 def main() -> None:

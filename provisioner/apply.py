@@ -1,0 +1,302 @@
+"""Reconcile a cell with sql/: platform, then partners, then tenants, in lock-bounded batches.
+
+A target's pending steps (V steps never recorded, R steps whose rendered checksum changed) run
+in one transaction together with their ledger rows, so a kill at any moment leaves each target
+either fully at its previous state or fully at the new one; a re-run converges. A recorded V
+step whose text changed is drift: that target stops, the others go on.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from provisioner.connect import connect_master
+from provisioner.credentials import CredentialStore, Endpoint, scram_verifier
+from provisioner.errors import ProvisionError
+from provisioner.outputs import Cluster, StackOutputs
+from provisioner.targets import RenderedStep, Target, partner_target, platform_target, tenant_target
+
+APPLY_LOCK_KEY = 7_361_626_173  # one advisory lock per cell for every apply
+CREDENTIALS_STEP = "credentials"
+LOCKS_PER_TENANT = 40  # measured: a new tenant takes ~30 lock-table entries (tests/db/test_apply.py)
+MAX_TARGETS_PER_TX = 50
+CHUNK = 1000  # targets read per ledger query; bounds the tool's memory whatever the tenant count
+
+Progress = Callable[[str, int, int], None]  # (cell, done, total)
+
+
+class CellBusy(ProvisionError):
+    pass
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    dry_run: bool = False
+    lock_wait: float = 0.0
+    lock_timeout: str = "5s"
+    statement_timeout: str = "300s"
+    tenant_ids: frozenset[str] | None = None  # limit tenants (e.g. the one just added)
+    partner_ids: frozenset[str] | None = None
+
+
+@dataclass
+class TargetPlan:
+    target: Target
+    pending: list[RenderedStep]
+    drift: list[str]
+    needs_credentials: bool = False
+    role: str | None = None
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.pending or self.needs_credentials) and not self.drift
+
+
+@dataclass
+class CellResult:
+    cell: str
+    status: str = "ok"  # ok | drift | failed | unreachable | busy
+    targets_changed: dict[str, int] = field(default_factory=lambda: {"platform": 0, "partner": 0, "tenant": 0})
+    steps_run: int = 0
+    planned: list[tuple[str, str]] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def plan_target(target: Target, recorded: dict[str, str], login_role: str | None = None) -> TargetPlan:
+    pending, drift = [], []
+    for rendered in target.rendered:
+        previous = recorded.get(rendered.step.name)
+        if rendered.step.repeatable:
+            if previous != rendered.checksum:
+                pending.append(rendered)
+        elif previous is None:
+            pending.append(rendered)
+        elif previous != rendered.checksum:
+            drift.append(f"{target.key}: {rendered.step.name} changed after it was applied "
+                         f"(recorded {previous[:12]}, now {rendered.checksum[:12]}); add a new V step instead")
+    needs = login_role is not None and CREDENTIALS_STEP not in recorded
+    return TargetPlan(target, pending, drift, needs_credentials=needs, role=login_role)
+
+
+def _ledger_row(target: str, step: str, checksum: str, repeatable: bool) -> sql.Composed:
+    return sql.SQL(
+        "insert into platform.schema_ledger (target, step, checksum, repeatable) values ({}, {}, {}, {}) "
+        "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
+    ).format(sql.Literal(target), sql.Literal(step), sql.Literal(checksum), sql.Literal(repeatable))
+
+
+def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
+    """One transaction's text: each target's pending steps, its password, its ledger rows."""
+    parts: list[str] = []
+    for plan in plans:
+        key = plan.target.key
+        for rendered in plan.pending:
+            parts.append(rendered.text)
+            parts.append(_ledger_row(key, rendered.step.name, rendered.checksum, rendered.step.repeatable)
+                         .as_string(None))
+        if key in verifiers:
+            parts.append(sql.SQL("alter role {} password {};").format(
+                sql.Identifier(plan.role), sql.Literal(verifiers[key])).as_string(None))
+            parts.append(_ledger_row(key, CREDENTIALS_STEP, "set", False).as_string(None))
+    return "\n".join(parts)
+
+
+class CellApplier:
+    def __init__(self, outputs: StackOutputs, cluster: Cluster, options: ApplyOptions,
+                 credentials: CredentialStore | None, progress: Progress | None = None):
+        self.outputs, self.cluster, self.options = outputs, cluster, options
+        self.credentials = credentials
+        self.progress = progress or (lambda cell, done, total: None)
+        self.result = CellResult(cluster.cell)
+        self.endpoint = Endpoint(cluster.endpoint, cluster.port, cluster.database)
+
+    # -- connection and lock -------------------------------------------------------------
+    def _session(self) -> psycopg.Connection:
+        conn = connect_master(self.cluster, self.outputs.region, autocommit=True)
+        conn.execute(sql.SQL("set lock_timeout = {}; set statement_timeout = {}; "
+                             "set idle_in_transaction_session_timeout = '120s'").format(
+            sql.Literal(self.options.lock_timeout), sql.Literal(self.options.statement_timeout)))
+        return conn
+
+    def _lock(self, conn: psycopg.Connection) -> None:
+        deadline = time.monotonic() + self.options.lock_wait
+        while True:
+            if conn.execute("select pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        holder = conn.execute(
+            "select a.pid, a.application_name, a.xact_start from pg_locks l "
+            "join pg_stat_activity a using (pid) where l.locktype = 'advisory' and l.granted "
+            "and (l.classid::bigint << 32 | l.objid::bigint) = %s limit 1", (APPLY_LOCK_KEY,)
+        ).fetchone()
+        who = f" (pid {holder[0]}, {holder[1] or 'unknown client'})" if holder else ""
+        raise CellBusy(f"cell {self.cluster.cell}: another apply holds the lock{who}; "
+                       "wait for it or pass --lock-wait SECONDS")
+
+    # -- reading the ledger --------------------------------------------------------------
+    @staticmethod
+    def _platform_exists(conn: psycopg.Connection) -> bool:
+        return conn.execute("select to_regclass('platform.schema_ledger') is not null").fetchone()[0]
+
+    @staticmethod
+    def _recorded(conn: psycopg.Connection, target: str) -> dict[str, str]:
+        rows = conn.execute("select step, checksum from platform.schema_ledger where target = %s", (target,))
+        return dict(rows.fetchall())
+
+    def _chunks(self, conn: psycopg.Connection, kind: str) -> Iterator[list[tuple]]:
+        """Keyset pages of (id, partner_id, plan, {step: checksum}) for active partners/tenants."""
+        if kind == "tenant":
+            base = ("select t.id, t.partner_id, t.plan, coalesce(jsonb_object_agg(l.step, l.checksum) "
+                    "filter (where l.step is not null), '{}') from platform.tenants t "
+                    "left join platform.schema_ledger l on l.target = 'tenant:' || t.id "
+                    "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null "
+                    "or t.id = any(%(only)s)) group by t.id order by t.id limit %(limit)s")
+            only = self.options.tenant_ids
+        else:
+            base = ("select p.id, p.id, null, coalesce(jsonb_object_agg(l.step, l.checksum) "
+                    "filter (where l.step is not null), '{}') from platform.partners p "
+                    "left join platform.schema_ledger l on l.target = 'partner:' || p.id "
+                    "where p.status = 'active' and p.id > %(after)s and (%(only)s::text[] is null "
+                    "or p.id = any(%(only)s)) group by p.id order by p.id limit %(limit)s")
+            only = self.options.partner_ids
+        after = ""
+        while True:
+            rows = conn.execute(base, {"after": after, "only": sorted(only) if only is not None else None,
+                                       "limit": CHUNK}).fetchall()
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    # -- running -------------------------------------------------------------------------
+    def run(self) -> CellResult:
+        started = time.monotonic()
+        try:
+            conn = self._session()
+        except ProvisionError as exc:
+            self.result.status, self.result.errors = "unreachable", [str(exc)]
+            return self.result
+        try:
+            if not self.options.dry_run:
+                self._lock(conn)
+            self._apply_all(conn)
+        except CellBusy as exc:
+            self.result.status, self.result.errors = "busy", [str(exc)]
+        except psycopg.Error as exc:
+            self.result.status = "failed"
+            self.result.errors.append(f"cell {self.cluster.cell}: {str(exc).strip().splitlines()[0]}")
+        finally:
+            conn.close()
+            self.result.seconds = time.monotonic() - started
+        if self.result.status == "ok" and self.result.drift:
+            self.result.status = "drift"
+        return self.result
+
+    def _apply_all(self, conn: psycopg.Connection) -> None:
+        exists = self._platform_exists(conn)
+        platform = plan_target(platform_target(self.cluster.database),
+                               self._recorded(conn, "platform") if exists else {})
+        self._run_plans(conn, [platform], batch=1)
+        if self.result.drift or self.result.errors or (self.options.dry_run and not exists):
+            return  # without a current control plane, nothing else can be judged or run
+        for kind in ("partner", "tenant"):
+            self._apply_kind(conn, kind)
+
+    def _apply_kind(self, conn: psycopg.Connection, kind: str) -> None:
+        per_tx = self._targets_per_tx(conn) if kind == "tenant" else MAX_TARGETS_PER_TX
+        for rows in self._chunks(conn, kind):
+            plans = []
+            for target_id, partner_id, plan_name, recorded in rows:
+                if kind == "tenant":
+                    target = tenant_target(target_id, partner_id, plan_name)
+                    role = target.context["tenant"]["app_role"]
+                else:
+                    target = partner_target(target_id)
+                    role = target.context["partner"]["app_role"]
+                plans.append(plan_target(target, recorded, role))
+            self._run_plans(conn, plans, batch=per_tx)
+
+    def _targets_per_tx(self, conn: psycopg.Connection) -> int:
+        # Stay well under the shared lock table (max_locks_per_transaction x max_connections):
+        # one giant transaction fails with "out of shared memory".
+        per_tx, conns = conn.execute(
+            "select current_setting('max_locks_per_transaction')::int, current_setting('max_connections')::int"
+        ).fetchone()
+        return max(1, min(MAX_TARGETS_PER_TX, per_tx * conns // 8 // LOCKS_PER_TENANT))
+
+    def _run_plans(self, conn: psycopg.Connection, plans: list[TargetPlan], batch: int) -> None:
+        for plan in plans:
+            self.result.drift.extend(plan.drift)
+        work = [p for p in plans if p.has_work]
+        if self.options.dry_run:
+            for plan in work:
+                self.result.planned.extend((plan.target.key, r.step.name) for r in plan.pending)
+                if plan.needs_credentials:
+                    self.result.planned.append((plan.target.key, CREDENTIALS_STEP))
+            return
+        batches = [work[i:i + batch] for i in range(0, len(work), batch)]
+        if not batches:
+            return
+        total = len(work)
+        done = 0
+        self.progress(self.cluster.cell, done, total)
+        # Secrets Manager calls and SCRAM hashing for the next batch overlap the database's
+        # work on the current one.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            upcoming: Future = pool.submit(self._verifiers, batches[0])
+            for index, current in enumerate(batches):
+                verifiers = upcoming.result()
+                if index + 1 < len(batches):
+                    upcoming = pool.submit(self._verifiers, batches[index + 1])
+                self._execute(conn, current, verifiers)
+                done += len(current)
+                self.progress(self.cluster.cell, done, total)
+
+    def _verifiers(self, plans: list[TargetPlan]) -> dict[str, str]:
+        out = {}
+        for plan in plans:
+            if plan.needs_credentials:
+                if self.credentials is None:
+                    raise ProvisionError("credentials are needed but no credential store was configured")
+                kind, owner_id = plan.target.key.split(":", 1)
+                password = self.credentials.ensure(kind, owner_id, plan.role, self.endpoint)
+                out[plan.target.key] = scram_verifier(password)
+        return out
+
+    def _execute(self, conn: psycopg.Connection, plans: list[TargetPlan], verifiers: dict[str, str]) -> None:
+        try:
+            with conn.transaction():
+                conn.execute(batch_sql(plans, verifiers))
+        except psycopg.errors.LockNotAvailable:
+            raise
+        except psycopg.Error as exc:
+            if len(plans) > 1:  # find the one target that fails; the others still go in
+                for plan in plans:
+                    self._execute(conn, [plan], {k: v for k, v in verifiers.items() if k == plan.target.key})
+                return
+            self.result.status = "failed"
+            self.result.errors.append(f"{plans[0].target.key}: {str(exc).strip().splitlines()[0]}")
+            return
+        for plan in plans:
+            self.result.targets_changed[plan.target.kind] += 1
+            self.result.steps_run += len(plan.pending)
+
+
+def apply_stack(outputs: StackOutputs, options: ApplyOptions, credentials: CredentialStore | None,
+                jobs: int | None = None, progress: Progress | None = None,
+                cells: list[str] | None = None) -> list[CellResult]:
+    """Cells in parallel; one cell down fails that cell, not the others."""
+    clusters = [c for c in outputs.clusters if cells is None or c.cell in cells]
+    workers = max(1, min(jobs or len(clusters), len(clusters)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(CellApplier(outputs, c, options, credentials, progress).run) for c in clusters]
+        return [f.result() for f in futures]

@@ -1,0 +1,48 @@
+"""`provision partners`: add and list partners."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from provisioner import directory
+from provisioner.apply import ApplyOptions
+from provisioner.commands.tenants import _apply, _ensure_platform
+from provisioner.console import out, print_json
+from provisioner.stackref import JsonOption, OutputsOption, StackOption, resolve
+
+app = typer.Typer(help="Partners: white-label operators whose tenants live on the platform.", no_args_is_help=True)
+
+
+@app.command()
+def add(
+    stack: StackOption,
+    partner: Annotated[str, typer.Option(help="The partner's slug.")],
+    jurisdiction: Annotated[str, typer.Option(help="Where the partner's tenants' data comes from: EU, UK, IN, US...")],
+    outputs_file: OutputsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a partner in every cell and create its console role (credentials in Secrets Manager)."""
+    outputs = resolve(stack, outputs_file)
+    _ensure_platform(outputs)
+    record = directory.add_partner_rows(outputs, partner, jurisdiction)
+    code = _apply(outputs, ApplyOptions(partner_ids=frozenset([record.id]), tenant_ids=frozenset()), as_json)
+    if not as_json:
+        out.print(f"partner [bold]{partner}[/] ({record.id}, {jurisdiction}) on {len(outputs.clusters)} cell(s)")
+    raise typer.Exit(code)
+
+
+@app.command("list")
+def list_(stack: StackOption, outputs_file: OutputsOption = None, as_json: JsonOption = False) -> None:
+    """Every partner of the stack."""
+    rows = directory.partners(resolve(stack, outputs_file))
+    if as_json:
+        print_json([p.__dict__ for p in rows])
+        return
+    table = Table(title=f"partners of {stack}")
+    for column in ("id", "slug", "jurisdiction", "status"):
+        table.add_column(column)
+    for p in rows:
+        table.add_row(p.id, p.slug, p.jurisdiction, p.status)
+    out.print(table)

@@ -1,0 +1,221 @@
+"""The tenant directory: partners and tenants in the cells' control-plane tables.
+
+Partners are recorded in every cell (their tenants may sit in any); a tenant lives in exactly
+one cell; the directory is the union of the cells' tenants tables. Every input is validated,
+and every refusal happens, before the first row is written.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from provisioner.connect import connect_master
+from provisioner.errors import InputError, ProvisionError
+from provisioner.names import check_jurisdiction, check_plan, check_slug, new_id
+from provisioner.outputs import Cluster, StackOutputs
+
+
+@dataclass(frozen=True)
+class Partner:
+    id: str
+    slug: str
+    jurisdiction: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    slug: str
+    partner_id: str
+    partner: str
+    plan: str
+    region: str
+    cell: str
+    status: str
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NewTenant:
+    partner: Partner
+    slug: str
+    plan: str
+    region: str
+
+
+def _has_platform(conn) -> bool:
+    return conn.execute("select to_regclass('platform.tenants') is not null").fetchone()[0]
+
+
+def _per_cell(outputs: StackOutputs, work, clusters: list[Cluster] | None = None) -> dict[str, object]:
+    """Run `work(conn, cluster)` on every cell in parallel; a cell down is one clear error."""
+    clusters = list(clusters or outputs.clusters)
+
+    def one(cluster: Cluster):
+        with connect_master(cluster, outputs.region) as conn:
+            return work(conn, cluster)
+
+    with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
+        futures = {c.cell: pool.submit(one, c) for c in clusters}
+        return {cell: f.result() for cell, f in futures.items()}
+
+
+def partners(outputs: StackOutputs) -> list[Partner]:
+    def read(conn, cluster):
+        if not _has_platform(conn):
+            return []
+        return conn.execute("select id, slug, jurisdiction, status from platform.partners").fetchall()
+
+    found: dict[str, Partner] = {}
+    for rows in _per_cell(outputs, read).values():
+        for row in rows:
+            found[row[0]] = Partner(*row)
+    return sorted(found.values(), key=lambda p: p.slug)
+
+
+def find_partner(outputs: StackOutputs, slug: str) -> Partner:
+    check_slug(slug, "partner")
+    for partner in partners(outputs):
+        if partner.slug == slug:
+            if partner.status != "active":
+                raise InputError(f"partner {slug!r} is {partner.status}")
+            return partner
+    raise InputError(f"partner {slug!r} not found in stack {outputs.stack}: add it with `provision partners add`")
+
+
+def tenants(outputs: StackOutputs) -> list[Tenant]:
+    def read(conn, cluster):
+        if not _has_platform(conn):
+            return []
+        return conn.execute(
+            "select t.id, t.slug, t.partner_id, p.slug, t.plan, t.home_region, t.cell, t.status, "
+            "t.created_at, t.closed_at from platform.tenants t join platform.partners p on p.id = t.partner_id"
+        ).fetchall()
+
+    rows = [Tenant(*row) for cell_rows in _per_cell(outputs, read).values() for row in cell_rows]
+    return sorted(rows, key=lambda t: (t.partner, t.slug))
+
+
+def cell_loads(outputs: StackOutputs) -> dict[str, int]:
+    def count(conn, cluster):
+        if not _has_platform(conn):
+            return 0
+        return conn.execute("select count(*) from platform.tenants where status = 'active'").fetchone()[0]
+
+    return _per_cell(outputs, count)
+
+
+def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Partner:
+    """Record a partner in every cell (idempotent: the same slug keeps its id)."""
+    check_slug(slug, "partner")
+    check_jurisdiction(jurisdiction)
+    existing = {p.slug: p for p in partners(outputs)}
+    if slug in existing:
+        partner = existing[slug]
+        if partner.jurisdiction != jurisdiction:
+            raise InputError(f"partner {slug!r} exists with jurisdiction {partner.jurisdiction}, not {jurisdiction}")
+    else:
+        partner = Partner(new_id(), slug, jurisdiction, "active")
+
+    def insert(conn, cluster):
+        with conn.transaction():
+            conn.execute(
+                "insert into platform.partners (id, slug, jurisdiction) values (%s, %s, %s) on conflict (id) do nothing",
+                (partner.id, partner.slug, partner.jurisdiction),
+            )
+
+    _per_cell(outputs, insert)
+    return partner
+
+
+def validate_new_tenants(outputs: StackOutputs, rows: list[dict]) -> list[NewTenant]:
+    """Every check for a batch of new tenants, before anything is written; raises on the first
+    bad row with its line number."""
+    from policy.transfers import TransferRefused, check_placement
+
+    known = {p.slug: p for p in partners(outputs)}
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for number, row in enumerate(rows, start=1):
+        where = f"row {number}: " if len(rows) > 1 else ""
+        try:
+            slug = check_slug(row.get("tenant"), "tenant")
+            plan = check_plan(row.get("plan"))
+            partner_slug = check_slug(row.get("partner"), "partner")
+            region = row.get("region") or outputs.region
+            if partner_slug not in known:
+                raise InputError(f"partner {partner_slug!r} not found in stack {outputs.stack}")
+            partner = known[partner_slug]
+            try:
+                check_placement(partner.jurisdiction, region)
+            except TransferRefused as exc:
+                raise InputError(str(exc)) from None
+            if region != outputs.region:
+                raise InputError(
+                    f"region {region} is not served by stack {outputs.stack} ({outputs.region}); "
+                    "use that region's stack"
+                )
+            if (partner_slug, slug) in seen:
+                raise InputError(f"tenant {slug!r} of partner {partner_slug!r} appears twice")
+            seen.add((partner_slug, slug))
+        except InputError as exc:
+            raise InputError(f"{where}{exc}") from None
+        out.append(NewTenant(partner, slug, plan, region))
+    return out
+
+
+@dataclass(frozen=True)
+class Placement:
+    id: str
+    cell: str
+    new: bool
+
+
+def place_tenants(outputs: StackOutputs, new: list[NewTenant], cell: str | None = None) -> list[Placement]:
+    """Assign ids and cells (least-loaded first, or the cell asked for) and write the rows.
+    Tenants already present (same partner and slug) are kept, not duplicated, so a re-run of
+    an interrupted import converges."""
+    if cell is not None:
+        outputs.cluster(cell)  # unknown cell -> clear error
+    existing = {(t.partner, t.slug): t for t in tenants(outputs)}
+    loads = cell_loads(outputs)
+    placements: list[Placement] = []
+    by_cell: dict[str, list[tuple]] = {c: [] for c in outputs.cells}
+    for item in new:
+        known = existing.get((item.partner.slug, item.slug))
+        if known is not None:
+            if known.plan != item.plan:
+                raise InputError(f"tenant {item.slug!r} of {item.partner.slug!r} exists with plan {known.plan}")
+            placements.append(Placement(known.id, known.cell, False))
+            continue
+        target = cell or min(loads, key=lambda c: (loads[c], c))
+        loads[target] += 1
+        tenant_id = new_id()
+        by_cell[target].append((tenant_id, item.partner.id, item.slug, item.plan, item.region, target))
+        placements.append(Placement(tenant_id, target, True))
+
+    def insert(conn, cluster):
+        rows = by_cell[cluster.cell]
+        if rows:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "insert into platform.tenants (id, partner_id, slug, plan, home_region, cell) "
+                    "values (%s, %s, %s, %s, %s, %s)", rows)
+
+    _per_cell(outputs, insert)
+    return placements
+
+
+def tenant_by_slug_or_id(outputs: StackOutputs, value: str) -> Tenant:
+    matches = [t for t in tenants(outputs) if value in (t.id, t.slug)]
+    if not matches:
+        raise InputError(f"tenant {value!r} not found in stack {outputs.stack}")
+    if len(matches) > 1:
+        raise ProvisionError(f"tenant slug {value!r} is used by several partners: pass the tenant id")
+    return matches[0]

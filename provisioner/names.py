@@ -1,0 +1,97 @@
+"""Validated names. Catalog names (schemas, roles) derive only from opaque ids we generate;
+customer-chosen handles (slugs) are data, stored behind RLS, and checked before any SQL runs."""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from provisioner.errors import InputError
+
+PLANS = ("starter", "growth", "enterprise")
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are silently truncated
+ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+ID_LENGTH = 12
+_ID = re.compile(rf"^[a-z0-9]{{{ID_LENGTH}}}$")
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+_JURISDICTION = re.compile(r"^[A-Z]{2,3}$")
+
+
+def new_id() -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def check_id(value: str, what: str = "id") -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise InputError(f"{what} {value!r} is not an opaque id ({ID_LENGTH} lowercase letters or digits)")
+    return value
+
+
+def check_slug(value: str, what: str = "slug") -> str:
+    # fullmatch on an ASCII-only class: no quotes, semicolons, spaces, unicode look-alikes or
+    # a trailing newline get through.
+    if not isinstance(value, str) or not _SLUG.fullmatch(value):
+        shown = value if isinstance(value, str) and len(value) <= 80 else f"{str(value)[:80]}..."
+        raise InputError(
+            f"{what} {shown!r} is invalid: use 2-63 lowercase ASCII letters, digits or '-', starting with a letter"
+        )
+    return value
+
+
+def check_plan(value: str) -> str:
+    if value not in PLANS:
+        raise InputError(f"plan {value!r} is invalid: choose one of {', '.join(PLANS)}")
+    return value
+
+
+def check_jurisdiction(value: str) -> str:
+    if not isinstance(value, str) or not _JURISDICTION.fullmatch(value):
+        raise InputError(f"jurisdiction {value!r} is invalid: use a code such as EU, UK, IN, US")
+    return value
+
+
+def _identifier(name: str) -> str:
+    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        raise InputError(f"identifier {name!r} exceeds PostgreSQL's {MAX_IDENTIFIER_BYTES}-byte limit")
+    return name
+
+
+@dataclass(frozen=True)
+class TenantNames:
+    """Every catalog name of one tenant, from its opaque id alone."""
+
+    id: str
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "tenant id")
+        for name in (self.schema, self.owner_role, self.app_role, self.ro_role):
+            _identifier(name)
+
+    @property
+    def schema(self) -> str:
+        return f"t_{self.id}"
+
+    @property
+    def owner_role(self) -> str:
+        return f"t_{self.id}_owner"
+
+    @property
+    def app_role(self) -> str:
+        return f"t_{self.id}_app"
+
+    @property
+    def ro_role(self) -> str:
+        return f"t_{self.id}_ro"
+
+
+@dataclass(frozen=True)
+class PartnerNames:
+    id: str
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "partner id")
+        _identifier(self.app_role)
+
+    @property
+    def app_role(self) -> str:
+        return f"p_{self.id}_app"

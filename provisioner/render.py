@@ -1,0 +1,97 @@
+"""Jinja rendering of sql/: StrictUndefined, and values reach SQL only through quoting filters.
+
+`ident` and `literal` quote with psycopg's sql.Identifier / sql.Literal; any other value that
+reaches the output is an error, so a template cannot splice a raw string into SQL by mistake.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from psycopg import sql
+
+from provisioner.local.layout import REPO_ROOT
+
+SQL_DIR = REPO_ROOT / "sql"
+_STEP = re.compile(r"^(?:V(?P<version>\d{3})|R)__(?P<name>[a-z0-9_]+)\.sql\.j2$")
+
+
+class SqlText(Markup):
+    """Text that is already safe SQL: quoted by a filter, or a macro's rendered output."""
+
+
+def ident(*parts: str) -> SqlText:
+    return SqlText(sql.Identifier(*parts).as_string(None))
+
+
+def literal(value: Any) -> SqlText:
+    return SqlText(sql.Literal(value).as_string(None))
+
+
+def _only_quoted(value: Any) -> Any:
+    # Markup is what a filter or a macro returns; a plain str or number is a raw value.
+    if isinstance(value, Markup):
+        return value
+    raise jinja2.TemplateError(f"value {value!r} reached SQL without the ident or literal filter")
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(SQL_DIR)),
+        undefined=jinja2.StrictUndefined,
+        finalize=_only_quoted,
+        autoescape=True,  # with finalize: only Markup (quoted SQL) is ever emitted
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ident"] = ident
+    env.filters["literal"] = literal
+    return env
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # the sql/ subdirectory: platform, partner, tenant
+    file: str
+    repeatable: bool
+
+    @property
+    def name(self) -> str:
+        return self.file.removesuffix(".sql.j2")
+
+    def render(self, context: dict) -> str:
+        return environment().get_template(f"{self.kind}/{self.file}").render(**context)
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@cache
+def steps(kind: str) -> tuple[Step, ...]:
+    """Versioned steps in version order, then repeatable steps by name (Flyway's order)."""
+    versioned, repeatable = [], []
+    for path in sorted((SQL_DIR / kind).glob("*.sql.j2")):
+        match = _STEP.match(path.name)
+        if not match:
+            raise ValueError(f"{path}: not a V###__name.sql.j2 or R__name.sql.j2 step")
+        if match.group("version"):
+            versioned.append(Step(kind, path.name, False))
+        else:
+            repeatable.append(Step(kind, path.name, True))
+    versions = [s.file[:4] for s in versioned]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"sql/{kind}: two steps share a version number")
+    return tuple(versioned + repeatable)
+
+
+def template_dir(kind: str) -> Path:
+    return SQL_DIR / kind

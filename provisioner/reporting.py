@@ -1,0 +1,49 @@
+"""How apply results are shown and which exit code they mean."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rich.table import Table
+
+from provisioner.apply import CellResult
+from provisioner.console import err, out, print_json
+
+COULD_NOT_RUN = {"unreachable", "busy"}
+
+
+def exit_code(results: list[CellResult]) -> int:
+    if any(r.status in COULD_NOT_RUN for r in results):
+        return 2
+    return 1 if any(r.status != "ok" for r in results) else 0
+
+
+def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> int:
+    code = exit_code(results)
+    if as_json:
+        print_json({"dry_run": dry_run, "exit_code": code, "cells": [asdict(r) for r in results]})
+        return code
+    table = Table(title="dry run: what would run" if dry_run else "apply")
+    for column in ("cell", "status", "platform", "partners", "tenants", "steps", "seconds"):
+        table.add_column(column, justify="right" if column not in ("cell", "status") else "left")
+    for r in results:
+        counts = r.targets_changed
+        if dry_run:
+            planned = {kind: len({t for t, _ in r.planned if t.split(":")[0] == kind})
+                       for kind in ("platform", "partner", "tenant")}
+            counts, steps = planned, len(r.planned)
+        else:
+            steps = r.steps_run
+        colour = "green" if r.status == "ok" else "red"
+        table.add_row(r.cell, f"[{colour}]{r.status}[/]", str(counts["platform"]), str(counts["partner"]),
+                      str(counts["tenant"]), str(steps), f"{r.seconds:.2f}")
+    out.print(table)
+    for r in results:
+        for line in r.drift + r.errors:
+            err.print(f"[red]{r.cell}[/]: {line}", highlight=False, soft_wrap=True)
+    if dry_run:
+        for r in results:
+            for target, step in r.planned[:50]:
+                out.print(f"  {r.cell}  {target}  {step}", highlight=False)
+            if len(r.planned) > 50:
+                out.print(f"  {r.cell}  ... {len(r.planned) - 50} more")
+    return code

@@ -1,0 +1,73 @@
+"""Apply targets: the platform, each partner and each tenant, with their template context."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+
+from provisioner import render
+from provisioner.names import PartnerNames, TenantNames
+
+ROLES = {
+    "owner": "askasia_platform_owner",
+    "operator": "askasia_operator",
+    "tenant_app": "askasia_tenant_app",
+    "tenant_read": "askasia_tenant_read",
+    "partner_app": "askasia_partner_app",
+}
+AUDIT_MONTHS_BEHIND, AUDIT_MONTHS_AHEAD = 1, 3
+
+
+@dataclass(frozen=True)
+class RenderedStep:
+    step: render.Step
+    text: str
+    checksum: str
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str  # the ledger's target column
+    kind: str  # sql/<kind>/
+    context: dict
+
+    @cached_property
+    def rendered(self) -> tuple[RenderedStep, ...]:
+        out = []
+        for step in render.steps(self.kind):
+            text = step.render(self.context)
+            out.append(RenderedStep(step, text, render.checksum(text)))
+        return tuple(out)
+
+
+def _month_start(day: dt.date, offset: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + offset
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def audit_months(today: dt.date) -> list[dict]:
+    months = []
+    for offset in range(-AUDIT_MONTHS_BEHIND, AUDIT_MONTHS_AHEAD + 1):
+        start, end = _month_start(today, offset), _month_start(today, offset + 1)
+        months.append({"name": f"audit_events_{start:%Y_%m}", "start": start.isoformat(), "end": end.isoformat()})
+    return months
+
+
+def platform_target(database: str, today: dt.date | None = None) -> Target:
+    today = today or dt.datetime.now(dt.UTC).date()
+    return Target("platform", "platform", {"roles": ROLES, "database": database, "audit_months": audit_months(today)})
+
+
+def partner_target(partner_id: str) -> Target:
+    names = PartnerNames(partner_id)
+    return Target(f"partner:{partner_id}", "partner",
+                  {"roles": ROLES, "partner": {"id": partner_id, "app_role": names.app_role}})
+
+
+def tenant_target(tenant_id: str, partner_id: str, plan: str) -> Target:
+    names = TenantNames(tenant_id)
+    tenant = {
+        "id": tenant_id, "partner_id": partner_id, "plan": plan, "schema": names.schema,
+        "owner_role": names.owner_role, "app_role": names.app_role, "ro_role": names.ro_role,
+    }
+    return Target(f"tenant:{tenant_id}", "tenant", {"roles": ROLES, "tenant": tenant})
