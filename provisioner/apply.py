@@ -23,7 +23,7 @@ from provisioner.targets import RenderedStep, Target, partner_target, platform_t
 
 APPLY_LOCK_KEY = 7_361_626_173  # one advisory lock per cell for every apply
 CREDENTIALS_STEP = "credentials"
-LOCKS_PER_TENANT = 40  # measured: a new tenant takes ~30 lock-table entries (tests/db/test_apply.py)
+LOCKS_PER_TENANT = 80  # measured: a new tenant holds ~66 locks (tests/db/test_apply.py checks it)
 MAX_TARGETS_PER_TX = 50
 CHUNK = 1000  # targets read per ledger query; bounds the tool's memory whatever the tenant count
 
@@ -231,7 +231,7 @@ class CellApplier:
         per_tx, conns = conn.execute(
             "select current_setting('max_locks_per_transaction')::int, current_setting('max_connections')::int"
         ).fetchone()
-        return max(1, min(MAX_TARGETS_PER_TX, per_tx * conns // 8 // LOCKS_PER_TENANT))
+        return max(1, min(MAX_TARGETS_PER_TX, per_tx * conns // 4 // LOCKS_PER_TENANT))
 
     def _run_plans(self, conn: psycopg.Connection, plans: list[TargetPlan], batch: int) -> None:
         for plan in plans:

@@ -26,12 +26,18 @@ class SqlText(Markup):
     """Text that is already safe SQL: quoted by a filter, or a macro's rendered output."""
 
 
+def _defined(value: Any) -> Any:
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming the missing variable
+    return value
+
+
 def ident(*parts: str) -> SqlText:
-    return SqlText(sql.Identifier(*parts).as_string(None))
+    return SqlText(sql.Identifier(*map(_defined, parts)).as_string(None))
 
 
 def literal(value: Any) -> SqlText:
-    return SqlText(sql.Literal(value).as_string(None))
+    return SqlText(sql.Literal(_defined(value)).as_string(None))
 
 
 def _only_quoted(value: Any) -> Any:

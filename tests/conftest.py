@@ -47,7 +47,15 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         stack.down(wipe=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def outputs(local_stack: RunningStack) -> StackOutputs:
     local_stack.stack.activate()
     return local_stack.outputs
+
+
+@pytest.fixture(autouse=True)
+def _aws_points_at_session_stack(request: pytest.FixtureRequest) -> None:
+    """A test may start a second local stack (which repoints boto3 at its moto server);
+    every test that uses the session stack starts pointed back at it."""
+    if "local_stack" in request.fixturenames:
+        request.getfixturevalue("local_stack").stack.activate()

@@ -1,0 +1,45 @@
+"""Test helpers: onboard partners and tenants through the real code paths, and connect as them."""
+from __future__ import annotations
+
+import secrets
+
+import psycopg
+
+from provisioner import directory
+from provisioner.apply import ApplyOptions, CellResult, apply_stack
+from provisioner.connect import Credentials, connect, read_secret_json
+from provisioner.credentials import secret_name
+from provisioner.outputs import StackOutputs
+from provisioner.stackref import credential_store
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def apply(outputs: StackOutputs, **options) -> list[CellResult]:
+    return apply_stack(outputs, ApplyOptions(**options), credential_store(outputs))
+
+
+def onboard(outputs: StackOutputs, partners: dict[str, str], tenants: list[tuple[str, str, str]],
+            cell: str | None = None) -> dict[str, directory.Tenant]:
+    """partners: slug -> jurisdiction; tenants: (partner slug, tenant slug, plan). Returns by slug."""
+    apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())
+    ids = [directory.add_partner_rows(outputs, slug, j).id for slug, j in partners.items()]
+    new = directory.validate_new_tenants(
+        outputs, [{"partner": p, "tenant": t, "plan": plan} for p, t, plan in tenants])
+    placed = directory.place_tenants(outputs, new, cell=cell)
+    results = apply(outputs, partner_ids=frozenset(ids), tenant_ids=frozenset(p.id for p in placed))
+    assert all(r.status == "ok" for r in results), [r.errors + r.drift for r in results]
+    by_id = {t.id: t for t in directory.tenants(outputs)}
+    return {by_id[p.id].slug: by_id[p.id] for p in placed}
+
+
+def app_credentials(outputs: StackOutputs, kind: str, owner_id: str) -> Credentials:
+    doc = read_secret_json(secret_name(outputs.stack, kind, owner_id), outputs.region)
+    return Credentials(doc["username"], doc["password"])
+
+
+def connect_as(outputs: StackOutputs, kind: str, owner_id: str, cell: str) -> psycopg.Connection:
+    """Log in with the app credentials stored in Secrets Manager, over verified TLS."""
+    return connect(outputs.cluster(cell), app_credentials(outputs, kind, owner_id))
