@@ -85,26 +85,30 @@ def plan_target(target: Target, recorded: dict[str, str], login_role: str | None
     return TargetPlan(target, pending, drift, needs_credentials=needs, role=login_role)
 
 
-def _ledger_row(target: str, step: str, checksum: str, repeatable: bool) -> sql.Composed:
+def _ledger_rows(rows: list[tuple[str, str, str, bool]]) -> str:
+    """One multi-row upsert for the whole transaction's ledger entries."""
+    values = sql.SQL(", ").join(sql.SQL("({}, {}, {}, {})").format(*map(sql.Literal, row)) for row in rows)
     return sql.SQL(
-        "insert into platform.schema_ledger (target, step, checksum, repeatable) values ({}, {}, {}, {}) "
+        "insert into platform.schema_ledger (target, step, checksum, repeatable) values {} "
         "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
-    ).format(sql.Literal(target), sql.Literal(step), sql.Literal(checksum), sql.Literal(repeatable))
+    ).format(values).as_string(None)
 
 
 def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
-    """One transaction's text: each target's pending steps, its password, its ledger rows."""
+    """One transaction's text: each target's pending steps and password, then the ledger rows."""
     parts: list[str] = []
+    ledger: list[tuple[str, str, str, bool]] = []
     for plan in plans:
         key = plan.target.key
         for rendered in plan.pending:
             parts.append(rendered.text)
-            parts.append(_ledger_row(key, rendered.step.name, rendered.checksum, rendered.step.repeatable)
-                         .as_string(None))
+            ledger.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable))
         if key in verifiers:
             parts.append(sql.SQL("alter role {} password {};").format(
                 sql.Identifier(plan.role), sql.Literal(verifiers[key])).as_string(None))
-            parts.append(_ledger_row(key, CREDENTIALS_STEP, "set", False).as_string(None))
+            ledger.append((key, CREDENTIALS_STEP, "set", False))
+    if ledger:
+        parts.append(_ledger_rows(ledger))
     return "\n".join(parts)
 
 

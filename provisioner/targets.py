@@ -16,6 +16,8 @@ ROLES = {
     "partner_app": "askasia_partner_app",
 }
 AUDIT_MONTHS_BEHIND, AUDIT_MONTHS_AHEAD = 1, 3
+# The tables sql/tenant/ creates; R__grants names them (tests check this matches the database).
+TENANT_TABLES = ("leads", "tickets", "emails", "outputs")
 
 
 @dataclass(frozen=True)
@@ -70,4 +72,4 @@ def tenant_target(tenant_id: str, partner_id: str, plan: str) -> Target:
         "id": tenant_id, "partner_id": partner_id, "plan": plan, "schema": names.schema,
         "owner_role": names.owner_role, "app_role": names.app_role, "ro_role": names.ro_role,
     }
-    return Target(f"tenant:{tenant_id}", "tenant", {"roles": ROLES, "tenant": tenant})
+    return Target(f"tenant:{tenant_id}", "tenant", {"roles": ROLES, "tenant": tenant, "tables": TENANT_TABLES})

@@ -272,3 +272,14 @@ def test_sql_render_prints_sql_without_secrets(local_stack, outputs, pair):
     assert result.returncode == 0, result.stderr
     assert f'create schema "t_{one.id}"' in result.stdout
     assert password not in result.stdout and "SCRAM-SHA-256$" not in result.stdout
+
+
+def test_grants_name_every_table_the_tenant_steps_create(local_stack, pair):
+    """R__grants names TENANT_TABLES (no catalog-wide scan); a table added by a V step must be listed."""
+    from provisioner.targets import TENANT_TABLES
+
+    _, one, _ = pair
+    with local_stack.superuser(cell="cell-2") as su:
+        tables = {r[0] for r in su.execute("select tablename from pg_tables where schemaname = %s",
+                                           (f"t_{one.id}",))}
+    assert tables == set(TENANT_TABLES)

@@ -1,0 +1,40 @@
+"""Shared bench plumbing: a private local stack, and onboarding many tenants quickly."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from provisioner import directory  # noqa: E402
+from provisioner.local.layout import Layout  # noqa: E402
+from provisioner.local.stack import LocalStack  # noqa: E402
+from provisioner.outputs import StackOutputs, parse_outputs  # noqa: E402
+
+
+def fresh_stack(name: str, cells: int = 1) -> tuple[LocalStack, StackOutputs]:
+    """A new stack under .local/<name>, wiped first so every run measures the same thing."""
+    layout = Layout(REPO / ".local" / name)
+    stack = LocalStack(layout)
+    stack.down(wipe=True)
+    raw = stack.up(cells=cells)
+    return stack, parse_outputs(raw)
+
+
+def record_tenants(outputs: StackOutputs, partner: str, count: int, prefix: str) -> list[directory.Placement]:
+    rows = [{"partner": partner, "tenant": f"{prefix}-{i:05d}", "plan": "starter"} for i in range(count)]
+    return directory.place_tenants(outputs, directory.validate_new_tenants(outputs, rows))
+
+
+def psql_file(stack: LocalStack, path: Path) -> None:
+    env = {**os.environ, **stack.env()}
+    subprocess.run([shutil.which("psql") or "psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def line(name: str, value: str, target: str, ok: bool) -> str:
+    return f"{name:<58} {value:>14}   target {target:<12} {'OK' if ok else 'MISSED'}"
