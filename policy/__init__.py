@@ -1,0 +1,1 @@
+"""Compliance as code: transfer gate (transfers.py), rules (rules/), engine, CrossGuard adapter."""

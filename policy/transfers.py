@@ -55,7 +55,8 @@ class Basis:
         return self.mechanism != DOMESTIC
 
     def summary(self) -> str:
-        parts = [self.mechanism, self.reference]
+        """The reference and its particulars on one line (the mechanism is shown apart)."""
+        parts = [self.reference]
         if self.date:
             parts.append(self.date)
         if self.module:
@@ -272,14 +273,17 @@ def check_placement(origin: str, region: str, *, transfers: Transfers | None = N
     return basis
 
 
-def check_stack_transfers(
+def stack_refusals(
     region: str,
     dr_region: str | None,
     origins: list[str],
     *,
     transfers: Transfers | None = None,
-) -> None:
-    """Refuse a stack whose primary or DR region lacks a basis for any origin it serves."""
+) -> list[TransferRefused]:
+    """Every refused arrow of a stack (origin -> primary or DR region), in a stable order.
+
+    An unknown region or origin raises at once: nothing can be judged about it.
+    """
     t = transfers or load_transfers()
     if not origins:
         raise TransferRefused(
@@ -288,11 +292,26 @@ def check_stack_transfers(
     targets = [("region", region)]
     if dr_region and dr_region.strip().lower() != region.strip().lower():
         targets.append(("DR region", dr_region))
+    found: list[TransferRefused] = []
     for role, target in targets:
         t.country_of(target)  # unknown region fails before any origin is named
         for origin in origins:
             if basis_for(origin, target, transfers=t) is None:
-                raise _refusal(t, origin, target, role)
+                found.append(_refusal(t, origin, target, role))
+    return found
+
+
+def check_stack_transfers(
+    region: str,
+    dr_region: str | None,
+    origins: list[str],
+    *,
+    transfers: Transfers | None = None,
+) -> None:
+    """Refuse a stack whose primary or DR region lacks a basis for any origin it serves."""
+    refused = stack_refusals(region, dr_region, origins, transfers=transfers)
+    if refused:
+        raise refused[0]
 
 
 def stack_bases(

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
+from provisioner.console import err
 from provisioner.errors import ProvisionError
 
 app = typer.Typer(
@@ -15,22 +15,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-err = Console(stderr=True)
 
 
 def _register() -> None:
     # Each command group lives in its own module under provisioner/commands/.
-    from provisioner.commands import local, partners, sql, tenants
+    from provisioner.commands import local, partners, plan, register, sql, tenants
 
     app.add_typer(local.app, name="local")
     app.add_typer(partners.app, name="partners")
     app.add_typer(tenants.app, name="tenants")
     app.add_typer(sql.app, name="sql")
-    from provisioner.commands import plan as plan_cmd
-    from provisioner.commands import register as register_cmd
-
-    app.command("plan")(plan_cmd.plan)
-    app.command("register")(register_cmd.register)
+    app.command("plan")(plan.plan)
+    app.command("register")(register.register)
 
 
 def main() -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 from rich.console import Console
 
-out = Console()
-err = Console(stderr=True)
+# Logs and pipes get a wide console: rich would otherwise cut ids at 80 columns.
+out = Console() if sys.stdout.isatty() else Console(width=160)
+err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 def print_json(data: Any) -> None:

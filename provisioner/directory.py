@@ -126,7 +126,8 @@ def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Par
     def insert(conn, cluster):
         with conn.transaction():
             conn.execute(
-                "insert into platform.partners (id, slug, jurisdiction) values (%s, %s, %s) on conflict (id) do nothing",
+                "insert into platform.partners (id, slug, jurisdiction) values (%s, %s, %s) "
+                "on conflict (id) do nothing",
                 (partner.id, partner.slug, partner.jurisdiction),
             )
 

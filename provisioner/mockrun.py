@@ -46,7 +46,7 @@ class MockResource:
     region: str  # where the resource lands: its provider's region or the stack's
     custom: bool
     ignore_changes: tuple[str, ...]
-    depends_on: tuple[str, ...]  # URNs named in depends_on
+    dependencies: tuple[str, ...]  # URNs it waits for: depends_on plus those its inputs come from
     protect: bool
     secret_inputs: tuple[str, ...] = ()  # inputs the engine would store encrypted
 
@@ -399,13 +399,13 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             name=request.name,
             id=registration.id or "",
             inputs=inputs,
-            outputs=dict(registration.state),
+            outputs=_reveal(dict(registration.state)),
             parent=request.parent,
             provider=request.provider,
             region=self.aws.region_for(request.provider, inputs),
             custom=request.custom,
             ignore_changes=tuple(request.ignoreChanges),
-            depends_on=tuple(request.dependencies),
+            dependencies=tuple(request.dependencies),
             protect=bool(request.protect),
             secret_inputs=tuple(sorted(key for key, value in raw.items() if _is_secret(value))),
         )

@@ -13,7 +13,8 @@ from typing import Any
 
 from provisioner.errors import InputError, ProvisionError
 
-KMS_PURPOSES = ("data", "logs", "backup", "jwt_signing")
+# "secrets" encrypts the app credentials the provisioner stores in Secrets Manager.
+KMS_PURPOSES = ("data", "logs", "backup", "secrets", "jwt_signing")
 PLAN_TIERS = ("starter", "growth", "enterprise")
 
 

@@ -19,9 +19,9 @@ from policy.rules import Resource
 from policy.transfers import (
     TransferRefused,
     TransfersFileInvalid,
-    check_stack_transfers,
     load_transfers,
     stack_bases,
+    stack_refusals,
 )
 
 TRANSFER_RULE = "transfer-basis-recorded"
@@ -160,12 +160,15 @@ def plan_stack(stack: str, stacks_dir: Path = Path("stacks"), runner: Runner | N
         )
 
     try:
-        check_stack_transfers(config.region, config.dr_region, list(config.origins))
+        refused = stack_refusals(config.region, config.dr_region, list(config.origins))
     except TransfersFileInvalid as exc:
         raise PlanCouldNotRun(str(exc)) from None
-    except TransferRefused as exc:
-        # Nothing is declared for a refused stack: the program refuses first too.
+    except TransferRefused as exc:  # unknown region or origin
         return report([], [_transfer_violation(config.stack, str(exc))])
+    if refused:
+        # Nothing is declared for a refused stack (the program refuses first too); every
+        # refused arrow is listed so one run shows all that needs recording.
+        return report([], [_transfer_violation(config.stack, str(r)) for r in refused])
 
     try:
         resources = (runner or _mock_runner)(config)

@@ -36,6 +36,4 @@ def resolve(stack: str, outputs_file: Path | None = None) -> StackOutputs:
 
 
 def credential_store(outputs: StackOutputs) -> CredentialStore:
-    # App secrets are encrypted with the stack's secrets key where it has one.
-    key = outputs.kms.get("secrets", outputs.kms["data"])
-    return CredentialStore(outputs.stack, outputs.region, key)
+    return CredentialStore(outputs.stack, outputs.region, outputs.kms["secrets"])

@@ -37,7 +37,8 @@ def up(
     if json_out:
         print_json(outputs)
     else:
-        out.print(f"[green]local stack up[/]: {len(outputs['clusters'])} cell(s); outputs in {stack.layout.outputs_file}")
+        cells = len(outputs["clusters"])
+        out.print(f"[green]local stack up[/]: {cells} cell(s); outputs in {stack.layout.outputs_file}")
 
 
 @app.command()

@@ -97,7 +97,8 @@ def test_env_sets_up_psql_and_boto3(local_stack):
     script = (
         f'eval "$({sys.executable} -m provisioner local env --root {local_stack.root})" && '
         "psql -tAc 'select ssl from pg_stat_ssl where pid = pg_backend_pid()' && "
-        f"{sys.executable} -c \"import boto3; print(len(boto3.client('secretsmanager').list_secrets()['SecretList']) > 0)\""
+        f"{sys.executable} -c \"import boto3; "
+        "print(len(boto3.client('secretsmanager').list_secrets()['SecretList']) > 0)\""
     )
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

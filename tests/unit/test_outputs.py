@@ -15,7 +15,7 @@ GOOD = {
         "database": "platform", "master_secret_arn": "arn:aws:secretsmanager:eu-west-1:1:secret:x",
         "ca_bundle": "rds-ca-rsa2048-g1", "iam_auth": True,
     }],
-    "kms": {"data": "arn:d", "logs": "arn:l", "backup": "arn:b", "jwt_signing": "arn:j"},
+    "kms": {"data": "arn:d", "logs": "arn:l", "backup": "arn:b", "secrets": "arn:s", "jwt_signing": "arn:j"},
     "dr": {"region": "eu-central-1", "mode": "snapshot-copy"},
     "audit_log_groups": {"starter": "/a/s", "growth": "/a/g", "enterprise": "/a/e"},
 }

@@ -54,7 +54,8 @@ def test_audit_months_cover_the_year_boundary():
     assert months[1]["end"] == "2027-01-01"
 
 
-KEYWORDS = re.compile(r"\b(CREATE|ALTER|GRANT|REVOKE|SELECT|INSERT|UPDATE|DELETE|TABLE|ROLE|SCHEMA|POLICY|FROM|WHERE)\b")
+KEYWORDS = re.compile(
+    r"\b(CREATE|ALTER|GRANT|REVOKE|SELECT|INSERT|UPDATE|DELETE|TABLE|ROLE|SCHEMA|POLICY|FROM|WHERE|JOIN|AND|OR)\b")
 
 
 def test_sql_uses_one_keyword_style_lower_case():

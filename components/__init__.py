@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources for one hardened Askasia region, one concern per module."""

@@ -1,0 +1,327 @@
+"""One Aurora PostgreSQL cluster per cell, hardened by default.
+
+Encrypted with the data key, IAM auth on, master password managed by RDS in Secrets Manager
+(secrets key), TLS forced at the server (rds.force_ssl=1, TLS >= 1.2), SCRAM password hashing,
+connection and slow-statement logs exported to a KMS-encrypted log group created first,
+deletion protection and a final snapshot, 35 days of backups, Performance Insights on the data
+key, instances private and spread over AZs. Weakening any of these needs `allow_insecure`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.hardening import (
+    CLOUDWATCH_RETENTION_DAYS,
+    DEFAULT_BACKUP_RETENTION_DAYS,
+    DEFAULT_CA_IDENTIFIER,
+    MAX_BACKUP_RETENTION_DAYS,
+    MIN_BACKUP_RETENTION_DAYS,
+    RDS_CA_IDENTIFIERS,
+    insecure_tags,
+    require_opt_in,
+)
+from components.iam import service_trust
+
+ENGINE = "aurora-postgresql"
+PORT = 5432
+
+# Restores from a snapshot or a point in time set these once; without ignore_changes the next
+# update would try to replace (or detach) the restored cluster.
+RESTORE_IGNORE_CHANGES = [
+    "snapshot_identifier",
+    "global_cluster_identifier",
+    "replication_source_identifier",
+    "restore_to_point_in_time",
+]
+
+
+@dataclass(frozen=True)
+class SnapshotRestore:
+    snapshot_identifier: str
+
+
+@dataclass(frozen=True)
+class PointInTimeRestore:
+    source_cluster_identifier: str
+    restore_to_time: str | None = None
+    use_latest_restorable_time: bool = False
+
+
+def cluster_parameters(log_min_duration_ms: int = 1000) -> list[tuple[str, str, str]]:
+    """(name, value, apply_method) for the cluster parameter group."""
+    return [
+        ("rds.force_ssl", "1", "pending-reboot"),
+        ("ssl_min_protocol_version", "TLSv1.2", "pending-reboot"),
+        ("password_encryption", "scram-sha-256", "immediate"),
+        ("log_connections", "1", "immediate"),
+        ("log_disconnections", "1", "immediate"),
+        ("log_min_duration_statement", str(log_min_duration_ms), "immediate"),
+        ("shared_preload_libraries", "pg_stat_statements,pgaudit", "pending-reboot"),
+        ("pgaudit.log", "ddl,role", "immediate"),
+        ("pgaudit.log_parameter", "0", "immediate"),  # parameters may carry tenant data
+    ]
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    stack: str
+    cell: str
+    vpc_id: str
+    subnet_ids: Sequence[str]
+    allowed_source_security_group_ids: Sequence[str]
+    data_key_arn: pulumi.Input[str]
+    secrets_key_arn: pulumi.Input[str]
+    logs_key_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str] = "aws"
+    engine_version: str = "16.6"
+    instance_class: str = "db.r6g.large"
+    instances: int = 2
+    availability_zones: Sequence[pulumi.Input[str]] = ()
+    database_name: str = "platform"
+    master_username: str = "askasia_admin"
+    backup_retention_days: int = DEFAULT_BACKUP_RETENTION_DAYS
+    preferred_backup_window: str = "02:00-03:00"
+    preferred_maintenance_window: str = "sun:04:00-sun:05:00"
+    deletion_protection: bool = True
+    publicly_accessible: bool = False
+    monitoring_interval: int = 60
+    performance_insights_retention_days: int = 7
+    ca_cert_identifier: str = DEFAULT_CA_IDENTIFIER
+    log_retention_days: int = 90
+    restore: SnapshotRestore | PointInTimeRestore | None = None
+    allow_insecure: frozenset[str] = frozenset()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (self.engine_version.startswith("15.") or self.engine_version.startswith("16.")):
+            raise ValueError(f"engine_version {self.engine_version!r}: Aurora PostgreSQL 15.x or 16.x")
+        if not self.allowed_source_security_group_ids:
+            raise ValueError("allowed_source_security_group_ids: name at least one source group")
+        if len(self.subnet_ids) < 2:
+            raise ValueError("subnet_ids: an Aurora subnet group needs subnets in two AZs")
+        if not 1 <= self.backup_retention_days <= MAX_BACKUP_RETENTION_DAYS:
+            raise ValueError(f"backup_retention_days must be within 1..{MAX_BACKUP_RETENTION_DAYS}")
+        if self.ca_cert_identifier not in RDS_CA_IDENTIFIERS:
+            raise ValueError(f"ca_cert_identifier must be one of {', '.join(RDS_CA_IDENTIFIERS)}")
+        if self.log_retention_days not in CLOUDWATCH_RETENTION_DAYS:
+            raise ValueError(f"log_retention_days {self.log_retention_days} is not a CloudWatch value")
+        if self.instances < 1:
+            raise ValueError("instances must be at least 1")
+        require_opt_in(self.weakened, self.allow_insecure, f"cell {self.cell}")
+
+    @property
+    def weakened(self) -> tuple[str, ...]:
+        found = []
+        if not self.deletion_protection:
+            found.append("deletionProtection")
+        if self.backup_retention_days < MIN_BACKUP_RETENTION_DAYS:
+            found.append("backupRetentionDays")
+        if self.publicly_accessible:
+            found.append("publiclyAccessible")
+        if self.instances < 2:
+            found.append("singleInstance")
+        if self.monitoring_interval == 0:
+            found.append("enhancedMonitoring")
+        return tuple(sorted(found))
+
+    @property
+    def cluster_identifier(self) -> str:
+        return f"askasia-{self.stack}-{self.cell}"
+
+    @property
+    def parameter_family(self) -> str:
+        return f"aurora-postgresql{self.engine_version.split('.')[0]}"
+
+
+class Database(pulumi.ComponentResource):
+    """An Aurora PostgreSQL cluster (one cell) with its network, parameters and log group."""
+
+    cluster: aws.rds.Cluster
+    instances: list[aws.rds.ClusterInstance]
+    security_group: aws.ec2.SecurityGroup
+    log_group: aws.cloudwatch.LogGroup
+    endpoint: pulumi.Output[str]
+    reader_endpoint: pulumi.Output[str]
+    port: pulumi.Output[int]
+    master_secret_arn: pulumi.Output[str]
+    iam_auth: pulumi.Output[bool]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("askasia:platform:Database", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ident = args.cluster_identifier
+        tags = {**args.tags, "askasia:cell": args.cell, **insecure_tags(args.weakened)}
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description=f"Aurora {ident}: PostgreSQL from named security groups only",
+            revoke_rules_on_delete=True,
+            tags={**tags, "Name": f"{ident}-db"},
+            opts=child,
+        )
+        # One rule per source group: no CIDR rules, so nothing admits 0.0.0.0/0. No egress rule:
+        # the database initiates no connections.
+        for i, source in enumerate(args.allowed_source_security_group_ids):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-ingress-{i}",
+                security_group_id=self.security_group.id,
+                referenced_security_group_id=source,
+                ip_protocol="tcp",
+                from_port=PORT,
+                to_port=PORT,
+                description=f"PostgreSQL from {source}",
+                opts=child,
+            )
+
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            name=ident,
+            description=f"Private subnets for {ident}",
+            subnet_ids=list(args.subnet_ids),
+            tags=tags,
+            opts=child,
+        )
+
+        parameter_group = aws.rds.ClusterParameterGroup(
+            f"{name}-params",
+            name=ident,
+            family=args.parameter_family,
+            description=f"Hardened parameters for {ident}",
+            parameters=[
+                aws.rds.ClusterParameterGroupParameterArgs(name=n, value=v, apply_method=m)
+                for n, v, m in cluster_parameters()
+            ],
+            tags=tags,
+            opts=child,
+        )
+
+        # RDS creates this group on first export if missing, unencrypted and kept forever; create
+        # it first, with the logs key and a retention.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-postgresql-logs",
+            name=f"/aws/rds/cluster/{ident}/postgresql",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_key_arn,
+            tags=tags,
+            opts=child,
+        )
+
+        monitoring_role_arn: pulumi.Output[str] | None = None
+        if args.monitoring_interval > 0:
+            role = aws.iam.Role(
+                f"{name}-monitoring",
+                description=f"Enhanced monitoring for {ident}",
+                assume_role_policy=service_trust("monitoring.rds.amazonaws.com", args.account_id),
+                tags=tags,
+                opts=child,
+            )
+            aws.iam.RolePolicyAttachment(
+                f"{name}-monitoring-policy",
+                role=role.name,
+                policy_arn=pulumi.Output.concat(
+                    "arn:", args.partition, ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"),
+                opts=child,
+            )
+            monitoring_role_arn = role.arn
+
+        restore_args: dict[str, object] = {}
+        if isinstance(args.restore, SnapshotRestore):
+            restore_args["snapshot_identifier"] = args.restore.snapshot_identifier
+        elif isinstance(args.restore, PointInTimeRestore):
+            restore_args["restore_to_point_in_time"] = aws.rds.ClusterRestoreToPointInTimeArgs(
+                source_cluster_identifier=args.restore.source_cluster_identifier,
+                restore_to_time=args.restore.restore_to_time,
+                use_latest_restorable_time=args.restore.use_latest_restorable_time or None,
+                restore_type="full-copy",
+            )
+
+        self.cluster = aws.rds.Cluster(
+            f"{name}-cluster",
+            cluster_identifier=ident,
+            engine=ENGINE,
+            engine_mode="provisioned",
+            engine_version=args.engine_version,
+            database_name=args.database_name,
+            master_username=args.master_username,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.secrets_key_arn,
+            iam_database_authentication_enabled=True,
+            storage_encrypted=True,
+            kms_key_id=args.data_key_arn,
+            port=PORT,
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[self.security_group.id],
+            db_cluster_parameter_group_name=parameter_group.name,
+            backup_retention_period=args.backup_retention_days,
+            preferred_backup_window=args.preferred_backup_window,
+            preferred_maintenance_window=args.preferred_maintenance_window,
+            copy_tags_to_snapshot=True,
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=f"{ident}-final",
+            delete_automated_backups=False,
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            allow_major_version_upgrade=False,
+            apply_immediately=False,
+            tags=tags,
+            **restore_args,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.log_group],
+                ignore_changes=RESTORE_IGNORE_CHANGES,
+            ),
+        )
+
+        self.instances = []
+        for i in range(args.instances):
+            az = args.availability_zones[i % len(args.availability_zones)] if args.availability_zones else None
+            self.instances.append(aws.rds.ClusterInstance(
+                f"{name}-instance-{i + 1}",
+                identifier=f"{ident}-{i + 1}",
+                cluster_identifier=self.cluster.id,
+                engine=ENGINE,
+                engine_version=self.cluster.engine_version,
+                instance_class=args.instance_class,
+                availability_zone=az,
+                db_subnet_group_name=subnet_group.name,
+                publicly_accessible=args.publicly_accessible,
+                auto_minor_version_upgrade=True,
+                ca_cert_identifier=args.ca_cert_identifier,
+                copy_tags_to_snapshot=True,
+                performance_insights_enabled=True,
+                performance_insights_kms_key_id=args.data_key_arn,
+                performance_insights_retention_period=args.performance_insights_retention_days,
+                monitoring_interval=args.monitoring_interval,
+                monitoring_role_arn=monitoring_role_arn,
+                promotion_tier=i,
+                apply_immediately=False,
+                tags=tags,
+                opts=child,
+            ))
+
+        self.endpoint = self.cluster.endpoint
+        self.reader_endpoint = self.cluster.reader_endpoint
+        self.port = self.cluster.port
+        self.iam_auth = self.cluster.iam_database_authentication_enabled.apply(bool)
+        self.master_secret_arn = self.cluster.master_user_secrets.apply(_first_secret_arn)
+        self.register_outputs({
+            "cluster_identifier": self.cluster.cluster_identifier,
+            "endpoint": self.endpoint,
+            "reader_endpoint": self.reader_endpoint,
+            "port": self.port,
+            "master_secret_arn": self.master_secret_arn,
+            "security_group_id": self.security_group.id,
+        })
+
+
+def _first_secret_arn(secrets: Sequence[aws.rds.outputs.ClusterMasterUserSecret] | None) -> str:
+    if not secrets or not secrets[0].secret_arn:
+        raise ValueError("cluster has no RDS-managed master secret (manage_master_user_password)")
+    return secrets[0].secret_arn
+

@@ -1,0 +1,240 @@
+"""Aurora cells: every hardening default asserted on the resource inputs the engine receives."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.config import CellConfig, PointInTimeRestore
+from components.database import RESTORE_IGNORE_CHANGES, DatabaseArgs
+from components.hardening import CLOUDWATCH_RETENTION_DAYS, INSECURE_TAG, InsecureSettingRefused
+from provisioner.mockrun import MockRun
+from tests.unit.mock_stacks import config, key_arn, run, stack_run, variant
+
+CELL = "prod-eu-west-1-cell-1"
+IDENT = "askasia-prod-eu-west-1-cell-1"
+
+
+def cluster(r: MockRun, cell: str = CELL):
+    return r.named(f"{cell}-cluster")
+
+
+def instances(r: MockRun, cell: str = CELL):
+    return sorted((i for i in r.of_type("aws:rds/clusterInstance:ClusterInstance")
+                   if i.name.startswith(f"{cell}-instance-")), key=lambda i: i.name)
+
+
+def test_one_cluster_per_cell():
+    r = stack_run()
+    idents = sorted(c.inputs["clusterIdentifier"] for c in r.of_type("aws:rds/cluster:Cluster"))
+    assert idents == [f"askasia-prod-eu-west-1-{c.name}" for c in config().cells]
+
+
+def test_engine_and_version():
+    inputs = cluster(stack_run()).inputs
+    assert inputs["engine"] == "aurora-postgresql"
+    assert re.fullmatch(r"1[56]\.\d+", inputs["engineVersion"])
+    assert inputs["engineMode"] == "provisioned"
+    assert inputs["allowMajorVersionUpgrade"] is False
+
+
+def test_storage_encrypted_with_the_data_key():
+    r = stack_run()
+    inputs = cluster(r).inputs
+    assert inputs["storageEncrypted"] is True
+    assert inputs["kmsKeyId"] == key_arn(r, "data")
+
+
+def test_credentials_managed_by_rds_with_the_secrets_key_and_iam_auth():
+    r = stack_run()
+    inputs = cluster(r).inputs
+    assert inputs["iamDatabaseAuthenticationEnabled"] is True
+    assert inputs["manageMasterUserPassword"] is True
+    assert inputs["masterUserSecretKmsKeyId"] == key_arn(r, "secrets")
+    assert "masterPassword" not in inputs and "masterPasswordWo" not in inputs
+    assert inputs["masterUsername"] == "askasia_admin"
+
+
+def test_deletion_protection_and_final_snapshot():
+    inputs = cluster(stack_run()).inputs
+    assert inputs["deletionProtection"] is True
+    assert inputs["skipFinalSnapshot"] is False
+    assert inputs["finalSnapshotIdentifier"] == f"{IDENT}-final"
+    assert inputs["deleteAutomatedBackups"] is False
+
+
+def test_backups_and_snapshot_tags():
+    inputs = cluster(stack_run()).inputs
+    assert inputs["backupRetentionPeriod"] == 35
+    assert inputs["preferredBackupWindow"] == "02:00-03:00"
+    assert inputs["copyTagsToSnapshot"] is True
+
+
+def test_network_is_private_subnets_and_the_cell_security_group():
+    r = stack_run()
+    inputs = cluster(r).inputs
+    subnets = r.named(f"{CELL}-subnets")
+    assert inputs["dbSubnetGroupName"] == subnets.outputs["name"]
+    assert subnets.inputs["subnetIds"] == list(config().private_subnet_ids)
+    assert inputs["vpcSecurityGroupIds"] == [r.named(f"{CELL}-sg").id]
+    assert "publiclyAccessible" not in inputs  # instance-level for Aurora; asserted there
+
+
+def test_security_group_admits_5432_only_from_named_groups():
+    r = stack_run()
+    sg = r.named(f"{CELL}-sg")
+    assert sg.inputs["vpcId"] == config().vpc_id
+    assert not sg.inputs.get("ingress") and not sg.inputs.get("egress")
+    proxy_sg = r.named(f"{CELL}-endpoint-proxy-sg")
+    allowed = {*config().allowed_source_security_group_ids, proxy_sg.id}
+    rules = [x for x in r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+             if x.inputs["securityGroupId"] == sg.id]
+    assert {x.inputs["referencedSecurityGroupId"] for x in rules} == allowed
+    for rule in rules:
+        assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
+        assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
+    egress = [x for x in r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+              if x.inputs["securityGroupId"] == sg.id]
+    assert egress == []
+
+
+def test_no_security_group_rule_anywhere_opens_to_the_internet():
+    r = stack_run()
+    for rule in [*r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
+                 *r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")]:
+        assert rule.inputs.get("cidrIpv4") not in ("0.0.0.0/0",) and rule.inputs.get("cidrIpv6") != "::/0"
+        assert rule.inputs.get("referencedSecurityGroupId", "").startswith("sg-")
+
+
+def test_parameter_group_forces_tls_scram_and_logging():
+    r = stack_run()
+    group = r.named(f"{CELL}-params")
+    assert cluster(r).inputs["dbClusterParameterGroupName"] == group.outputs["name"]
+    assert group.inputs["family"] == "aurora-postgresql16"
+    params = {p["name"]: p for p in group.inputs["parameters"]}
+    assert params["rds.force_ssl"]["value"] == "1"
+    assert params["rds.force_ssl"]["applyMethod"] == "pending-reboot"
+    assert params["ssl_min_protocol_version"]["value"] == "TLSv1.2"
+    assert params["password_encryption"]["value"] == "scram-sha-256"
+    assert params["log_connections"]["value"] == "1"
+    assert params["log_disconnections"]["value"] == "1"
+    assert int(params["log_min_duration_statement"]["value"]) > 0
+    assert "pgaudit" in params["shared_preload_libraries"]["value"]
+    assert params["shared_preload_libraries"]["applyMethod"] == "pending-reboot"
+
+
+def test_logs_exported_to_an_encrypted_log_group_created_first():
+    r = stack_run()
+    c = cluster(r)
+    assert c.inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
+    group = r.named(f"{CELL}-postgresql-logs")
+    assert group.inputs["name"] == f"/aws/rds/cluster/{IDENT}/postgresql"
+    assert group.inputs["retentionInDays"] in CLOUDWATCH_RETENTION_DAYS
+    assert group.inputs["retentionInDays"] == 90
+    assert group.inputs["kmsKeyId"] == key_arn(r, "logs")
+    assert group.urn in c.dependencies
+
+
+def test_instances_private_patched_monitored_across_azs():
+    r = stack_run()
+    found = instances(r)
+    assert len(found) == 2
+    role = r.named(f"{CELL}-monitoring")
+    for inst in found:
+        i = inst.inputs
+        assert i["publiclyAccessible"] is False
+        assert i["autoMinorVersionUpgrade"] is True
+        assert i["caCertIdentifier"] == "rds-ca-rsa2048-g1"
+        assert i["clusterIdentifier"] == IDENT
+        assert i["engine"] == "aurora-postgresql"
+        assert i["performanceInsightsEnabled"] is True
+        assert i["performanceInsightsKmsKeyId"] == key_arn(r, "data")
+        assert i["performanceInsightsRetentionPeriod"] == 7
+        assert i["monitoringInterval"] == 60
+        assert i["monitoringRoleArn"] == role.outputs["arn"]
+    assert len({i.inputs["availabilityZone"] for i in found}) == 2
+
+
+def test_monitoring_role_trusts_only_rds_monitoring_for_this_account():
+    import json
+
+    role = stack_run().named(f"{CELL}-monitoring")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+
+
+def test_restore_options_are_ignored_after_creation():
+    assert set(cluster(stack_run()).ignore_changes) == {
+        "snapshotIdentifier", "globalClusterIdentifier", "replicationSourceIdentifier", "restoreToPointInTime"}
+    assert len(RESTORE_IGNORE_CHANGES) == 4
+
+
+def test_restore_from_snapshot():
+    cell = CellConfig("cell-1", restore_from_snapshot="askasia-prod-eu-west-1-cell-1-final")
+    r = run(variant(cells=(cell,)))
+    c = cluster(r)
+    assert c.inputs["snapshotIdentifier"] == "askasia-prod-eu-west-1-cell-1-final"
+    assert "restoreToPointInTime" not in c.inputs
+    assert "snapshotIdentifier" in c.ignore_changes
+    assert c.inputs["storageEncrypted"] is True and c.inputs["kmsKeyId"] == key_arn(r, "data")
+
+
+def test_restore_to_point_in_time():
+    pitr = PointInTimeRestore("askasia-prod-eu-west-1-cell-1", use_latest_restorable_time=True)
+    r = run(variant(cells=(CellConfig("cell-1", restore_to_point_in_time=pitr),)))
+    c = cluster(r)
+    assert c.inputs["restoreToPointInTime"] == {
+        "sourceClusterIdentifier": "askasia-prod-eu-west-1-cell-1",
+        "useLatestRestorableTime": True,
+        "restoreType": "full-copy",
+    }
+    assert "snapshotIdentifier" not in c.inputs
+    assert "restoreToPointInTime" in c.ignore_changes
+
+
+def args(**changes) -> DatabaseArgs:
+    base = dict(stack="prod-eu-west-1", cell="cell-1", vpc_id="vpc-0a1b2c3d4e5f60718",
+                subnet_ids=["subnet-0a11b22c33d44e551", "subnet-0b22c33d44e55f662"],
+                allowed_source_security_group_ids=["sg-0e1f2a3b4c5d6e7f8"],
+                data_key_arn="arn:d", secrets_key_arn="arn:s", logs_key_arn="arn:l", account_id="123456789012")
+    return DatabaseArgs(**{**base, **changes})
+
+
+@pytest.mark.parametrize(("change", "setting"), [
+    ({"deletion_protection": False}, "deletionProtection"),
+    ({"backup_retention_days": 1}, "backupRetentionDays"),
+    ({"publicly_accessible": True}, "publiclyAccessible"),
+    ({"instances": 1}, "singleInstance"),
+    ({"monitoring_interval": 0}, "enhancedMonitoring"),
+])
+def test_component_refuses_a_weaker_setting_without_opt_in(change, setting):
+    with pytest.raises(InsecureSettingRefused, match=setting):
+        args(**change)
+    assert args(**change, allow_insecure=frozenset({setting})).weakened == (setting,)
+
+
+def test_component_requires_source_groups_and_two_subnets():
+    with pytest.raises(ValueError, match="source group"):
+        args(allowed_source_security_group_ids=[])
+    with pytest.raises(ValueError, match="two AZs"):
+        args(subnet_ids=["subnet-0a11b22c33d44e551"])
+    with pytest.raises(ValueError, match="15.x or 16.x"):
+        args(engine_version="14.9")
+
+
+def test_opted_in_weakening_is_applied_tagged_and_warned():
+    r = run(variant(deletion_protection=False, publicly_accessible=True,
+                    allow_insecure=frozenset({"deletionProtection", "publiclyAccessible"})))
+    c = cluster(r)
+    assert c.inputs["deletionProtection"] is False
+    assert c.tags[INSECURE_TAG] == "deletionProtection publiclyAccessible"
+    assert all(i.inputs["publiclyAccessible"] is True for i in instances(r))
+    assert all(i.tags[INSECURE_TAG] for i in instances(r))
+    assert any("deletionProtection weakened" in w for w in r.warnings)
+    # What was not opted into keeps its default.
+    assert c.inputs["skipFinalSnapshot"] is False and c.inputs["storageEncrypted"] is True
+
+
+def test_secure_stack_carries_no_insecure_tag():
+    assert all(INSECURE_TAG not in res.tags for res in stack_run().resources)
