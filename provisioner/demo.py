@@ -59,6 +59,9 @@ def main() -> None:
     run("tenants", "apply", "--stack", "local")
     run("tenants", "list", "--stack", "local")
 
+    console.print(Rule("4. offline compliance plan of a production stack (Pulumi program under mocks)"))
+    run("plan", "--stack", "prod-eu-west-1")
+
     console.print(Rule("done"))
 
 
