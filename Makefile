@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/mock_construct.py
 
 clean:
 	-$(BIN)/provision local down
