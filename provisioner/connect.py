@@ -75,7 +75,8 @@ def connect(
     try:
         return psycopg.connect(**conninfo(cluster, creds, dbname), autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # libpq's message spans lines (server, FATAL, DETAIL): keep it whole, on one line.
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
         raise ProvisionError(
             f"cell {cluster.cell}: cannot connect to {cluster.endpoint}:{cluster.port}: {reason}"
         ) from None

@@ -139,3 +139,8 @@ def apply_(
     """Reconcile the platform, all partners and all tenants on all cells (cells in parallel)."""
     outputs = resolve(stack, outputs_file)
     raise typer.Exit(_apply(outputs, ApplyOptions(dry_run=dry_run, lock_wait=lock_wait), as_json, jobs=jobs))
+
+
+from provisioner.commands.verify import verify  # noqa: E402
+
+app.command("verify")(verify)

@@ -187,6 +187,8 @@ class LocalStack:
                     sql.Identifier(DATABASE), sql.Identifier(MASTER_USER)
                 )
             )
+            # A hardened cluster: nobody but the admins connects to the maintenance databases.
+            conn.execute("revoke connect, temporary on database postgres, template1 from public")
 
     def _activate_env(self, moto: MotoServer) -> None:
         os.environ.update(self.aws_env(moto))

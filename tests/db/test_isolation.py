@@ -179,3 +179,15 @@ def test_public_schema_and_database_are_closed_to_public(world, as_a, local_stac
 def test_other_sessions_query_text_is_hidden(world, as_a):
     rows = attempt(as_a, "select query from pg_stat_activity where usename <> current_user and query <> ''")
     assert rows and all(r[0] == "<insufficient privilege>" for r in rows)
+
+
+@pytest.mark.parametrize("dbname", ["postgres", "template1"])
+def test_tenant_cannot_connect_to_other_databases(world, dbname):
+    from provisioner.connect import connect
+    from provisioner.errors import ProvisionError
+    from tests.helpers import app_credentials
+
+    outputs = world["outputs"]
+    creds = app_credentials(outputs, "tenant", world["a"].id)
+    with pytest.raises(ProvisionError, match="permission denied for database"):
+        connect(outputs.cluster("cell-1"), creds, dbname=dbname)

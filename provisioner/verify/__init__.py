@@ -1,0 +1,1 @@
+"""The isolation verifier: catalog checks (sql/verify/), ledger drift and behaviour probes."""

@@ -1,0 +1,83 @@
+"""Catalog checks: one query per file in sql/verify/, each returning its violating rows as
+(check, level, object, detail, remediation). Set-based over every tenant, shared table and
+partition; run by the master in one read-only snapshot."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import psycopg
+
+from provisioner.render import SQL_DIR
+from provisioner.targets import ROLES
+from provisioner.verify.findings import Finding
+
+CHECK_DIR = SQL_DIR / "verify"
+_FILE = re.compile(r"^(?P<order>\d{3})_(?P<name>[a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class CatalogCheck:
+    name: str
+    path: Path
+    text: str
+
+
+@cache
+def catalog_checks() -> tuple[CatalogCheck, ...]:
+    checks = []
+    for path in sorted(CHECK_DIR.glob("*.sql")):
+        match = _FILE.match(path.name)
+        if not match:
+            raise ValueError(f"{path}: not a NNN_name.sql check")
+        checks.append(CatalogCheck(match.group("name"), path, path.read_text()))
+    names = [c.name for c in checks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{CHECK_DIR}: two checks share a name")
+    return tuple(checks)
+
+
+def check_params(master: str) -> dict[str, str]:
+    """The named parameters every check may use: the platform roles and the master's name."""
+    return {**ROLES, "master": master}
+
+
+def run_checks(conn: psycopg.Connection, master: str, checks: tuple[CatalogCheck, ...] | None = None,
+               timings: dict[str, float] | None = None) -> list[Finding]:
+    """Run the checks on `conn` inside whatever transaction the caller holds (tests break the
+    catalog in a transaction and check on that same connection)."""
+    params = check_params(master)
+    # Names print schema-qualified (regclass and pg_describe_object drop the schema of anything
+    # on the search_path), and nothing a role planted in public can stand in for a catalog function.
+    # No JIT and no parallel workers: the planner's row estimates for shared catalogs are stale
+    # (autovacuum refreshes them in another database), so both get chosen and both cost more than
+    # the query (JIT compiles for a second; each worker starts with a cold catalog cache).
+    conn.execute("select set_config('search_path', 'pg_catalog, pg_temp', true), set_config('jit', 'off', true), "
+                 "set_config('max_parallel_workers_per_gather', '0', true)")
+    findings: list[Finding] = []
+    for check in checks or catalog_checks():
+        started = time.perf_counter()
+        rows = conn.execute(check.text, params).fetchall()
+        if timings is not None:
+            timings[check.name] = time.perf_counter() - started
+        for row in rows:
+            finding = Finding(*row)
+            if finding.check != check.name:
+                raise ValueError(f"{check.path.name} returned a row for check {finding.check!r}")
+            findings.append(finding)
+    return findings
+
+
+def platform_present(conn: psycopg.Connection) -> bool:
+    return conn.execute("select to_regclass('platform.role_bindings') is not null").fetchone()[0]
+
+
+def run_catalog(conn: psycopg.Connection, master: str,
+                timings: dict[str, float] | None = None) -> list[Finding]:
+    """All checks in one read-only, repeatable-read transaction: one consistent catalog snapshot."""
+    with conn.transaction():
+        conn.execute("set transaction isolation level repeatable read, read only")
+        return run_checks(conn, master, timings=timings)

@@ -1,0 +1,154 @@
+"""One cell's probe run: sample tenant pairs, seed rows to be seen, log in as each sampled tenant
+and partner with the credentials Secrets Manager holds for them, and clean up."""
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from provisioner.connect import Credentials, connect, secret_credentials
+from provisioner.credentials import secret_name
+from provisioner.errors import ProvisionError
+from provisioner.names import PartnerNames
+from provisioner.outputs import Cluster
+from provisioner.verify.findings import Finding
+from provisioner.verify.probes import PartnerProbe, TenantProbe, TenantRef
+from provisioner.verify.seeding import MARK, seed, unseed
+from provisioner.verify.session import ProbeLog, Session
+
+PARTNER_SCHEMA_SAMPLE = 8  # tenant schemas each partner probe tries
+
+
+def sample_pairs(tenants: Sequence[TenantRef], size: int, rng: random.Random) -> list[tuple[TenantRef, TenantRef]]:
+    """Every ordered pair when there are at most `size`, else `size` distinct random ones."""
+    if size <= 0 or len(tenants) < 2:
+        return []
+    if len(tenants) * (len(tenants) - 1) <= size:
+        return [(a, b) for a in tenants for b in tenants if a != b]
+    chosen: set[tuple[int, int]] = set()
+    while len(chosen) < size:
+        i, j = rng.sample(range(len(tenants)), 2)
+        chosen.add((i, j))
+    return [(tenants[i], tenants[j]) for i, j in sorted(chosen)]
+
+
+@dataclass
+class ProbeRun:
+    pairs: int = 0
+    partners: int = 0
+    attempts: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class CellProber:
+    def __init__(self, cluster: Cluster, stack: str, region: str, master: psycopg.Connection,
+                 size: int, rng: random.Random, only: frozenset[str] | None = None):
+        self.cluster, self.stack, self.region, self.master = cluster, stack, region, master
+        self.size, self.rng, self.only = size, rng, only
+        self.log = ProbeLog()
+        self.run_id = f"probe:{secrets.token_hex(6)}"
+        self._creds: dict[tuple[str, str], Credentials] = {}
+
+    def credentials(self, kind: str, owner_id: str) -> Credentials:
+        key = (kind, owner_id)
+        if key not in self._creds:
+            name = secret_name(self.stack, kind, owner_id)
+            try:
+                self._creds[key] = secret_credentials(name, self.region)
+            except ProvisionError:
+                raise
+            except Exception as exc:  # botocore: no such secret, access denied, endpoint down
+                raise ProvisionError(f"cell {self.cluster.cell}: no credentials for {kind} {owner_id} "
+                                     f"(secret {name}): {exc}") from None
+        return self._creds[key]
+
+    def login(self, kind: str, owner_id: str, who: str) -> Session:
+        return Session(connect(self.cluster, self.credentials(kind, owner_id)), who, self.log)
+
+    def tenants(self) -> list[TenantRef]:
+        rows = self.master.execute(
+            "select t.id, t.partner_id from platform.tenants t where t.status = 'active' "
+            "and exists (select 1 from pg_namespace n where n.nspname = 't_' || t.id) "
+            "and (%(only)s::text[] is null or t.id = any(%(only)s)) order by t.id",
+            {"only": sorted(self.only) if self.only is not None else None}).fetchall()
+        return [TenantRef(*row) for row in rows]
+
+    def run(self) -> ProbeRun:
+        result = ProbeRun()
+        tenants = self.tenants()
+        pairs = sample_pairs(tenants, self.size, self.rng)
+        sampled = sorted({t for pair in pairs for t in pair}, key=lambda t: t.id)
+        partners = self._partners(tenants, sampled)
+        if not pairs and not partners:
+            return result
+        unseed(self.master, None)
+        try:
+            seed(self.master, sampled, self.run_id)
+            by_source: dict[TenantRef, list[TenantRef]] = {}
+            for a, b in pairs:
+                by_source.setdefault(a, []).append(b)
+            for a, targets in by_source.items():
+                try:
+                    self._probe_tenant(a, targets, result.errors)
+                    result.pairs += len(targets)
+                except ProvisionError as exc:  # this tenant cannot log in: the others still run
+                    result.errors.append(str(exc))
+            for partner_id in partners:
+                try:
+                    self._probe_partner(partner_id, sampled, sampled or tenants)
+                    result.partners += 1
+                except ProvisionError as exc:
+                    result.errors.append(str(exc))
+        finally:
+            unseed(self.master, self.run_id)
+        result.attempts = self.log.attempts
+        result.findings = self.log.findings()
+        result.errors += [f"cell {self.cluster.cell}: inconclusive probe: {line}" for line in self.log.inconclusive]
+        return result
+
+    def _partners(self, tenants: list[TenantRef], sampled: list[TenantRef]) -> list[str]:
+        if self.size <= 0:
+            return []
+        # Partners of the sampled tenants first, then any other partner with tenants here.
+        ordered = list(dict.fromkeys([t.partner_id for t in sampled] + [t.partner_id for t in tenants]))
+        return ordered[:self.size]
+
+    def _probe_tenant(self, a: TenantRef, targets: list[TenantRef], errors: list[str]) -> None:
+        session = self.login("tenant", a.id, a.names.app_role)
+        try:
+            probe = TenantProbe(session, a, seeded=True)
+            probe.own_work(self.run_id)
+            probe.creates_nothing()
+            for b in targets:
+                # B's own session runs a distinctive query and stays idle while A looks for it.
+                marker = f"{MARK}:{secrets.token_hex(8)}"
+                try:
+                    witness = connect(self.cluster, self.credentials("tenant", b.id), autocommit=True)
+                except ProvisionError as exc:  # the other probes of this pair still run
+                    errors.append(str(exc))
+                    probe.against(b)
+                    continue
+                try:
+                    witness.execute(sql.SQL("select {}").format(sql.Literal(marker)))
+                    probe.against(b, marker)
+                finally:
+                    witness.close()
+        finally:
+            session.close()
+
+    def _probe_partner(self, partner_id: str, sampled: list[TenantRef], schemas: list[TenantRef]) -> None:
+        tenants = self.master.execute(
+            "select count(*) from platform.tenants where partner_id = %s", (partner_id,)).fetchone()[0]
+        session = self.login("partner", partner_id, PartnerNames(partner_id).app_role)
+        try:
+            probe = PartnerProbe(session, partner_id)
+            probe.own_view(tenants, sum(1 for t in sampled if t.partner_id == partner_id), self.run_id)
+            probe.others(next((t for t in sampled if t.partner_id != partner_id), None))
+            probe.tenant_schemas(schemas[:PARTNER_SCHEMA_SAMPLE])
+        finally:
+            session.close()

@@ -1,0 +1,99 @@
+"""Verify a stack: on every cell in parallel, the catalog checks, the ledger drift and the
+behaviour probes. One cell down is that cell's error; the other cells are still reported."""
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import psycopg
+
+from provisioner.connect import connect, secret_credentials
+from provisioner.errors import ProvisionError
+from provisioner.outputs import Cluster, StackOutputs
+from provisioner.verify.catalog import catalog_checks, platform_present, run_catalog
+from provisioner.verify.findings import CellReport
+from provisioner.verify.ledger import CHECK as LEDGER_CHECK
+from provisioner.verify.ledger import ledger_findings
+from provisioner.verify.prober import CellProber
+
+PROBE_CHECKS = ("probe_own_work", "probe_tenant_objects", "probe_set_role", "probe_shared_rows",
+                "probe_shared_write", "probe_create", "probe_stat_activity", "probe_partner")
+MASTER_TIMEOUTS = "set statement_timeout = '120s'; set lock_timeout = '5s'"
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    probes: int = 20  # tenant pairs per cell; every pair when there are fewer
+    seed: int | None = None  # the pair sample's seed (reproducible runs)
+    tenants: frozenset[str] | None = None  # probe only pairs among these tenant ids
+    catalog: bool = True
+    ledger: bool = True
+
+
+def check_names(options: VerifyOptions) -> list[str]:
+    names = [c.name for c in catalog_checks()] if options.catalog else []
+    if options.ledger:
+        names.append(LEDGER_CHECK)
+    if options.probes > 0:
+        names.extend(PROBE_CHECKS)
+    return names
+
+
+def verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions) -> CellReport:
+    report = CellReport(cluster.cell)
+    started = time.perf_counter()
+    try:
+        _verify_cell(outputs, cluster, options, report)
+    finally:
+        report.timings["total"] = time.perf_counter() - started
+    return report
+
+
+def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions, report: CellReport) -> None:
+    try:
+        creds = secret_credentials(cluster.master_secret_arn, outputs.region)
+        conn = connect(cluster, creds, autocommit=True)
+    except ProvisionError as exc:
+        report.errors.append(str(exc))
+        return
+    except Exception as exc:  # botocore: the master secret cannot be read
+        report.errors.append(f"cell {cluster.cell}: cannot read the master secret: {exc}")
+        return
+    with conn:
+        try:
+            conn.execute(MASTER_TIMEOUTS)
+            if not platform_present(conn):
+                report.errors.append(f"cell {cluster.cell}: no control plane (schema platform): "
+                                     "run provision tenants apply")
+                return
+            if options.catalog:
+                mark = time.perf_counter()
+                report.findings += run_catalog(conn, creds.username)
+                report.timings["catalog"] = time.perf_counter() - mark
+                report.checks_run += [c.name for c in catalog_checks()]
+            if options.ledger:
+                mark = time.perf_counter()
+                report.findings += ledger_findings(conn, cluster.database)
+                report.timings["ledger"] = time.perf_counter() - mark
+                report.checks_run.append(LEDGER_CHECK)
+            if options.probes > 0:
+                mark = time.perf_counter()
+                probe = CellProber(cluster, outputs.stack, outputs.region, conn, options.probes,
+                                   random.Random(options.seed), options.tenants).run()
+                report.timings["probes"] = time.perf_counter() - mark
+                report.findings += probe.findings
+                report.errors += probe.errors
+                report.probe_pairs, report.probe_partners = probe.pairs, probe.partners
+                report.probe_attempts = probe.attempts
+                report.checks_run += list(PROBE_CHECKS)
+        except psycopg.Error as exc:
+            report.errors.append(f"cell {cluster.cell}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
+
+
+def verify_stack(outputs: StackOutputs, options: VerifyOptions, cells: list[str] | None = None) -> list[CellReport]:
+    clusters = [outputs.cluster(c) for c in cells] if cells else list(outputs.clusters)
+    with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
+        futures = [pool.submit(verify_cell, outputs, c, options) for c in clusters]
+        return [f.result() for f in futures]
