@@ -59,7 +59,10 @@ def main() -> None:
     run("tenants", "apply", "--stack", "local")
     run("tenants", "list", "--stack", "local")
 
-    console.print(Rule("4. offline compliance plan of a production stack (Pulumi program under mocks)"))
+    console.print(Rule("4. prove isolation: catalog checks and behaviour probes on every cell"))
+    run("tenants", "verify", "--stack", "local")
+
+    console.print(Rule("5. offline compliance plan of a production stack (Pulumi program under mocks)"))
     run("plan", "--stack", "prod-eu-west-1")
 
     console.print(Rule("done"))

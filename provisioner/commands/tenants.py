@@ -11,14 +11,16 @@ from rich.table import Table
 
 from provisioner import directory
 from provisioner.apply import ApplyOptions, apply_stack
+from provisioner.commands.verify import verify
 from provisioner.console import out, print_json
 from provisioner.errors import InputError
 from provisioner.progress import cell_progress
 from provisioner.reporting import show_apply
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
 
-app = typer.Typer(help="Tenants: onboard, list, and reconcile their schemas, roles and grants.",
+app = typer.Typer(help="Tenants: onboard, list, reconcile their schemas, roles and grants, and verify isolation.",
                   no_args_is_help=True)
+app.command("verify")(verify)
 
 
 def _apply(outputs, options: ApplyOptions, as_json: bool, jobs: int | None = None,
@@ -140,7 +142,3 @@ def apply_(
     outputs = resolve(stack, outputs_file)
     raise typer.Exit(_apply(outputs, ApplyOptions(dry_run=dry_run, lock_wait=lock_wait), as_json, jobs=jobs))
 
-
-from provisioner.commands.verify import verify  # noqa: E402
-
-app.command("verify")(verify)
