@@ -25,9 +25,9 @@ from components.hardening import (
     require_opt_in,
 )
 from components.iam import service_trust
+from components.network import PORT, postgres_security_group
 
 ENGINE = "aurora-postgresql"
-PORT = 5432
 
 # Restores from a snapshot or a point in time set these once; without ignore_changes the next
 # update would try to replace (or detach) the restored cluster.
@@ -157,27 +157,15 @@ class Database(pulumi.ComponentResource):
         ident = args.cluster_identifier
         tags = {**args.tags, "askasia:cell": args.cell, **insecure_tags(args.weakened)}
 
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
+        # No egress rule: the database initiates no connections.
+        self.security_group = postgres_security_group(
+            name,
             vpc_id=args.vpc_id,
             description=f"Aurora {ident}: PostgreSQL from named security groups only",
-            revoke_rules_on_delete=True,
+            sources=args.allowed_source_security_group_ids,
             tags={**tags, "Name": f"{ident}-db"},
             opts=child,
         )
-        # One rule per source group: no CIDR rules, so nothing admits 0.0.0.0/0. No egress rule:
-        # the database initiates no connections.
-        for i, source in enumerate(args.allowed_source_security_group_ids):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-ingress-{i}",
-                security_group_id=self.security_group.id,
-                referenced_security_group_id=source,
-                ip_protocol="tcp",
-                from_port=PORT,
-                to_port=PORT,
-                description=f"PostgreSQL from {source}",
-                opts=child,
-            )
 
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.database import PORT
 from components.iam import document, service_trust
+from components.network import PORT, postgres_security_group
 
 CERT_KEY_ALGORITHMS = ("RSA_2048", "EC_prime256v1", "EC_secp384r1")
 
@@ -110,25 +110,14 @@ class Endpoint(pulumi.ComponentResource):
         )
 
         # The proxy has its own group: clients reach it on 5432, it reaches only the database.
-        proxy_sg = aws.ec2.SecurityGroup(
-            f"{name}-proxy-sg",
+        proxy_sg = postgres_security_group(
+            f"{name}-proxy",
             vpc_id=args.vpc_id,
             description=f"RDS Proxy {args.proxy_name}: PostgreSQL from named security groups only",
-            revoke_rules_on_delete=True,
+            sources=args.allowed_source_security_group_ids,
             tags={**tags, "Name": f"{args.proxy_name}-proxy"},
             opts=child,
         )
-        for i, source in enumerate(args.allowed_source_security_group_ids):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-proxy-ingress-{i}",
-                security_group_id=proxy_sg.id,
-                referenced_security_group_id=source,
-                ip_protocol="tcp",
-                from_port=PORT,
-                to_port=PORT,
-                description=f"PostgreSQL from {source}",
-                opts=child,
-            )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-proxy-egress-db",
             security_group_id=proxy_sg.id,

@@ -79,16 +79,6 @@ def partners(outputs: StackOutputs) -> list[Partner]:
     return sorted(found.values(), key=lambda p: p.slug)
 
 
-def find_partner(outputs: StackOutputs, slug: str) -> Partner:
-    check_slug(slug, "partner")
-    for partner in partners(outputs):
-        if partner.slug == slug:
-            if partner.status != "active":
-                raise InputError(f"partner {slug!r} is {partner.status}")
-            return partner
-    raise InputError(f"partner {slug!r} not found in stack {outputs.stack}: add it with `provision partners add`")
-
-
 def tenants(outputs: StackOutputs) -> list[Tenant]:
     def read(conn, cluster):
         if not _has_platform(conn):

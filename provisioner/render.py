@@ -9,7 +9,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -98,6 +97,3 @@ def steps(kind: str) -> tuple[Step, ...]:
         raise ValueError(f"sql/{kind}: two steps share a version number")
     return tuple(versioned + repeatable)
 
-
-def template_dir(kind: str) -> Path:
-    return SQL_DIR / kind

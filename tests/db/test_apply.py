@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from provisioner import directory
-from provisioner.apply import APPLY_LOCK_KEY, LOCKS_PER_TENANT, CellBusy, batch_sql, plan_target
+from provisioner.apply import APPLY_LOCK_KEY, LOCKS_PER_TENANT, batch_sql, plan_target
 from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.reporting import exit_code
@@ -257,12 +257,6 @@ def _applied_tenants(local_stack, partner_slug: str) -> int:
         except psycopg.Error:
             pass
     return total
-
-
-def test_busy_exception_is_a_provision_error():
-    from provisioner.errors import ProvisionError
-
-    assert issubclass(CellBusy, ProvisionError)
 
 
 def test_sql_render_prints_sql_without_secrets(local_stack, outputs, pair):
