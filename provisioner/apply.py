@@ -143,7 +143,7 @@ class CellApplier:
             "and (l.classid::bigint << 32 | l.objid::bigint) = %s limit 1", (APPLY_LOCK_KEY,)
         ).fetchone()
         who = f" (pid {holder[0]}, {holder[1] or 'unknown client'})" if holder else ""
-        raise CellBusy(f"cell {self.cluster.cell}: another apply holds the lock{who}; "
+        raise CellBusy(f"cell {self.cluster.cell}: another apply (or a verify) holds the lock{who}; "
                        "wait for it or pass --lock-wait SECONDS")
 
     # -- reading the ledger --------------------------------------------------------------

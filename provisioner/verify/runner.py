@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from provisioner.apply import APPLY_LOCK_KEY
 from provisioner.connect import connect, secret_credentials
 from provisioner.errors import ProvisionError
 from provisioner.outputs import Cluster, StackOutputs
@@ -67,6 +68,11 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
             if not platform_present(conn):
                 report.errors.append(f"cell {cluster.cell}: no control plane (schema platform): "
                                      "run provision tenants apply")
+                return
+            # Shared with other verifies, exclusive with apply: a half-applied cell would show
+            # findings that are only transient. Released when the session ends.
+            if not conn.execute("select pg_try_advisory_lock_shared(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
+                report.errors.append(f"cell {cluster.cell}: an apply is running; verify when it has finished")
                 return
             if options.catalog:
                 mark = time.perf_counter()

@@ -586,3 +586,14 @@ def test_cli_human_table_and_exclusive_formats(local_stack, world):
     assert "role_attributes" in result.stdout and shown("{c_ro}", names) in result.stdout
     both = run_cli("--json", "--tap", root=local_stack.root)
     assert both.returncode == 2 and "choose one" in both.stderr and "Traceback" not in both.stderr
+
+
+def test_verify_does_not_run_while_an_apply_holds_the_cell(local_stack, outputs, world):
+    from provisioner.apply import APPLY_LOCK_KEY
+    from provisioner.verify.findings import exit_code
+
+    with local_stack.superuser(cell="cell-1", autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+        report = verify_cell(outputs, outputs.cluster("cell-1"), VerifyOptions(probes=0))
+    assert any("an apply is running" in e for e in report.errors)
+    assert exit_code([report]) == 2
