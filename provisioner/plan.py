@@ -23,6 +23,7 @@ from policy.transfers import (
     stack_bases,
     stack_refusals,
 )
+from provisioner.local.layout import REPO_ROOT
 
 TRANSFER_RULE = "transfer-basis-recorded"
 STACK_TYPE = "askasia:stack"
@@ -138,7 +139,7 @@ def _transfer_violation(stack: str, message: str) -> Violation:
     )
 
 
-def plan_stack(stack: str, stacks_dir: Path = Path("stacks"), runner: Runner | None = None) -> PlanReport:
+def plan_stack(stack: str, stacks_dir: Path = REPO_ROOT / "stacks", runner: Runner | None = None) -> PlanReport:
     """Evaluate one stack offline. Raises PlanCouldNotRun when it cannot be evaluated."""
     path = stack_file(stack, Path(stacks_dir))
     if not path.is_file():

@@ -17,6 +17,7 @@ import yaml
 
 from components.config import ConfigError, PlatformConfig, load_stack_config
 from policy.transfers import Basis, TransferRefused, Transfers, load_transfers
+from provisioner.local.layout import REPO_ROOT
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FORMATS = ("md", "json", "html")
@@ -217,7 +218,7 @@ def _subprocessors(
 
 def build_register(
     stacks: list[str] | None,
-    stacks_dir: Path = Path("stacks"),
+    stacks_dir: Path = REPO_ROOT / "stacks",
     transfers: Transfers | None = None,
     today: dt.date | None = None,
 ) -> Register:

@@ -8,12 +8,15 @@ import typer
 
 from provisioner.console import print_json
 from provisioner.errors import InputError, ViolationsFound
+from provisioner.local.layout import REPO_ROOT
 from provisioner.plan import PlanCouldNotRun, format_report, plan_stack
+
+STACKS_DIR = REPO_ROOT / "stacks"
 
 
 def plan(
     stack: Annotated[str, typer.Option("--stack", help="Stack name: stacks/Pulumi.<stack>.yaml.")],
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of stack configs.")] = Path("stacks"),
+    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of stack configs.")] = STACKS_DIR,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
     """Run the program under mocks, list what it declares, and check every compliance rule.

@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 import typer
 
 from provisioner.errors import InputError, ViolationsFound
+from provisioner.local.layout import REPO_ROOT
 from provisioner.register import FORMATS, RegisterError, build_register, render
+
+STACKS_DIR = REPO_ROOT / "stacks"
 
 
 def register(
@@ -15,7 +18,7 @@ def register(
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stacks/Pulumi.*.yaml.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="md, json or html.")] = "md",
     output: Annotated[Optional[Path], typer.Option("--output", help="Write here instead of stdout.")] = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of stack configs.")] = Path("stacks"),
+    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of stack configs.")] = STACKS_DIR,
 ) -> None:
     """Generate the register from subprocessors.yaml, transfers.yaml and the stack configs.
 
