@@ -18,6 +18,7 @@ import pulumi
 import yaml
 
 from components.hardening import (
+    CELL_DEFAULTS,
     CLOUDWATCH_RETENTION_DAYS,
     DEFAULT_ACCESS_TOKEN_TTL_MINUTES,
     DEFAULT_BACKUP_RETENTION_DAYS,
@@ -78,8 +79,8 @@ class PointInTimeRestore:
 @dataclass(frozen=True)
 class CellConfig:
     name: str
-    instance_class: str = "db.r6g.large"
-    instances: int = 2
+    instance_class: str = CELL_DEFAULTS.instance_class
+    instances: int = CELL_DEFAULTS.instances
     restore_from_snapshot: str | None = None
     restore_to_point_in_time: PointInTimeRestore | None = None
 
@@ -113,18 +114,18 @@ class PlatformConfig:
     email: EmailConfig
     payments: PaymentsConfig
     dr_mode: str = "snapshot-copy"
-    engine_version: str = "16.6"
-    database_name: str = "platform"
-    master_username: str = "askasia_admin"
+    engine_version: str = CELL_DEFAULTS.engine_version
+    database_name: str = CELL_DEFAULTS.database_name
+    master_username: str = CELL_DEFAULTS.master_username
     backup_retention_days: int = DEFAULT_BACKUP_RETENTION_DAYS
-    preferred_backup_window: str = "02:00-03:00"
-    preferred_maintenance_window: str = "sun:04:00-sun:05:00"
+    preferred_backup_window: str = CELL_DEFAULTS.preferred_backup_window
+    preferred_maintenance_window: str = CELL_DEFAULTS.preferred_maintenance_window
     deletion_protection: bool = True
     publicly_accessible: bool = False
-    monitoring_interval: int = 60
-    performance_insights_retention_days: int = 7
+    monitoring_interval: int = CELL_DEFAULTS.monitoring_interval
+    performance_insights_retention_days: int = CELL_DEFAULTS.performance_insights_retention_days
     ca_cert_identifier: str = DEFAULT_CA_IDENTIFIER
-    database_log_retention_days: int = 90
+    database_log_retention_days: int = CELL_DEFAULTS.log_retention_days
     access_token_ttl_minutes: int = DEFAULT_ACCESS_TOKEN_TTL_MINUTES
     jwt_key_spec: str = "ECC_NIST_P256"
     security_notification_emails: tuple[str, ...] = ()
@@ -272,9 +273,9 @@ def _cells(r: _Reader) -> tuple[CellConfig, ...]:
                         raw=item)
         if len(name) > 16:
             raise r.fail(f"{where}.name", f"{name!r} is longer than 16 characters")
-        instance_class = sub.text(f"{where}.instanceClass", _INSTANCE_CLASS, "db.r6g.large",
+        instance_class = sub.text(f"{where}.instanceClass", _INSTANCE_CLASS, CELL_DEFAULTS.instance_class,
                                   what="instance class (db.<family>.<size>)", raw=item)
-        instances = sub.get(f"{where}.instances", int, 2, raw=item)
+        instances = sub.get(f"{where}.instances", int, CELL_DEFAULTS.instances, raw=item)
         if not 1 <= instances <= 15:
             raise r.fail(f"{where}.instances", f"{instances} is outside 1..15")
         snapshot = sub.text(f"{where}.restoreFromSnapshot", _SNAPSHOT, None,
@@ -366,7 +367,7 @@ def parse_config(stack: str, values: Mapping[str, Any], source: str) -> Platform
         raise r.fail(f"{NS}:origins", "lists a jurisdiction twice")
 
     email, payments = _subprocessors(r)
-    master = r.text(f"{NS}:masterUsername", _PG_IDENT, "askasia_admin", what="PostgreSQL role name")
+    master = r.text(f"{NS}:masterUsername", _PG_IDENT, CELL_DEFAULTS.master_username, what="PostgreSQL role name")
     if master in RESERVED_MASTER_USERNAMES:
         raise r.fail(f"{NS}:masterUsername", f"{master!r} is a default admin name; choose another")
 
@@ -393,24 +394,28 @@ def parse_config(stack: str, values: Mapping[str, Any], source: str) -> Platform
         hosted_zone_id=r.text(f"{NS}:hostedZoneId", _ZONE, what="Route 53 hosted zone id"),
         email=email,
         payments=payments,
-        engine_version=r.text(f"{NS}:engineVersion", _ENGINE_VERSION, "16.6",
+        engine_version=r.text(f"{NS}:engineVersion", _ENGINE_VERSION, CELL_DEFAULTS.engine_version,
                               what="Aurora PostgreSQL 15.x or 16.x version"),
-        database_name=r.text(f"{NS}:databaseName", _PG_IDENT, "platform", what="database name"),
+        database_name=r.text(f"{NS}:databaseName", _PG_IDENT, CELL_DEFAULTS.database_name, what="database name"),
         master_username=master,
         backup_retention_days=r.integer(f"{NS}:backupRetentionDays", DEFAULT_BACKUP_RETENTION_DAYS,
                                         1, MAX_BACKUP_RETENTION_DAYS),
-        preferred_backup_window=r.text(f"{NS}:preferredBackupWindow", _WINDOW, "02:00-03:00",
+        preferred_backup_window=r.text(f"{NS}:preferredBackupWindow", _WINDOW, CELL_DEFAULTS.preferred_backup_window,
                                        what="UTC window hh:mm-hh:mm"),
         preferred_maintenance_window=r.text(f"{NS}:preferredMaintenanceWindow", _MAINT_WINDOW,
-                                            "sun:04:00-sun:05:00", what="window ddd:hh:mm-ddd:hh:mm"),
+                                            CELL_DEFAULTS.preferred_maintenance_window,
+                                            what="window ddd:hh:mm-ddd:hh:mm"),
         deletion_protection=r.get(f"{NS}:deletionProtection", bool, True),
         publicly_accessible=r.get(f"{NS}:publiclyAccessible", bool, False),
-        monitoring_interval=r.choice(f"{NS}:monitoringInterval", MONITORING_INTERVALS, 60, kind=int),
+        monitoring_interval=r.choice(f"{NS}:monitoringInterval", MONITORING_INTERVALS,
+                                     CELL_DEFAULTS.monitoring_interval, kind=int),
         performance_insights_retention_days=r.choice(
-            f"{NS}:performanceInsightsRetentionDays", PI_RETENTION_DAYS, 7, kind=int),
+            f"{NS}:performanceInsightsRetentionDays", PI_RETENTION_DAYS,
+            CELL_DEFAULTS.performance_insights_retention_days, kind=int),
         ca_cert_identifier=r.choice(f"{NS}:caCertIdentifier", RDS_CA_IDENTIFIERS, DEFAULT_CA_IDENTIFIER),
         database_log_retention_days=r.choice(f"{NS}:databaseLogRetentionDays",
-                                             tuple(sorted(CLOUDWATCH_RETENTION_DAYS)), 90, kind=int),
+                                             tuple(sorted(CLOUDWATCH_RETENTION_DAYS)), CELL_DEFAULTS.log_retention_days,
+                                             kind=int),
         access_token_ttl_minutes=r.integer(f"{NS}:accessTokenTtlMinutes",
                                            DEFAULT_ACCESS_TOKEN_TTL_MINUTES, 1,
                                            MAX_ACCESS_TOKEN_TTL_MINUTES),

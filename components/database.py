@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.hardening import (
+    CELL_DEFAULTS,
     CLOUDWATCH_RETENTION_DAYS,
     DEFAULT_BACKUP_RETENTION_DAYS,
     DEFAULT_CA_IDENTIFIER,
@@ -78,21 +79,21 @@ class DatabaseArgs:
     logs_key_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str] = "aws"
-    engine_version: str = "16.6"
-    instance_class: str = "db.r6g.large"
-    instances: int = 2
+    engine_version: str = CELL_DEFAULTS.engine_version
+    instance_class: str = CELL_DEFAULTS.instance_class
+    instances: int = CELL_DEFAULTS.instances
     availability_zones: Sequence[pulumi.Input[str]] = ()
-    database_name: str = "platform"
-    master_username: str = "askasia_admin"
+    database_name: str = CELL_DEFAULTS.database_name
+    master_username: str = CELL_DEFAULTS.master_username
     backup_retention_days: int = DEFAULT_BACKUP_RETENTION_DAYS
-    preferred_backup_window: str = "02:00-03:00"
-    preferred_maintenance_window: str = "sun:04:00-sun:05:00"
+    preferred_backup_window: str = CELL_DEFAULTS.preferred_backup_window
+    preferred_maintenance_window: str = CELL_DEFAULTS.preferred_maintenance_window
     deletion_protection: bool = True
     publicly_accessible: bool = False
-    monitoring_interval: int = 60
-    performance_insights_retention_days: int = 7
+    monitoring_interval: int = CELL_DEFAULTS.monitoring_interval
+    performance_insights_retention_days: int = CELL_DEFAULTS.performance_insights_retention_days
     ca_cert_identifier: str = DEFAULT_CA_IDENTIFIER
-    log_retention_days: int = 90
+    log_retention_days: int = CELL_DEFAULTS.log_retention_days
     restore: SnapshotRestore | PointInTimeRestore | None = None
     allow_insecure: frozenset[str] = frozenset()
     tags: Mapping[str, str] = field(default_factory=dict)

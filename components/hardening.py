@@ -6,6 +6,7 @@ resource then carries the tag `askasia:allow-insecure` so the compliance rules s
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 # CloudWatch Logs accepts only these retention values (days).
 CLOUDWATCH_RETENTION_DAYS = frozenset(
@@ -28,6 +29,24 @@ MAX_ACCESS_TOKEN_TTL_MINUTES = 60
 # The RDS CA the instances present; exported as ca_bundle so clients verify against it.
 RDS_CA_IDENTIFIERS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
 DEFAULT_CA_IDENTIFIER = "rds-ca-rsa2048-g1"
+
+@dataclass(frozen=True)
+class CellDefaults:
+    """A cell's defaults, in one place for the component's Args and for the stack config."""
+
+    engine_version: str = "16.6"
+    instance_class: str = "db.r6g.large"
+    instances: int = 2
+    database_name: str = "platform"
+    master_username: str = "askasia_admin"
+    preferred_backup_window: str = "02:00-03:00"
+    preferred_maintenance_window: str = "sun:04:00-sun:05:00"
+    monitoring_interval: int = 60
+    performance_insights_retention_days: int = 7
+    log_retention_days: int = 90
+
+
+CELL_DEFAULTS = CellDefaults()
 
 INSECURE_TAG = "askasia:allow-insecure"
 
