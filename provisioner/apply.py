@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from provisioner.connect import connect_master
@@ -198,6 +199,10 @@ class CellApplier:
         except psycopg.Error as exc:
             self.result.status = "failed"
             self.result.errors.append(f"cell {self.cluster.cell}: {str(exc).strip().splitlines()[0]}")
+        except (BotoCoreError, ClientError, ProvisionError) as exc:
+            # Credentials could not be stored: the batch that needed them never ran.
+            self.result.status = "failed"
+            self.result.errors.append(f"cell {self.cluster.cell}: credentials: {exc}")
         finally:
             conn.close()
             self.result.seconds = time.monotonic() - started

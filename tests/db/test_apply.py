@@ -30,6 +30,12 @@ def run_cli(*args: str, root=None, timeout=300) -> subprocess.CompletedProcess:
                           env=env, timeout=timeout)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def control_plane(outputs):
+    """Every test here may run alone: the control plane exists before any row is written."""
+    apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())
+
+
 @pytest.fixture(scope="module")
 def pair(outputs):
     partner = unique("apply-partner")
@@ -277,3 +283,27 @@ def test_grants_name_every_table_the_tenant_steps_create(local_stack, pair):
         tables = {r[0] for r in su.execute("select tablename from pg_tables where schemaname = %s",
                                            (f"t_{one.id}",))}
     assert tables == set(TENANT_TABLES)
+
+
+def test_secrets_manager_failure_fails_the_cell_cleanly(local_stack, outputs):
+    """When a secret cannot be stored, no role of that batch is created without its password."""
+    from botocore.exceptions import ClientError
+
+    from provisioner.apply import ApplyOptions, apply_stack
+    from provisioner.stackref import credential_store
+
+    class Refusing(type(credential_store(outputs))):
+        def ensure(self, *args, **kwargs):
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied"}}, "CreateSecret")
+
+    partner = unique("sm-down")
+    directory.add_partner_rows(outputs, partner, "EU")
+    new = directory.validate_new_tenants(outputs, [{"partner": partner, "tenant": "nosecret", "plan": "starter"}])
+    placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
+    store = Refusing(outputs.stack, outputs.region, outputs.kms["secrets"])
+    results = {r.cell: r for r in apply_stack(outputs, ApplyOptions(), store)}
+    assert results["cell-1"].status == "failed"
+    assert "AccessDeniedException" in results["cell-1"].errors[0]
+    with local_stack.superuser(cell="cell-1") as su:
+        assert su.execute("select to_regrole(%s)", (f"t_{placed.id}_app",)).fetchone()[0] is None
+    assert all(r.status == "ok" for r in apply(outputs))  # with Secrets Manager back, it converges
