@@ -264,12 +264,13 @@ def _refusal(t: Transfers, origin: str, region: str, role: str) -> TransferRefus
     )
 
 
-def check_placement(origin: str, region: str, *, transfers: Transfers | None = None) -> Basis:
-    """Basis for placing one tenant whose partner is in `origin` into `region`, or refuse."""
+def check_placement(origin: str, region: str, *, role: str = "region", transfers: Transfers | None = None) -> Basis:
+    """Basis for placing one tenant whose partner is in `origin` into `region` (or, with
+    role="DR region", for its copies there), or refuse."""
     t = transfers or load_transfers()
     basis = basis_for(origin, region, transfers=t)
     if basis is None:
-        raise _refusal(t, origin, region, "region")
+        raise _refusal(t, origin, region, role)
     return basis
 
 

@@ -101,10 +101,21 @@ def cell_loads(outputs: StackOutputs) -> dict[str, int]:
     return _per_cell(outputs, count)
 
 
-def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Partner:
-    """Record a partner in every cell (idempotent: the same slug keeps its id)."""
+def validate_partner(slug: str, jurisdiction: str) -> None:
+    """A partner's slug, and a jurisdiction the transfers registry knows as an origin."""
+    from policy.transfers import TransferRefused, load_transfers
+
     check_slug(slug, "partner")
     check_jurisdiction(jurisdiction)
+    try:
+        load_transfers().origin(jurisdiction)
+    except TransferRefused as exc:
+        raise InputError(str(exc)) from None
+
+
+def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Partner:
+    """Record a partner in every cell (idempotent: the same slug keeps its id)."""
+    validate_partner(slug, jurisdiction)
     existing = {p.slug: p for p in partners(outputs)}
     if slug in existing:
         partner = existing[slug]
@@ -131,6 +142,7 @@ def validate_new_tenants(outputs: StackOutputs, rows: list[dict]) -> list[NewTen
     from policy.transfers import TransferRefused, check_placement
 
     known = {p.slug: p for p in partners(outputs)}
+    dr_region = outputs.dr.get("region")
     seen: set[tuple[str, str]] = set()
     out = []
     for number, row in enumerate(rows, start=1):
@@ -145,6 +157,8 @@ def validate_new_tenants(outputs: StackOutputs, rows: list[dict]) -> list[NewTen
             partner = known[partner_slug]
             try:
                 check_placement(partner.jurisdiction, region)
+                if dr_region:  # the tenant's data is copied there too
+                    check_placement(partner.jurisdiction, dr_region, role="DR region")
             except TransferRefused as exc:
                 raise InputError(str(exc)) from None
             if region != outputs.region:

@@ -24,6 +24,7 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Record a partner in every cell and create its console role (credentials in Secrets Manager)."""
+    directory.validate_partner(partner, jurisdiction)
     outputs = resolve(stack, outputs_file)
     _ensure_platform(outputs)
     record = directory.add_partner_rows(outputs, partner, jurisdiction)

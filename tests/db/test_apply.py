@@ -307,3 +307,25 @@ def test_secrets_manager_failure_fails_the_cell_cleanly(local_stack, outputs):
     with local_stack.superuser(cell="cell-1") as su:
         assert su.execute("select to_regrole(%s)", (f"t_{placed.id}_app",)).fetchone()[0] is None
     assert all(r.status == "ok" for r in apply(outputs))  # with Secrets Manager back, it converges
+
+
+def test_placement_is_refused_when_the_dr_copy_lacks_a_basis(outputs):
+    from provisioner.errors import InputError
+
+    partner = unique("dr-gate")
+    directory.add_partner_rows(outputs, partner, "EU")
+    bahrain_dr = dataclasses.replace(outputs, dr={"region": "me-south-1", "mode": "snapshot-copy"})
+    with pytest.raises(InputError, match="EU -> DR region me-south-1 \\(BH"):
+        directory.validate_new_tenants(bahrain_dr, [{"partner": partner, "tenant": "copied", "plan": "starter"}])
+
+
+def test_partner_jurisdiction_must_be_a_known_origin(local_stack, outputs):
+    from provisioner.errors import InputError
+
+    before = len(directory.partners(outputs))
+    with pytest.raises(InputError, match="unknown origin jurisdiction 'XX'"):
+        directory.add_partner_rows(outputs, unique("nowhere"), "XX")
+    assert len(directory.partners(outputs)) == before
+    result = run_cli("partners", "add", "--stack", "local", "--partner", "nowhere-co", "--jurisdiction", "ZZ",
+                     root=local_stack.root)
+    assert result.returncode == 2 and "unknown origin jurisdiction" in result.stderr
