@@ -32,8 +32,12 @@ def run_cli(*args: str, root=None, timeout=300) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module", autouse=True)
 def control_plane(outputs):
-    """Every test here may run alone: the control plane exists before any row is written."""
+    """Every test here may run alone: the control plane exists before any row is written, and
+    the stack is left converged (partners recorded by refusal tests get their roles) for the
+    modules that verify it afterwards."""
     apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())
+    yield
+    assert all(r.status == "ok" for r in apply(outputs))
 
 
 @pytest.fixture(scope="module")
