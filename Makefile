@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/python -m provisioner.demo
 
 test: $(STAMP)
+	$(BIN)/ruff check --quiet .
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
