@@ -23,9 +23,11 @@ from components.hardening import (
     DEFAULT_ACCESS_TOKEN_TTL_MINUTES,
     DEFAULT_BACKUP_RETENTION_DAYS,
     DEFAULT_CA_IDENTIFIER,
+    DEFAULT_SECRET_ROTATION_DAYS,
     INSECURE_SETTINGS,
     MAX_ACCESS_TOKEN_TTL_MINUTES,
     MAX_BACKUP_RETENTION_DAYS,
+    MAX_SECRET_ROTATION_DAYS,
     MIN_BACKUP_RETENTION_DAYS,
     RDS_CA_IDENTIFIERS,
     InsecureSettingRefused,
@@ -95,7 +97,7 @@ class EmailConfig:
 class PaymentsConfig:
     name: str
     rotation_lambda_arn: str | None = None
-    rotation_days: int = 30
+    rotation_days: int = DEFAULT_SECRET_ROTATION_DAYS
 
 
 @dataclass(frozen=True)
@@ -323,9 +325,9 @@ def _subprocessors(r: _Reader) -> tuple[EmailConfig, PaymentsConfig]:
         name=r.text(f"{key}.email.name", _NAME, what="sub-processor name", raw=email_raw),
         domain=r.text(f"{key}.email.domain", _DOMAIN, what="domain name", raw=email_raw),
     )
-    days = r.get(f"{key}.payments.rotationDays", int, 30, raw=pay_raw)
-    if not 1 <= days <= 365:
-        raise r.fail(f"{key}.payments.rotationDays", f"{days} is outside 1..365")
+    days = r.get(f"{key}.payments.rotationDays", int, DEFAULT_SECRET_ROTATION_DAYS, raw=pay_raw)
+    if not 1 <= days <= MAX_SECRET_ROTATION_DAYS:
+        raise r.fail(f"{key}.payments.rotationDays", f"{days} is outside 1..{MAX_SECRET_ROTATION_DAYS}")
     payments = PaymentsConfig(
         name=r.text(f"{key}.payments.name", _NAME, what="sub-processor name", raw=pay_raw),
         rotation_lambda_arn=r.text(f"{key}.payments.rotationLambdaArn", _LAMBDA_ARN, None,

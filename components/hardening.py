@@ -48,6 +48,10 @@ class CellDefaults:
 
 CELL_DEFAULTS = CellDefaults()
 
+# Sub-processor credentials rotate monthly unless a stack chooses otherwise, at least yearly.
+DEFAULT_SECRET_ROTATION_DAYS = 30
+MAX_SECRET_ROTATION_DAYS = 365
+
 INSECURE_TAG = "askasia:allow-insecure"
 
 # Every weakening a stack may opt into (by its allowInsecure name) and what it costs.

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.hardening import DEFAULT_SECRET_ROTATION_DAYS, MAX_SECRET_ROTATION_DAYS
+
 SUBPROCESSOR_TAG = "askasia:subprocessor"
 ROTATION_TAG = "askasia:rotation"
 
@@ -28,7 +30,7 @@ class EmailDelivery:
 class PaymentProcessor:
     name: str
     rotation_lambda_arn: str | None = None
-    rotation_days: int = 30
+    rotation_days: int = DEFAULT_SECRET_ROTATION_DAYS
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class SubprocessorsArgs:
     def __post_init__(self) -> None:
         if not 7 <= self.secret_recovery_window_days <= 30:
             raise ValueError("secret_recovery_window_days must be within 7..30")
-        if not 1 <= self.payments.rotation_days <= 365:
-            raise ValueError("payments.rotation_days must be within 1..365")
+        if not 1 <= self.payments.rotation_days <= MAX_SECRET_ROTATION_DAYS:
+            raise ValueError(f"payments.rotation_days must be within 1..{MAX_SECRET_ROTATION_DAYS}")
 
 
 class Subprocessors(pulumi.ComponentResource):
