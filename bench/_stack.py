@@ -1,4 +1,5 @@
 """Shared bench plumbing: a private local stack, and onboarding many tenants quickly."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ def record_tenants(outputs: StackOutputs, partner: str, count: int, prefix: str)
 
 def psql_file(stack: LocalStack, path: Path) -> None:
     env = {**os.environ, **stack.env()}
-    subprocess.run([shutil.which("psql") or "psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [shutil.which("psql") or "psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def line(name: str, value: str, target: str, ok: bool) -> str:

@@ -9,6 +9,7 @@
    statements.                                                    target: ratio <= 1.2
 4. peak Python memory of the tool, 50 vs 500 new tenants.        target: flat (<= 1.5x)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,15 +79,21 @@ def main() -> None:
             conn.execute("update platform.tenants set status = 'closed', closed_at = now() where slug like 'floor%'")
         write_sql(work / "floor.sql", floor_ids)
         record_tenants(outputs, partner.slug, half, f"tool{round_number}")
-        for side in (("floor", "tool") if round_number == 0 else ("tool", "floor")):
+        for side in ("floor", "tool") if round_number == 0 else ("tool", "floor"):
             if side == "floor":
                 started = time.perf_counter()
                 psql_file(stack, work / "floor.sql")
                 floor += time.perf_counter() - started
             else:
                 ours += timed_apply(outputs)[0]
-    report.append(line(f"apply {2 * half} new tenants: tool {ours:.1f} s / psql -f {floor:.1f} s",
-                       f"{ours / floor:.2f}x", "<= 1.2x", ours / floor <= 1.2))
+    report.append(
+        line(
+            f"apply {2 * half} new tenants: tool {ours:.1f} s / psql -f {floor:.1f} s",
+            f"{ours / floor:.2f}x",
+            "<= 1.2x",
+            ours / floor <= 1.2,
+        )
+    )
 
     # 4. Memory, traced: 50 new tenants, then 500.
     peaks = {}
@@ -94,16 +101,28 @@ def main() -> None:
         record_tenants(outputs, partner.slug, count, f"mem{count}")
         peaks[count] = timed_apply(outputs, trace_memory=True)[1]
     ratio = peaks[500] / peaks[50]
-    report.append(line(f"peak memory: 500 new {peaks[500] / 2**20:.1f} MiB, 50 new {peaks[50] / 2**20:.1f} MiB",
-                       f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
+    report.append(
+        line(
+            f"peak memory: 500 new {peaks[500] / 2**20:.1f} MiB, 50 new {peaks[50] / 2**20:.1f} MiB",
+            f"{ratio:.2f}x",
+            "<= 1.5x",
+            ratio <= 1.5,
+        )
+    )
 
     # 2. No-op re-apply (timed untraced; then traced for its memory).
     active = 2 * half + 550
     noop, _, results = timed_apply(outputs)
     assert sum(r.steps_run for r in results) == 0
     peak_noop = timed_apply(outputs, trace_memory=True)[1]
-    report.append(line(f"re-apply, nothing changed, {active} tenants (peak {peak_noop / 2**20:.1f} MiB)",
-                       f"{noop:.2f} s", "<= 2 s", noop <= 2))
+    report.append(
+        line(
+            f"re-apply, nothing changed, {active} tenants (peak {peak_noop / 2**20:.1f} MiB)",
+            f"{noop:.2f} s",
+            "<= 2 s",
+            noop <= 2,
+        )
+    )
 
     # 3. One more grant in the repeatable step: a copy of sql/ with the change.
     changed_sql = work / "sql"
@@ -117,16 +136,24 @@ def main() -> None:
     render.environment.cache_clear()
     render.steps.cache_clear()
     with connect_master(outputs.clusters[0], outputs.region) as conn:
-        tool_ids = [tuple(r) for r in conn.execute(
-            "select id, partner_id from platform.tenants where status = 'active' order by id")]
+        tool_ids = [
+            tuple(r)
+            for r in conn.execute("select id, partner_id from platform.tenants where status = 'active' order by id")
+        ]
     write_sql(work / "changed.sql", tool_ids, step_filter="R__grants")
     changed, _, results = timed_apply(outputs)
     assert sum(r.steps_run for r in results) == active
     started = time.perf_counter()
     psql_file(stack, work / "changed.sql")
     changed_floor = time.perf_counter() - started
-    report.append(line(f"one changed R step x {active}: tool {changed:.2f} s / psql -f {changed_floor:.2f} s",
-                       f"{changed / changed_floor:.2f}x", "<= 1.2x", changed / changed_floor <= 1.2))
+    report.append(
+        line(
+            f"one changed R step x {active}: tool {changed:.2f} s / psql -f {changed_floor:.2f} s",
+            f"{changed / changed_floor:.2f}x",
+            "<= 1.2x",
+            changed / changed_floor <= 1.2,
+        )
+    )
 
     print("\n".join(report))
     shutil.rmtree(work, ignore_errors=True)

@@ -6,6 +6,7 @@ cold: a fresh process importing the program and running every stacks/Pulumi.*.ya
       (pulumi_aws modules load lazily, so the first run carries their import).   target: <= 5 s
 warm: the same stacks again in the same process.                                  (reported)
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,7 +26,7 @@ def main() -> int:
     from components.config import load_stack_config
     from provisioner.mockrun import run_under_mocks
 
-    stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
+    stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
     configs = [load_stack_config(s, REPO / "stacks") for s in stacks]
     per_stack = []
     for cfg in configs:

@@ -10,6 +10,7 @@ beside its target.
 4. `provision tenants verify` end to end with the default sample.      (reported)
 The stack must verify clean: a false positive at scale fails the bench.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,8 +82,14 @@ def main() -> None:
                 raise SystemExit(f"a clean stack has {len(findings)} catalog findings, e.g. {findings[:3]}")
             warm = rounds[1:]
             top = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(slowest.items(), key=lambda kv: -kv[1])[:3])
-            report.append(line(f"catalog checks, {args.tenants} tenants (median of {ROUNDS}; first {rounds[0]:.2f} s)",
-                               f"{statistics.median(warm):.2f} s", "<= 5 s", max(warm) <= 5))
+            report.append(
+                line(
+                    f"catalog checks, {args.tenants} tenants (median of {ROUNDS}; first {rounds[0]:.2f} s)",
+                    f"{statistics.median(warm):.2f} s",
+                    "<= 5 s",
+                    max(warm) <= 5,
+                )
+            )
             report.append(f"    slowest: {top}")
 
             # 2. Ledger drift.
@@ -101,20 +108,43 @@ def main() -> None:
                 raise SystemExit(f"probes on a clean stack: {result.findings[:3]} {result.errors[:3]}")
         per_pair = (t40 - t20) / (r40.pairs - r20.pairs)
         attempts = (r40.attempts - r20.attempts) / (r40.pairs - r20.pairs)
-        report.append(line(f"probe cost per tenant pair ({attempts:.0f} attempts, 2 logins)",
-                           f"{per_pair * 1000:.0f} ms", "reported", True))
+        report.append(
+            line(
+                f"probe cost per tenant pair ({attempts:.0f} attempts, 2 logins)",
+                f"{per_pair * 1000:.0f} ms",
+                "reported",
+                True,
+            )
+        )
         fixed = t20 - 20 * per_pair
-        report.append(line(f"probe run overhead: seeding, {r20.partners} partner probes, cleanup",
-                           f"{fixed:.2f} s", "reported", True))
+        report.append(
+            line(
+                f"probe run overhead: seeding, {r20.partners} partner probes, cleanup",
+                f"{fixed:.2f} s",
+                "reported",
+                True,
+            )
+        )
 
         # 4. The command end to end (default sample of 20 pairs).
         env = {**os.environ, **stack.env(), "ASKASIA_LOCAL_DIR": str(stack.layout.root)}
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "provisioner", "tenants", "verify", "--stack", "local", "--json"],
-                              cwd=REPO, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "provisioner", "tenants", "verify", "--stack", "local", "--json"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - started
-        report.append(line(f"provision tenants verify, {args.tenants} tenants (exit {done.returncode})",
-                           f"{wall:.2f} s", "reported", done.returncode == 0))
+        report.append(
+            line(
+                f"provision tenants verify, {args.tenants} tenants (exit {done.returncode})",
+                f"{wall:.2f} s",
+                "reported",
+                done.returncode == 0,
+            )
+        )
         if done.returncode != 0:
             cells = json.loads(done.stdout)["cells"] if done.stdout.strip() else []
             report += [f"    {f['check']}: {f['object']}: {f['detail']}" for c in cells for f in c["findings"][:10]]

@@ -5,6 +5,7 @@ TLS-only, versioned, KMS-encrypted bucket that expires objects on schedule; one 
 group per plan tier with the retention the privacy policy promises; GuardDuty findings routed
 by EventBridge to a KMS-encrypted SNS security topic (the 72-hour breach clock starts there).
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,8 @@ class Audit(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
         trail_arn = pulumi.Output.concat(
-            "arn:", args.partition, ":cloudtrail:", args.region, ":", args.account_id, ":trail/", args.trail_name)
+            "arn:", args.partition, ":cloudtrail:", args.region, ":", args.account_id, ":trail/", args.trail_name
+        )
 
         self._audit_bucket(name, args, tags, trail_arn, child)
         self._trail(name, args, tags, child)
@@ -80,15 +82,23 @@ class Audit(pulumi.ComponentResource):
 
         self._breach_alerts(name, args, tags, child)
 
-        self.register_outputs({
-            "bucket": self.bucket.bucket,
-            "trail_arn": self.trail.arn,
-            "audit_log_groups": self.log_group_names,
-            "security_topic_arn": self.topic.arn,
-        })
+        self.register_outputs(
+            {
+                "bucket": self.bucket.bucket,
+                "trail_arn": self.trail.arn,
+                "audit_log_groups": self.log_group_names,
+                "security_topic_arn": self.topic.arn,
+            }
+        )
 
-    def _audit_bucket(self, name: str, args: AuditArgs, tags: dict[str, str],
-                      trail_arn: pulumi.Output[str], child: pulumi.ResourceOptions) -> None:
+    def _audit_bucket(
+        self,
+        name: str,
+        args: AuditArgs,
+        tags: dict[str, str],
+        trail_arn: pulumi.Output[str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=pulumi.Output.concat("askasia-", args.stack, "-audit-", args.account_id),
@@ -123,29 +133,34 @@ class Audit(pulumi.ComponentResource):
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-encryption",
             bucket=bucket_id,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(  # noqa: E501
-                    sse_algorithm="aws:kms",
-                    kms_master_key_id=args.logs_key_arn,
-                ),
-                bucket_key_enabled=True,
-            )],
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(  # noqa: E501
+                        sse_algorithm="aws:kms",
+                        kms_master_key_id=args.logs_key_arn,
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
             opts=child,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket-lifecycle",
             bucket=bucket_id,
-            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-audit-objects",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=args.trail_retention_days),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(  # noqa: E501
-                    noncurrent_days=args.noncurrent_version_days),
-                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(  # noqa: E501
-                    days_after_initiation=7),
-            )],
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-audit-objects",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.trail_retention_days),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(  # noqa: E501
+                        noncurrent_days=args.noncurrent_version_days
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(  # noqa: E501
+                        days_after_initiation=7
+                    ),
+                )
+            ],
             opts=child,
         )
         bucket_arn = self.bucket.arn
@@ -153,39 +168,41 @@ class Audit(pulumi.ComponentResource):
         self.bucket_policy = aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
             bucket=bucket_id,
-            policy=document([
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, objects],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
-                {
-                    "Sid": "CloudTrailChecksAcl",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": "s3:GetBucketAcl",
-                    "Resource": bucket_arn,
-                    "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
-                },
-                {
-                    "Sid": "CloudTrailWrites",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": "s3:PutObject",
-                    "Resource": pulumi.Output.concat(bucket_arn, "/AWSLogs/", args.account_id, "/*"),
-                    "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control",
-                                                   "aws:SourceArn": trail_arn}},
-                },
-            ]),
+            policy=document(
+                [
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [bucket_arn, objects],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                    {
+                        "Sid": "CloudTrailChecksAcl",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                        "Action": "s3:GetBucketAcl",
+                        "Resource": bucket_arn,
+                        "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+                    },
+                    {
+                        "Sid": "CloudTrailWrites",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                        "Action": "s3:PutObject",
+                        "Resource": pulumi.Output.concat(bucket_arn, "/AWSLogs/", args.account_id, "/*"),
+                        "Condition": {
+                            "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}
+                        },
+                    },
+                ]
+            ),
             # A public-access block applied after the policy would race it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
         )
 
-    def _trail(self, name: str, args: AuditArgs, tags: dict[str, str],
-               child: pulumi.ResourceOptions) -> None:
+    def _trail(self, name: str, args: AuditArgs, tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
         delivery: dict[str, pulumi.Input[str]] = {}
         if args.cloudwatch_delivery:
             group = aws.cloudwatch.LogGroup(
@@ -206,16 +223,22 @@ class Audit(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-trail-to-logs-policy",
                 role=role.id,
-                policy=document([{
-                    "Sid": "WriteTrailLogStreams",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": pulumi.Output.concat(group.arn, ":log-stream:*"),
-                }]),
+                policy=document(
+                    [
+                        {
+                            "Sid": "WriteTrailLogStreams",
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Resource": pulumi.Output.concat(group.arn, ":log-stream:*"),
+                        }
+                    ]
+                ),
                 opts=child,
             )
-            delivery = {"cloud_watch_logs_group_arn": pulumi.Output.concat(group.arn, ":*"),
-                        "cloud_watch_logs_role_arn": role.arn}
+            delivery = {
+                "cloud_watch_logs_group_arn": pulumi.Output.concat(group.arn, ":*"),
+                "cloud_watch_logs_role_arn": role.arn,
+            }
 
         self.trail = aws.cloudtrail.Trail(
             f"{name}-trail",
@@ -231,8 +254,7 @@ class Audit(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.bucket_policy]),
         )
 
-    def _breach_alerts(self, name: str, args: AuditArgs, tags: dict[str, str],
-                       child: pulumi.ResourceOptions) -> None:
+    def _breach_alerts(self, name: str, args: AuditArgs, tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
         self.detector = aws.guardduty.Detector(
             f"{name}-guardduty",
             enable=True,
@@ -267,24 +289,31 @@ class Audit(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-security-topic-policy",
             arn=self.topic.arn,
-            policy=document([
-                {
-                    "Sid": "AccountManagesTopic",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": account_root(args.partition, args.account_id)},
-                    "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe",
-                               "sns:ListSubscriptionsByTopic", "sns:Publish"],
-                    "Resource": self.topic.arn,
-                },
-                {
-                    "Sid": "EventBridgePublishesFindings",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sns:Publish",
-                    "Resource": self.topic.arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": self.rule.arn}},
-                },
-            ]),
+            policy=document(
+                [
+                    {
+                        "Sid": "AccountManagesTopic",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": account_root(args.partition, args.account_id)},
+                        "Action": [
+                            "sns:GetTopicAttributes",
+                            "sns:SetTopicAttributes",
+                            "sns:Subscribe",
+                            "sns:ListSubscriptionsByTopic",
+                            "sns:Publish",
+                        ],
+                        "Resource": self.topic.arn,
+                    },
+                    {
+                        "Sid": "EventBridgePublishesFindings",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": "sns:Publish",
+                        "Resource": self.topic.arn,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": self.rule.arn}},
+                    },
+                ]
+            ),
             opts=child,
         )
         aws.cloudwatch.EventTarget(

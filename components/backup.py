@@ -4,6 +4,7 @@ vault in the DR region (encrypted with the backup key's multi-Region replica the
 The DR vault is declared through a second provider for the DR region. Changing that provider's
 region later replaces the DR vault: pick the DR region once per stack.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -37,11 +38,9 @@ class BackupArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for label, days in (("retention_days", self.retention_days),
-                            ("dr_retention_days", self.dr_retention_days)):
+        for label, days in (("retention_days", self.retention_days), ("dr_retention_days", self.dr_retention_days)):
             if not MIN_BACKUP_RETENTION_DAYS <= days <= MAX_BACKUP_RETENTION_DAYS:
-                raise ValueError(f"{label} must be within {MIN_BACKUP_RETENTION_DAYS}.."
-                                 f"{MAX_BACKUP_RETENTION_DAYS}")
+                raise ValueError(f"{label} must be within {MIN_BACKUP_RETENTION_DAYS}..{MAX_BACKUP_RETENTION_DAYS}")
         if not self.cluster_arns:
             raise ValueError("cluster_arns: a backup plan needs at least one cluster")
 
@@ -95,20 +94,23 @@ class Backup(pulumi.ComponentResource):
         self.plan = aws.backup.Plan(
             f"{name}-plan",
             name=f"askasia-{args.stack}",
-            rules=[aws.backup.PlanRuleArgs(
-                rule_name="daily-with-dr-copy",
-                target_vault_name=self.vault.name,
-                schedule=args.schedule,
-                start_window=60,
-                completion_window=360,
-                lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.retention_days),
-                copy_actions=[aws.backup.PlanRuleCopyActionArgs(
-                    destination_vault_arn=self.dr_vault.arn,
-                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(
-                        delete_after=args.dr_retention_days),
-                )],
-                recovery_point_tags={**tags, "askasia:backup-plan": f"askasia-{args.stack}"},
-            )],
+            rules=[
+                aws.backup.PlanRuleArgs(
+                    rule_name="daily-with-dr-copy",
+                    target_vault_name=self.vault.name,
+                    schedule=args.schedule,
+                    start_window=60,
+                    completion_window=360,
+                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.retention_days),
+                    copy_actions=[
+                        aws.backup.PlanRuleCopyActionArgs(
+                            destination_vault_arn=self.dr_vault.arn,
+                            lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=args.dr_retention_days),
+                        )
+                    ],
+                    recovery_point_tags={**tags, "askasia:backup-plan": f"askasia-{args.stack}"},
+                )
+            ],
             tags=tags,
             opts=child,
         )
@@ -121,8 +123,10 @@ class Backup(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
 
-        self.register_outputs({
-            "vault_arn": self.vault.arn,
-            "dr_vault_arn": self.dr_vault.arn,
-            "plan_id": self.plan.id,
-        })
+        self.register_outputs(
+            {
+                "vault_arn": self.vault.arn,
+                "dr_vault_arn": self.dr_vault.arn,
+                "plan_id": self.plan.id,
+            }
+        )

@@ -5,6 +5,7 @@ tests and `provision plan`, with no engine), `config_from_pulumi` reads what the
 the program. Both build the same mapping and go through `parse_config`, so a missing or wrong
 key is the same one-line ConfigError either way.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,10 @@ _ENGINE_VERSION = re.compile(r"^1[56]\.\d{1,2}$")
 _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _PG_IDENT = re.compile(r"^[a-z][a-z0-9_]{2,62}$")
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
-_MAINT_WINDOW = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-"
-                           r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$")
+_MAINT_WINDOW = re.compile(
+    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-"
+    r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
+)
 _LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _SNAPSHOT = re.compile(r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:cluster-snapshot:)?[a-zA-Z][a-zA-Z0-9:-]{0,254}$")
@@ -200,8 +203,15 @@ class _Reader:
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.source}: {key}: {problem}")
 
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = _MISSING, *,
-            what: str = "", raw: Mapping[str, Any] | None = None) -> Any:
+    def get(
+        self,
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any = _MISSING,
+        *,
+        what: str = "",
+        raw: Mapping[str, Any] | None = None,
+    ) -> Any:
         # Nested values are looked up by their last segment: "askasia:cells[0].name" -> "name".
         source, field_name = (self.values, key) if raw is None else (raw, key.rsplit(".", 1)[-1])
         if field_name not in source:
@@ -217,8 +227,15 @@ class _Reader:
             raise self.fail(key, f"expected {names}, got {value!r}")
         return value
 
-    def text(self, key: str, pattern: re.Pattern[str] | None = None, default: Any = _MISSING,
-             *, what: str = "", raw: Mapping[str, Any] | None = None) -> Any:
+    def text(
+        self,
+        key: str,
+        pattern: re.Pattern[str] | None = None,
+        default: Any = _MISSING,
+        *,
+        what: str = "",
+        raw: Mapping[str, Any] | None = None,
+    ) -> Any:
         value = self.get(key, str, default, what=what, raw=raw)
         if value is default and default is not _MISSING:
             return value
@@ -226,8 +243,7 @@ class _Reader:
             raise self.fail(key, f"{value!r} is not a valid {what or 'value'}")
         return value
 
-    def choice(self, key: str, choices: tuple[Any, ...], default: Any = _MISSING, *,
-               kind: type = str) -> Any:
+    def choice(self, key: str, choices: tuple[Any, ...], default: Any = _MISSING, *, kind: type = str) -> Any:
         value = self.get(key, kind, default)
         if value not in choices:
             raise self.fail(key, f"{value!r} is not one of {', '.join(map(str, choices))}")
@@ -239,8 +255,9 @@ class _Reader:
             raise self.fail(key, f"{value} is outside {low}..{high}")
         return value
 
-    def text_list(self, key: str, pattern: re.Pattern[str], what: str, *, min_items: int,
-                  default: Any = _MISSING) -> tuple[str, ...]:
+    def text_list(
+        self, key: str, pattern: re.Pattern[str], what: str, *, min_items: int, default: Any = _MISSING
+    ) -> tuple[str, ...]:
         items = self.get(key, list, default, what=what)
         if len(items) < min_items:
             raise self.fail(key, f"needs at least {min_items} item(s), got {len(items)}")
@@ -252,8 +269,7 @@ class _Reader:
         return tuple(items)
 
 
-_KIND_NAMES = {str: "a string (quote it)", int: "an integer", bool: "true or false",
-               list: "a list", dict: "a mapping"}
+_KIND_NAMES = {str: "a string (quote it)", int: "an integer", bool: "true or false", list: "a list", dict: "a mapping"}
 
 
 def _cells(r: _Reader) -> tuple[CellConfig, ...]:
@@ -267,21 +283,25 @@ def _cells(r: _Reader) -> tuple[CellConfig, ...]:
         if not isinstance(item, dict):
             raise r.fail(where, f"expected a mapping with name, instanceClass, instances, got {item!r}")
         sub = _Reader(item, r.source)
-        unknown = set(item) - {"name", "instanceClass", "instances", "restoreFromSnapshot",
-                               "restoreToPointInTime"}
+        unknown = set(item) - {"name", "instanceClass", "instances", "restoreFromSnapshot", "restoreToPointInTime"}
         if unknown:
             raise r.fail(where, f"unknown key(s) {', '.join(sorted(unknown))}")
-        name = sub.text(f"{where}.name", _NAME, what="cell name (lower-case, digits, hyphens)",
-                        raw=item)
+        name = sub.text(f"{where}.name", _NAME, what="cell name (lower-case, digits, hyphens)", raw=item)
         if len(name) > 16:
             raise r.fail(f"{where}.name", f"{name!r} is longer than 16 characters")
-        instance_class = sub.text(f"{where}.instanceClass", _INSTANCE_CLASS, CELL_DEFAULTS.instance_class,
-                                  what="instance class (db.<family>.<size>)", raw=item)
+        instance_class = sub.text(
+            f"{where}.instanceClass",
+            _INSTANCE_CLASS,
+            CELL_DEFAULTS.instance_class,
+            what="instance class (db.<family>.<size>)",
+            raw=item,
+        )
         instances = sub.get(f"{where}.instances", int, CELL_DEFAULTS.instances, raw=item)
         if not 1 <= instances <= 15:
             raise r.fail(f"{where}.instances", f"{instances} is outside 1..15")
-        snapshot = sub.text(f"{where}.restoreFromSnapshot", _SNAPSHOT, None,
-                            what="snapshot identifier or ARN", raw=item)
+        snapshot = sub.text(
+            f"{where}.restoreFromSnapshot", _SNAPSHOT, None, what="snapshot identifier or ARN", raw=item
+        )
         pitr = _point_in_time(sub, f"{where}.restoreToPointInTime", item)
         if snapshot and pitr:
             raise r.fail(where, "restoreFromSnapshot and restoreToPointInTime are exclusive")
@@ -300,8 +320,7 @@ def _point_in_time(r: _Reader, key: str, parent: Mapping[str, Any]) -> PointInTi
     if unknown:
         raise r.fail(key, f"unknown key(s) {', '.join(sorted(unknown))}")
     source = r.text(f"{key}.sourceClusterIdentifier", None, what="source cluster", raw=raw)
-    when = r.text(f"{key}.restoreToTime", _TIMESTAMP, None, what="UTC timestamp like 2026-05-01T10:00:00Z",
-                  raw=raw)
+    when = r.text(f"{key}.restoreToTime", _TIMESTAMP, None, what="UTC timestamp like 2026-05-01T10:00:00Z", raw=raw)
     latest = r.get(f"{key}.useLatestRestorableTime", bool, False, raw=raw)
     if bool(when) == latest:
         raise r.fail(key, "set exactly one of restoreToTime or useLatestRestorableTime: true")
@@ -316,8 +335,10 @@ def _subprocessors(r: _Reader) -> tuple[EmailConfig, PaymentsConfig]:
         raise r.fail(key, f"unknown key(s) {', '.join(sorted(unknown))}")
     email_raw = r.get(f"{key}.email", dict, what="{name, domain}", raw=raw)
     pay_raw = r.get(f"{key}.payments", dict, what="{name, rotationLambdaArn}", raw=raw)
-    for sub_key, sub_raw, allowed in (("email", email_raw, {"name", "domain"}),
-                                      ("payments", pay_raw, {"name", "rotationLambdaArn", "rotationDays"})):
+    for sub_key, sub_raw, allowed in (
+        ("email", email_raw, {"name", "domain"}),
+        ("payments", pay_raw, {"name", "rotationLambdaArn", "rotationDays"}),
+    ):
         extra = set(sub_raw) - allowed
         if extra:
             raise r.fail(f"{key}.{sub_key}", f"unknown key(s) {', '.join(sorted(extra))}")
@@ -330,8 +351,9 @@ def _subprocessors(r: _Reader) -> tuple[EmailConfig, PaymentsConfig]:
         raise r.fail(f"{key}.payments.rotationDays", f"{days} is outside 1..{MAX_SECRET_ROTATION_DAYS}")
     payments = PaymentsConfig(
         name=r.text(f"{key}.payments.name", _NAME, what="sub-processor name", raw=pay_raw),
-        rotation_lambda_arn=r.text(f"{key}.payments.rotationLambdaArn", _LAMBDA_ARN, None,
-                                   what="Lambda function ARN", raw=pay_raw),
+        rotation_lambda_arn=r.text(
+            f"{key}.payments.rotationLambdaArn", _LAMBDA_ARN, None, what="Lambda function ARN", raw=pay_raw
+        ),
         rotation_days=days,
     )
     return email, payments
@@ -341,8 +363,10 @@ def parse_config(stack: str, values: Mapping[str, Any], source: str) -> Platform
     """Validate a stack's config mapping ("ns:key" -> value) into a PlatformConfig."""
     r = _Reader(values, source)
     if not _STACK.match(stack) or "--" in stack or stack.endswith("-"):
-        raise ConfigError(f"{source}: stack name {stack!r} must be lower-case letters, digits and "
-                          f"single hyphens, at most 28 characters")
+        raise ConfigError(
+            f"{source}: stack name {stack!r} must be lower-case letters, digits and "
+            f"single hyphens, at most 28 characters"
+        )
     unknown = sorted(k for k in values if k.startswith(f"{NS}:") and k not in _KINDS)
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]} (known: {', '.join(CONFIG_KEYS)})")
@@ -354,8 +378,11 @@ def parse_config(stack: str, values: Mapping[str, Any], source: str) -> Platform
     dr_mode = r.get(f"{NS}:drMode", str, "snapshot-copy")
     if dr_mode == "aurora-global":
         # Global clusters cannot use the RDS-managed master secret the contract exports.
-        raise r.fail(f"{NS}:drMode", "aurora-global is not supported (global clusters do not "
-                     "support the managed master password); use snapshot-copy")
+        raise r.fail(
+            f"{NS}:drMode",
+            "aurora-global is not supported (global clusters do not "
+            "support the managed master password); use snapshot-copy",
+        )
     if dr_mode not in DR_MODES:
         raise r.fail(f"{NS}:drMode", f"{dr_mode!r} is not one of {', '.join(DR_MODES)}")
 
@@ -376,8 +403,7 @@ def parse_config(stack: str, values: Mapping[str, Any], source: str) -> Platform
     allow = r.get(f"{NS}:allowInsecure", list, [])
     for i, name in enumerate(allow):
         if name not in INSECURE_SETTINGS:
-            raise r.fail(f"{NS}:allowInsecure[{i}]",
-                         f"{name!r} is not one of {', '.join(INSECURE_SETTINGS)}")
+            raise r.fail(f"{NS}:allowInsecure[{i}]", f"{name!r} is not one of {', '.join(INSECURE_SETTINGS)}")
 
     cfg = PlatformConfig(
         stack=stack,
@@ -388,42 +414,59 @@ def parse_config(stack: str, values: Mapping[str, Any], source: str) -> Platform
         origins=tuple(origins),
         cells=_cells(r),
         vpc_id=r.text(f"{NS}:vpcId", _VPC, what="VPC id (vpc-...)"),
-        private_subnet_ids=r.text_list(f"{NS}:privateSubnetIds", _SUBNET, "subnet id (subnet-...)",
-                                       min_items=2),
+        private_subnet_ids=r.text_list(f"{NS}:privateSubnetIds", _SUBNET, "subnet id (subnet-...)", min_items=2),
         allowed_source_security_group_ids=r.text_list(
-            f"{NS}:allowedSourceSecurityGroupIds", _SG, "security group id (sg-...)", min_items=1),
+            f"{NS}:allowedSourceSecurityGroupIds", _SG, "security group id (sg-...)", min_items=1
+        ),
         domain=r.text(f"{NS}:domain", _DOMAIN, what="domain name"),
         hosted_zone_id=r.text(f"{NS}:hostedZoneId", _ZONE, what="Route 53 hosted zone id"),
         email=email,
         payments=payments,
-        engine_version=r.text(f"{NS}:engineVersion", _ENGINE_VERSION, CELL_DEFAULTS.engine_version,
-                              what="Aurora PostgreSQL 15.x or 16.x version"),
+        engine_version=r.text(
+            f"{NS}:engineVersion",
+            _ENGINE_VERSION,
+            CELL_DEFAULTS.engine_version,
+            what="Aurora PostgreSQL 15.x or 16.x version",
+        ),
         database_name=r.text(f"{NS}:databaseName", _PG_IDENT, CELL_DEFAULTS.database_name, what="database name"),
         master_username=master,
-        backup_retention_days=r.integer(f"{NS}:backupRetentionDays", DEFAULT_BACKUP_RETENTION_DAYS,
-                                        1, MAX_BACKUP_RETENTION_DAYS),
-        preferred_backup_window=r.text(f"{NS}:preferredBackupWindow", _WINDOW, CELL_DEFAULTS.preferred_backup_window,
-                                       what="UTC window hh:mm-hh:mm"),
-        preferred_maintenance_window=r.text(f"{NS}:preferredMaintenanceWindow", _MAINT_WINDOW,
-                                            CELL_DEFAULTS.preferred_maintenance_window,
-                                            what="window ddd:hh:mm-ddd:hh:mm"),
+        backup_retention_days=r.integer(
+            f"{NS}:backupRetentionDays", DEFAULT_BACKUP_RETENTION_DAYS, 1, MAX_BACKUP_RETENTION_DAYS
+        ),
+        preferred_backup_window=r.text(
+            f"{NS}:preferredBackupWindow", _WINDOW, CELL_DEFAULTS.preferred_backup_window, what="UTC window hh:mm-hh:mm"
+        ),
+        preferred_maintenance_window=r.text(
+            f"{NS}:preferredMaintenanceWindow",
+            _MAINT_WINDOW,
+            CELL_DEFAULTS.preferred_maintenance_window,
+            what="window ddd:hh:mm-ddd:hh:mm",
+        ),
         deletion_protection=r.get(f"{NS}:deletionProtection", bool, True),
         publicly_accessible=r.get(f"{NS}:publiclyAccessible", bool, False),
-        monitoring_interval=r.choice(f"{NS}:monitoringInterval", MONITORING_INTERVALS,
-                                     CELL_DEFAULTS.monitoring_interval, kind=int),
+        monitoring_interval=r.choice(
+            f"{NS}:monitoringInterval", MONITORING_INTERVALS, CELL_DEFAULTS.monitoring_interval, kind=int
+        ),
         performance_insights_retention_days=r.choice(
-            f"{NS}:performanceInsightsRetentionDays", PI_RETENTION_DAYS,
-            CELL_DEFAULTS.performance_insights_retention_days, kind=int),
+            f"{NS}:performanceInsightsRetentionDays",
+            PI_RETENTION_DAYS,
+            CELL_DEFAULTS.performance_insights_retention_days,
+            kind=int,
+        ),
         ca_cert_identifier=r.choice(f"{NS}:caCertIdentifier", RDS_CA_IDENTIFIERS, DEFAULT_CA_IDENTIFIER),
-        database_log_retention_days=r.choice(f"{NS}:databaseLogRetentionDays",
-                                             tuple(sorted(CLOUDWATCH_RETENTION_DAYS)), CELL_DEFAULTS.log_retention_days,
-                                             kind=int),
-        access_token_ttl_minutes=r.integer(f"{NS}:accessTokenTtlMinutes",
-                                           DEFAULT_ACCESS_TOKEN_TTL_MINUTES, 1,
-                                           MAX_ACCESS_TOKEN_TTL_MINUTES),
+        database_log_retention_days=r.choice(
+            f"{NS}:databaseLogRetentionDays",
+            tuple(sorted(CLOUDWATCH_RETENTION_DAYS)),
+            CELL_DEFAULTS.log_retention_days,
+            kind=int,
+        ),
+        access_token_ttl_minutes=r.integer(
+            f"{NS}:accessTokenTtlMinutes", DEFAULT_ACCESS_TOKEN_TTL_MINUTES, 1, MAX_ACCESS_TOKEN_TTL_MINUTES
+        ),
         jwt_key_spec=r.choice(f"{NS}:jwtKeySpec", JWT_KEY_SPECS, "ECC_NIST_P256"),
-        security_notification_emails=r.text_list(f"{NS}:securityNotificationEmails", _EMAIL,
-                                                 "email address", min_items=0, default=[]),
+        security_notification_emails=r.text_list(
+            f"{NS}:securityNotificationEmails", _EMAIL, "email address", min_items=0, default=[]
+        ),
         allow_insecure=frozenset(allow),
     )
     _check_windows(r, cfg)
@@ -434,8 +477,9 @@ def parse_config(stack: str, values: Mapping[str, Any], source: str) -> Platform
     stale = sorted(cfg.allow_insecure - set(cfg.weakened_settings))
     if stale:
         # An opt-in that weakens nothing would hide the next, unintended weakening.
-        raise r.fail(f"{NS}:allowInsecure", f"lists {', '.join(stale)} but the stack keeps that "
-                     f"secure default; remove it")
+        raise r.fail(
+            f"{NS}:allowInsecure", f"lists {', '.join(stale)} but the stack keeps that secure default; remove it"
+        )
     return cfg
 
 
@@ -455,8 +499,9 @@ def _check_windows(r: _Reader, cfg: PlatformConfig) -> None:
     if day_start[:3] == day_end[:3] and m_start < m_end:
         b_end = start + length
         if m_start < b_end and start < m_end:
-            raise r.fail(f"{NS}:preferredMaintenanceWindow",
-                         f"overlaps the backup window {cfg.preferred_backup_window}")
+            raise r.fail(
+                f"{NS}:preferredMaintenanceWindow", f"overlaps the backup window {cfg.preferred_backup_window}"
+            )
 
 
 def stack_file(stack_name: str, stacks_dir: Path) -> Path:

@@ -6,6 +6,7 @@ connection and slow-statement logs exported to a KMS-encrypted log group created
 deletion protection and a final snapshot, 35 days of backups, Performance Insights on the data
 key, instances private and spread over AZs. Weakening any of these needs `allow_insecure`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -214,7 +215,8 @@ class Database(pulumi.ComponentResource):
                 f"{name}-monitoring-policy",
                 role=role.name,
                 policy_arn=pulumi.Output.concat(
-                    "arn:", args.partition, ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"),
+                    "arn:", args.partition, ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+                ),
                 opts=child,
             )
             monitoring_role_arn = role.arn
@@ -270,47 +272,50 @@ class Database(pulumi.ComponentResource):
         self.instances = []
         for i in range(args.instances):
             az = args.availability_zones[i % len(args.availability_zones)] if args.availability_zones else None
-            self.instances.append(aws.rds.ClusterInstance(
-                f"{name}-instance-{i + 1}",
-                identifier=f"{ident}-{i + 1}",
-                cluster_identifier=self.cluster.id,
-                engine=ENGINE,
-                engine_version=self.cluster.engine_version,
-                instance_class=args.instance_class,
-                availability_zone=az,
-                db_subnet_group_name=subnet_group.name,
-                publicly_accessible=args.publicly_accessible,
-                auto_minor_version_upgrade=True,
-                ca_cert_identifier=args.ca_cert_identifier,
-                copy_tags_to_snapshot=True,
-                performance_insights_enabled=True,
-                performance_insights_kms_key_id=args.data_key_arn,
-                performance_insights_retention_period=args.performance_insights_retention_days,
-                monitoring_interval=args.monitoring_interval,
-                monitoring_role_arn=monitoring_role_arn,
-                promotion_tier=i,
-                apply_immediately=False,
-                tags=tags,
-                opts=child,
-            ))
+            self.instances.append(
+                aws.rds.ClusterInstance(
+                    f"{name}-instance-{i + 1}",
+                    identifier=f"{ident}-{i + 1}",
+                    cluster_identifier=self.cluster.id,
+                    engine=ENGINE,
+                    engine_version=self.cluster.engine_version,
+                    instance_class=args.instance_class,
+                    availability_zone=az,
+                    db_subnet_group_name=subnet_group.name,
+                    publicly_accessible=args.publicly_accessible,
+                    auto_minor_version_upgrade=True,
+                    ca_cert_identifier=args.ca_cert_identifier,
+                    copy_tags_to_snapshot=True,
+                    performance_insights_enabled=True,
+                    performance_insights_kms_key_id=args.data_key_arn,
+                    performance_insights_retention_period=args.performance_insights_retention_days,
+                    monitoring_interval=args.monitoring_interval,
+                    monitoring_role_arn=monitoring_role_arn,
+                    promotion_tier=i,
+                    apply_immediately=False,
+                    tags=tags,
+                    opts=child,
+                )
+            )
 
         self.endpoint = self.cluster.endpoint
         self.reader_endpoint = self.cluster.reader_endpoint
         self.port = self.cluster.port
         self.iam_auth = self.cluster.iam_database_authentication_enabled.apply(bool)
         self.master_secret_arn = self.cluster.master_user_secrets.apply(_first_secret_arn)
-        self.register_outputs({
-            "cluster_identifier": self.cluster.cluster_identifier,
-            "endpoint": self.endpoint,
-            "reader_endpoint": self.reader_endpoint,
-            "port": self.port,
-            "master_secret_arn": self.master_secret_arn,
-            "security_group_id": self.security_group.id,
-        })
+        self.register_outputs(
+            {
+                "cluster_identifier": self.cluster.cluster_identifier,
+                "endpoint": self.endpoint,
+                "reader_endpoint": self.reader_endpoint,
+                "port": self.port,
+                "master_secret_arn": self.master_secret_arn,
+                "security_group_id": self.security_group.id,
+            }
+        )
 
 
 def _first_secret_arn(secrets: Sequence[aws.rds.outputs.ClusterMasterUserSecret] | None) -> str:
     if not secrets or not secrets[0].secret_arn:
         raise ValueError("cluster has no RDS-managed master secret (manage_master_user_password)")
     return secrets[0].secret_arn
-

@@ -6,6 +6,7 @@ stack outputs export: Aurora and RDS Proxy present AWS-issued certificates for t
 not for the Route 53 aliases. The aliases and the ACM certificate serve TLS terminators and
 people; the certificate is DNS-validated in the given hosted zone.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -150,22 +151,25 @@ class Endpoint(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-proxy-secret",
             role=role.id,
-            policy=document([
-                {
-                    "Sid": "ReadMasterSecret",
-                    "Effect": "Allow",
-                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    "Resource": args.master_secret_arn,
-                },
-                {
-                    "Sid": "DecryptMasterSecret",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": args.secrets_key_arn,
-                    "Condition": {"StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}},
-                },
-            ]),
+            policy=document(
+                [
+                    {
+                        "Sid": "ReadMasterSecret",
+                        "Effect": "Allow",
+                        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                        "Resource": args.master_secret_arn,
+                    },
+                    {
+                        "Sid": "DecryptMasterSecret",
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": args.secrets_key_arn,
+                        "Condition": {
+                            "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
+                        },
+                    },
+                ]
+            ),
             opts=child,
         )
 
@@ -179,13 +183,15 @@ class Endpoint(pulumi.ComponentResource):
             require_tls=True,
             debug_logging=False,  # debug logs would carry SQL text
             idle_client_timeout=1800,
-            auths=[aws.rds.ProxyAuthArgs(
-                auth_scheme="SECRETS",
-                description="master credentials; clients must present an IAM token",
-                iam_auth="REQUIRED",
-                client_password_auth_type="POSTGRES_SCRAM_SHA_256",
-                secret_arn=args.master_secret_arn,
-            )],
+            auths=[
+                aws.rds.ProxyAuthArgs(
+                    auth_scheme="SECRETS",
+                    description="master credentials; clients must present an IAM token",
+                    iam_auth="REQUIRED",
+                    client_password_auth_type="POSTGRES_SCRAM_SHA_256",
+                    secret_arn=args.master_secret_arn,
+                )
+            ],
             tags=tags,
             opts=child,
         )
@@ -207,8 +213,7 @@ class Endpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
 
-        targets = {"writer": args.writer_endpoint, "reader": args.reader_endpoint,
-                   "proxy": self.proxy.endpoint}
+        targets = {"writer": args.writer_endpoint, "reader": args.reader_endpoint, "proxy": self.proxy.endpoint}
         self.records = {
             role_name: aws.route53.Record(
                 f"{name}-{role_name}-dns",
@@ -222,8 +227,10 @@ class Endpoint(pulumi.ComponentResource):
             for role_name in ("writer", "reader", "proxy")
         }
 
-        self.register_outputs({
-            "names": self.names,
-            "proxy_endpoint": self.proxy.endpoint,
-            "certificate_arn": self.validation.certificate_arn,
-        })
+        self.register_outputs(
+            {
+                "names": self.names,
+                "proxy_endpoint": self.proxy.endpoint,
+                "certificate_arn": self.validation.certificate_arn,
+            }
+        )

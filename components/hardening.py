@@ -3,6 +3,7 @@
 A stack may weaken a default only by naming it in `askasia:allowInsecure`; the weakened
 resource then carries the tag `askasia:allow-insecure` so the compliance rules still see it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -10,8 +11,7 @@ from dataclasses import dataclass
 
 # CloudWatch Logs accepts only these retention values (days).
 CLOUDWATCH_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-     2922, 3288, 3653}
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
 
 # The privacy policy's audit-log promise per plan tier: 90 days, or 13 months (-> 400 days).
@@ -29,6 +29,7 @@ MAX_ACCESS_TOKEN_TTL_MINUTES = 60
 # The RDS CA the instances present; exported as ca_bundle so clients verify against it.
 RDS_CA_IDENTIFIERS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
 DEFAULT_CA_IDENTIFIER = "rds-ca-rsa2048-g1"
+
 
 @dataclass(frozen=True)
 class CellDefaults:

@@ -1,4 +1,5 @@
 """Small builders for IAM/KMS/S3 policy documents (JSON with pulumi Outputs inside)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -18,10 +19,14 @@ def account_root(partition: pulumi.Input[str], account_id: pulumi.Input[str]) ->
 
 def service_trust(service: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
     """Trust policy for one AWS service, limited to calls made for this account (confused deputy)."""
-    return document([{
-        "Sid": "TrustService",
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-    }])
+    return document(
+        [
+            {
+                "Sid": "TrustService",
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ]
+    )

@@ -5,6 +5,7 @@ delegates to IAM) but performs no cryptographic operation on it directly; use is
 through the AWS service that needs it (kms:ViaService) or to a service principal bound by an
 encryption-context or source-account condition. No statement names a wildcard principal.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,13 +22,32 @@ SYMMETRIC_PURPOSES = ("data", "logs", "backup", "secrets")
 
 # Administrative actions only: no Encrypt/Decrypt/Sign and no CreateGrant (a grant is use).
 ADMIN_ACTIONS = [
-    "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:DescribeKey",
-    "kms:EnableKey", "kms:DisableKey", "kms:EnableKeyRotation", "kms:DisableKeyRotation",
-    "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants",
-    "kms:ListKeyPolicies", "kms:ListKeyRotations", "kms:ListResourceTags", "kms:PutKeyPolicy",
-    "kms:UpdateKeyDescription", "kms:RevokeGrant", "kms:RetireGrant", "kms:TagResource",
-    "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
-    "kms:RotateKeyOnDemand", "kms:ReplicateKey", "kms:UpdatePrimaryRegion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:UpdateAlias",
+    "kms:DescribeKey",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:UpdateKeyDescription",
+    "kms:RevokeGrant",
+    "kms:RetireGrant",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+    "kms:ReplicateKey",
+    "kms:UpdatePrimaryRegion",
 ]
 USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
@@ -67,8 +87,7 @@ class KeysArgs:
             raise ValueError(f"jwt_key_spec must be one of {', '.join(JWT_ALGORITHMS)}")
         if not 1 <= self.access_token_ttl_minutes <= MAX_ACCESS_TOKEN_TTL_MINUTES:
             raise ValueError(
-                f"access_token_ttl_minutes {self.access_token_ttl_minutes} is outside "
-                f"1..{MAX_ACCESS_TOKEN_TTL_MINUTES}"
+                f"access_token_ttl_minutes {self.access_token_ttl_minutes} is outside 1..{MAX_ACCESS_TOKEN_TTL_MINUTES}"
             )
         if not 7 <= self.deletion_window_in_days <= 30:
             raise ValueError("deletion_window_in_days must be within 7..30")
@@ -115,15 +134,13 @@ def _via_services(a: KeysArgs, purpose: str, region: str) -> list[dict[str, Any]
 def _logs_services(a: KeysArgs) -> list[dict[str, Any]]:
     """CloudWatch Logs, CloudTrail and EventBridge (publishing to the encrypted SNS topic)."""
     trails = pulumi.Output.concat("arn:", a.partition, ":cloudtrail:*:", a.account_id, ":trail/*")
-    log_groups = pulumi.Output.concat(
-        "arn:", a.partition, ":logs:", a.region, ":", a.account_id, ":log-group:*")
+    log_groups = pulumi.Output.concat("arn:", a.partition, ":logs:", a.region, ":", a.account_id, ":log-group:*")
     return [
         {
             "Sid": "CloudWatchLogsEncryptsLogGroups",
             "Effect": "Allow",
             "Principal": {"Service": f"logs.{a.region}.amazonaws.com"},
-            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                       "kms:Describe*"],
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
             "Resource": "*",
             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
         },
@@ -178,8 +195,7 @@ def _jwt_use(a: KeysArgs) -> list[dict[str, Any]]:
             "Principal": principal,
             "Action": "kms:Sign",
             "Resource": "*",
-            "Condition": {"StringEquals": {"kms:SigningAlgorithm": kms_algorithm,
-                                           "kms:CallerAccount": a.account_id}},
+            "Condition": {"StringEquals": {"kms:SigningAlgorithm": kms_algorithm, "kms:CallerAccount": a.account_id}},
         },
         {
             "Sid": "VerifyAndPublishPublicKey",
@@ -232,8 +248,7 @@ class Keys(pulumi.ComponentResource):
                 tags={**args.tags, "askasia:key-purpose": purpose},
                 opts=child,
             )
-            aws.kms.Alias(f"{name}-{purpose}-alias", name=f"{prefix}/{purpose}",
-                          target_key_id=key.key_id, opts=child)
+            aws.kms.Alias(f"{name}-{purpose}-alias", name=f"{prefix}/{purpose}", target_key_id=key.key_id, opts=child)
             self.keys[purpose] = key
 
         # Asymmetric keys cannot rotate in place: rotate by publishing a new key id (kid).
@@ -248,8 +263,7 @@ class Keys(pulumi.ComponentResource):
             tags={**args.tags, "askasia:key-purpose": "jwt_signing"},
             opts=child,
         )
-        aws.kms.Alias(f"{name}-jwt-signing-alias", name=f"{prefix}/jwt-signing",
-                      target_key_id=jwt.key_id, opts=child)
+        aws.kms.Alias(f"{name}-jwt-signing-alias", name=f"{prefix}/jwt-signing", target_key_id=jwt.key_id, opts=child)
         self.keys["jwt_signing"] = jwt
         self.arns = {purpose: key.arn for purpose, key in self.keys.items()}
 
@@ -265,8 +279,9 @@ class Keys(pulumi.ComponentResource):
                 tags={**args.tags, "askasia:key-purpose": "backup"},
                 opts=dr_opts,
             )
-            aws.kms.Alias(f"{name}-backup-dr-alias", name=f"{prefix}/backup",
-                          target_key_id=replica.key_id, opts=dr_opts)
+            aws.kms.Alias(
+                f"{name}-backup-dr-alias", name=f"{prefix}/backup", target_key_id=replica.key_id, opts=dr_opts
+            )
             self.backup_dr_key_arn = replica.arn
 
         kms_algorithm, jws_algorithm = JWT_ALGORITHMS[args.jwt_key_spec]
@@ -276,20 +291,24 @@ class Keys(pulumi.ComponentResource):
             description="Access-token policy for the app: signing key, algorithm, TTL",
             type="SecureString",
             key_id=self.keys["secrets"].arn,
-            value=pulumi.Output.json_dumps({
-                "issuer": args.jwt_issuer,
-                "signingKeyArn": jwt.arn,
-                "kmsSigningAlgorithm": kms_algorithm,
-                "alg": jws_algorithm,
-                "accessTokenTtlSeconds": args.access_token_ttl_minutes * 60,
-                "maxAccessTokenTtlSeconds": MAX_ACCESS_TOKEN_TTL_MINUTES * 60,
-            }),
+            value=pulumi.Output.json_dumps(
+                {
+                    "issuer": args.jwt_issuer,
+                    "signingKeyArn": jwt.arn,
+                    "kmsSigningAlgorithm": kms_algorithm,
+                    "alg": jws_algorithm,
+                    "accessTokenTtlSeconds": args.access_token_ttl_minutes * 60,
+                    "maxAccessTokenTtlSeconds": MAX_ACCESS_TOKEN_TTL_MINUTES * 60,
+                }
+            ),
             tags=dict(args.tags),
             opts=child,
         )
 
-        self.register_outputs({
-            **{f"{purpose}_key_arn": arn for purpose, arn in self.arns.items()},
-            "backup_dr_key_arn": self.backup_dr_key_arn,
-            "jwt_config_parameter": self.jwt_config_parameter.name,
-        })
+        self.register_outputs(
+            {
+                **{f"{purpose}_key_arn": arn for purpose, arn in self.arns.items()},
+                "backup_dr_key_arn": self.backup_dr_key_arn,
+                "jwt_config_parameter": self.jwt_config_parameter.name,
+            }
+        )

@@ -1,4 +1,5 @@
 """Security groups that admit PostgreSQL only from named source groups (never a CIDR)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -21,8 +22,12 @@ def postgres_security_group(
     """`<name>-sg` with one `<name>-ingress-<i>` rule per source group. No CIDR rules, so nothing
     admits 0.0.0.0/0; no egress rule unless the caller adds one."""
     group = aws.ec2.SecurityGroup(
-        f"{name}-sg", vpc_id=vpc_id, description=description, revoke_rules_on_delete=True,
-        tags=dict(tags), opts=opts,
+        f"{name}-sg",
+        vpc_id=vpc_id,
+        description=description,
+        revoke_rules_on_delete=True,
+        tags=dict(tags),
+        opts=opts,
     )
     for i, source in enumerate(sources):
         aws.vpc.SecurityGroupIngressRule(

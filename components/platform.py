@@ -1,6 +1,7 @@
 """RegionalPlatform: one hardened region (keys, audit, cells, endpoints, sub-processors,
 backups with DR copies) composed from a PlatformConfig, exposing the stack-outputs contract.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,8 +58,7 @@ class RegionalPlatform(pulumi.ComponentResource):
             "askasia:origins": " ".join(cfg.origins),
         }
         for setting in cfg.weakened_settings:
-            pulumi.log.warn(f"{cfg.stack}: {setting} weakened by askasia:allowInsecure: "
-                            f"{INSECURE_SETTINGS[setting]}")
+            pulumi.log.warn(f"{cfg.stack}: {setting} weakened by askasia:allowInsecure: {INSECURE_SETTINGS[setting]}")
 
         dr_provider = aws.Provider(
             f"{name}-dr",
@@ -66,110 +66,135 @@ class RegionalPlatform(pulumi.ComponentResource):
             opts=child,
         )
 
-        keys = Keys(f"{name}-keys", KeysArgs(
-            stack=cfg.stack,
-            region=cfg.region,
-            account_id=account_id,
-            partition=partition,
-            jwt_issuer=f"https://auth.{cfg.region}.{cfg.domain}",
-            dr_region=cfg.dr_region,
-            dr_provider=dr_provider,
-            jwt_key_spec=cfg.jwt_key_spec,
-            access_token_ttl_minutes=cfg.access_token_ttl_minutes,
-            tags=tags,
-        ), opts=child)
+        keys = Keys(
+            f"{name}-keys",
+            KeysArgs(
+                stack=cfg.stack,
+                region=cfg.region,
+                account_id=account_id,
+                partition=partition,
+                jwt_issuer=f"https://auth.{cfg.region}.{cfg.domain}",
+                dr_region=cfg.dr_region,
+                dr_provider=dr_provider,
+                jwt_key_spec=cfg.jwt_key_spec,
+                access_token_ttl_minutes=cfg.access_token_ttl_minutes,
+                tags=tags,
+            ),
+            opts=child,
+        )
 
-        audit = Audit(f"{name}-audit", AuditArgs(
-            stack=cfg.stack,
-            region=cfg.region,
-            account_id=account_id,
-            partition=partition,
-            logs_key_arn=keys.arns["logs"],
-            security_notification_emails=cfg.security_notification_emails,
-            tags=tags,
-        ), opts=child)
+        audit = Audit(
+            f"{name}-audit",
+            AuditArgs(
+                stack=cfg.stack,
+                region=cfg.region,
+                account_id=account_id,
+                partition=partition,
+                logs_key_arn=keys.arns["logs"],
+                security_notification_emails=cfg.security_notification_emails,
+                tags=tags,
+            ),
+            opts=child,
+        )
 
         # Spread each cell's instances over the AZs of the private subnets.
         zones = [aws.ec2.get_subnet_output(id=subnet).availability_zone for subnet in cfg.private_subnet_ids]
 
         self.databases, self.endpoints = {}, {}
         for cell in cfg.cells:
-            db = Database(f"{name}-{cell.name}", DatabaseArgs(
-                stack=cfg.stack,
-                cell=cell.name,
-                vpc_id=cfg.vpc_id,
-                subnet_ids=cfg.private_subnet_ids,
-                allowed_source_security_group_ids=cfg.allowed_source_security_group_ids,
-                data_key_arn=keys.arns["data"],
-                secrets_key_arn=keys.arns["secrets"],
-                logs_key_arn=keys.arns["logs"],
-                account_id=account_id,
-                partition=partition,
-                engine_version=cfg.engine_version,
-                instance_class=cell.instance_class,
-                instances=cell.instances,
-                availability_zones=zones,
-                database_name=cfg.database_name,
-                master_username=cfg.master_username,
-                backup_retention_days=cfg.backup_retention_days,
-                preferred_backup_window=cfg.preferred_backup_window,
-                preferred_maintenance_window=cfg.preferred_maintenance_window,
-                deletion_protection=cfg.deletion_protection,
-                publicly_accessible=cfg.publicly_accessible,
-                monitoring_interval=cfg.monitoring_interval,
-                performance_insights_retention_days=cfg.performance_insights_retention_days,
-                ca_cert_identifier=cfg.ca_cert_identifier,
-                log_retention_days=cfg.database_log_retention_days,
-                restore=_restore(cell),
-                allow_insecure=cfg.allow_insecure,
-                tags=tags,
-            ), opts=child)
+            db = Database(
+                f"{name}-{cell.name}",
+                DatabaseArgs(
+                    stack=cfg.stack,
+                    cell=cell.name,
+                    vpc_id=cfg.vpc_id,
+                    subnet_ids=cfg.private_subnet_ids,
+                    allowed_source_security_group_ids=cfg.allowed_source_security_group_ids,
+                    data_key_arn=keys.arns["data"],
+                    secrets_key_arn=keys.arns["secrets"],
+                    logs_key_arn=keys.arns["logs"],
+                    account_id=account_id,
+                    partition=partition,
+                    engine_version=cfg.engine_version,
+                    instance_class=cell.instance_class,
+                    instances=cell.instances,
+                    availability_zones=zones,
+                    database_name=cfg.database_name,
+                    master_username=cfg.master_username,
+                    backup_retention_days=cfg.backup_retention_days,
+                    preferred_backup_window=cfg.preferred_backup_window,
+                    preferred_maintenance_window=cfg.preferred_maintenance_window,
+                    deletion_protection=cfg.deletion_protection,
+                    publicly_accessible=cfg.publicly_accessible,
+                    monitoring_interval=cfg.monitoring_interval,
+                    performance_insights_retention_days=cfg.performance_insights_retention_days,
+                    ca_cert_identifier=cfg.ca_cert_identifier,
+                    log_retention_days=cfg.database_log_retention_days,
+                    restore=_restore(cell),
+                    allow_insecure=cfg.allow_insecure,
+                    tags=tags,
+                ),
+                opts=child,
+            )
             self.databases[cell.name] = db
-            self.endpoints[cell.name] = Endpoint(f"{name}-{cell.name}-endpoint", EndpointArgs(
-                stack=cfg.stack,
-                region=cfg.region,
-                cell=cell.name,
-                domain=cfg.domain,
-                hosted_zone_id=cfg.hosted_zone_id,
-                vpc_id=cfg.vpc_id,
-                subnet_ids=cfg.private_subnet_ids,
-                allowed_source_security_group_ids=cfg.allowed_source_security_group_ids,
-                database_security_group_id=db.security_group.id,
-                cluster_identifier=db.cluster.cluster_identifier,
-                writer_endpoint=db.endpoint,
-                reader_endpoint=db.reader_endpoint,
-                master_secret_arn=db.master_secret_arn,
-                secrets_key_arn=keys.arns["secrets"],
-                account_id=account_id,
-                partition=partition,
-                depends_on=db.instances,
-                tags=tags,
-            ), opts=child)
+            self.endpoints[cell.name] = Endpoint(
+                f"{name}-{cell.name}-endpoint",
+                EndpointArgs(
+                    stack=cfg.stack,
+                    region=cfg.region,
+                    cell=cell.name,
+                    domain=cfg.domain,
+                    hosted_zone_id=cfg.hosted_zone_id,
+                    vpc_id=cfg.vpc_id,
+                    subnet_ids=cfg.private_subnet_ids,
+                    allowed_source_security_group_ids=cfg.allowed_source_security_group_ids,
+                    database_security_group_id=db.security_group.id,
+                    cluster_identifier=db.cluster.cluster_identifier,
+                    writer_endpoint=db.endpoint,
+                    reader_endpoint=db.reader_endpoint,
+                    master_secret_arn=db.master_secret_arn,
+                    secrets_key_arn=keys.arns["secrets"],
+                    account_id=account_id,
+                    partition=partition,
+                    depends_on=db.instances,
+                    tags=tags,
+                ),
+                opts=child,
+            )
 
-        Subprocessors(f"{name}-subprocessors", SubprocessorsArgs(
-            stack=cfg.stack,
-            secrets_key_arn=keys.arns["secrets"],
-            email=EmailDelivery(cfg.email.name, cfg.email.domain, cfg.hosted_zone_id),
-            payments=PaymentProcessor(cfg.payments.name, cfg.payments.rotation_lambda_arn,
-                                      cfg.payments.rotation_days),
-            tags=tags,
-        ), opts=child)
+        Subprocessors(
+            f"{name}-subprocessors",
+            SubprocessorsArgs(
+                stack=cfg.stack,
+                secrets_key_arn=keys.arns["secrets"],
+                email=EmailDelivery(cfg.email.name, cfg.email.domain, cfg.hosted_zone_id),
+                payments=PaymentProcessor(
+                    cfg.payments.name, cfg.payments.rotation_lambda_arn, cfg.payments.rotation_days
+                ),
+                tags=tags,
+            ),
+            opts=child,
+        )
 
         if keys.backup_dr_key_arn is None:
             raise ValueError(f"{cfg.stack}: backups need the backup key's replica in {cfg.dr_region}")
-        Backup(f"{name}-backup", BackupArgs(
-            stack=cfg.stack,
-            dr_region=cfg.dr_region,
-            dr_provider=dr_provider,
-            backup_key_arn=keys.arns["backup"],
-            dr_backup_key_arn=keys.backup_dr_key_arn,
-            cluster_arns=[db.cluster.arn for db in self.databases.values()],
-            account_id=account_id,
-            partition=partition,
-            retention_days=max(cfg.backup_retention_days, MIN_BACKUP_RETENTION_DAYS),
-            dr_retention_days=max(cfg.backup_retention_days, MIN_BACKUP_RETENTION_DAYS),
-            tags=tags,
-        ), opts=child)
+        Backup(
+            f"{name}-backup",
+            BackupArgs(
+                stack=cfg.stack,
+                dr_region=cfg.dr_region,
+                dr_provider=dr_provider,
+                backup_key_arn=keys.arns["backup"],
+                dr_backup_key_arn=keys.backup_dr_key_arn,
+                cluster_arns=[db.cluster.arn for db in self.databases.values()],
+                account_id=account_id,
+                partition=partition,
+                retention_days=max(cfg.backup_retention_days, MIN_BACKUP_RETENTION_DAYS),
+                dr_retention_days=max(cfg.backup_retention_days, MIN_BACKUP_RETENTION_DAYS),
+                tags=tags,
+            ),
+            opts=child,
+        )
 
         self.outputs = {
             "stack": cfg.stack,

@@ -1,4 +1,5 @@
 """The Pulumi program body, shared by `pulumi up` (__main__.py) and offline mock runs."""
+
 from __future__ import annotations
 
 import pulumi

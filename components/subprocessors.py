@@ -5,6 +5,7 @@ checked against what is deployed. Payment credentials live in Secrets Manager un
 key; rotation runs through the Lambda named in config, and its absence is flagged (tag + warning)
 rather than hidden.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -63,11 +64,13 @@ class Subprocessors(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self._email(name, args, child)
         self._payments(name, args, child)
-        self.register_outputs({
-            "email_identity": self.email_identity.arn,
-            "configuration_set": self.configuration_set.configuration_set_name,
-            "payment_secret_arn": self.payment_secret.arn,
-        })
+        self.register_outputs(
+            {
+                "email_identity": self.email_identity.arn,
+                "configuration_set": self.configuration_set.configuration_set_name,
+                "payment_secret_arn": self.payment_secret.arn,
+            }
+        )
 
     def _email(self, name: str, args: SubprocessorsArgs, child: pulumi.ResourceOptions) -> None:
         email = args.email
@@ -77,8 +80,7 @@ class Subprocessors(pulumi.ComponentResource):
             configuration_set_name=f"askasia-{args.stack}",
             # Refuse to hand mail to a receiving server that will not take it over TLS.
             delivery_options=aws.sesv2.ConfigurationSetDeliveryOptionsArgs(tls_policy="REQUIRE"),
-            reputation_options=aws.sesv2.ConfigurationSetReputationOptionsArgs(
-                reputation_metrics_enabled=True),
+            reputation_options=aws.sesv2.ConfigurationSetReputationOptionsArgs(reputation_metrics_enabled=True),
             sending_options=aws.sesv2.ConfigurationSetSendingOptionsArgs(sending_enabled=True),
             tags=tags,
             opts=child,
@@ -88,7 +90,8 @@ class Subprocessors(pulumi.ComponentResource):
             email_identity=email.domain,
             configuration_set_name=self.configuration_set.configuration_set_name,
             dkim_signing_attributes=aws.sesv2.EmailIdentityDkimSigningAttributesArgs(
-                next_signing_key_length="RSA_2048_BIT"),
+                next_signing_key_length="RSA_2048_BIT"
+            ),
             tags=tags,
             opts=child,
         )
@@ -125,7 +128,8 @@ class Subprocessors(pulumi.ComponentResource):
                 secret_id=self.payment_secret.id,
                 rotation_lambda_arn=payments.rotation_lambda_arn,
                 rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
-                    automatically_after_days=payments.rotation_days),
+                    automatically_after_days=payments.rotation_days
+                ),
                 # The first rotation would replace the operator's key before the Lambda is proven.
                 rotate_immediately=False,
                 opts=child,

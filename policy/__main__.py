@@ -4,6 +4,7 @@ The CLI runs this directory as the program, so the repository root (which holds 
 package) goes on sys.path first. PolicyPack() serves the engine until it is stopped, hence the
 guard: importing this module (tests) only builds the policies.
 """
+
 import sys
 from pathlib import Path
 

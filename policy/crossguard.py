@@ -4,6 +4,7 @@ Runs under `pulumi preview --policy-pack policy`. Props arrive as proxies that r
 unknown during preview; the SDK then skips that policy for that resource, so a rule never
 judges a value that does not exist yet.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

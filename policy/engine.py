@@ -1,4 +1,5 @@
 """Run the rules over a list of resources; both adapters (CrossGuard, `provision plan`) share it."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -38,9 +39,7 @@ def check_resource(res: Resource, rules: Sequence[Rule] = RULES) -> list[Violati
         except Exception as exc:  # fail closed: a rule that cannot read the inputs is a finding
             message = f"could not evaluate ({exc.__class__.__name__}: {exc})"
         if message:
-            found.append(
-                Violation(rule.id, rule.severity, res.type, res.name, message, rule.remediation)
-            )
+            found.append(Violation(rule.id, rule.severity, res.type, res.name, message, rule.remediation))
     return found
 
 
@@ -52,9 +51,7 @@ def check_stack(resources: Sequence[Resource], rules: Sequence[StackRule] = STAC
         except Exception as exc:
             results = [("<stack>", f"could not evaluate ({exc.__class__.__name__}: {exc})")]
         for name, message in results:
-            found.append(
-                Violation(rule.id, rule.severity, rule.resource_type, name, message, rule.remediation)
-            )
+            found.append(Violation(rule.id, rule.severity, rule.resource_type, name, message, rule.remediation))
     return found
 
 

@@ -5,6 +5,7 @@ when it is domestic (the country is inside the origin's territory) or has a reco
 anything else is refused with one line saying what to record. Callers: the Pulumi program and
 `provision plan` (check_stack_transfers), tenant placement (check_placement).
 """
+
 from __future__ import annotations
 
 import functools
@@ -112,8 +113,7 @@ class Transfers:
             return self.regions[key]
         except KeyError:
             raise TransferRefused(
-                f"unknown AWS region {region!r}: add it with its country under regions: "
-                f"in {self.display_path}"
+                f"unknown AWS region {region!r}: add it with its country under regions: in {self.display_path}"
             ) from None
 
     @property
@@ -254,8 +254,7 @@ def _refusal(t: Transfers, origin: str, region: str, role: str) -> TransferRefus
     reason = t.prohibited.get((o.code, country))
     if reason:
         return TransferRefused(
-            f"transfer refused: origin {o.code} -> {where} is prohibited ({reason}); "
-            f"choose another region"
+            f"transfer refused: origin {o.code} -> {where} is prohibited ({reason}); choose another region"
         )
     return TransferRefused(
         f"transfer refused: origin {o.code} -> {where} has no recorded basis; record one "
@@ -287,9 +286,7 @@ def stack_refusals(
     """
     t = transfers or load_transfers()
     if not origins:
-        raise TransferRefused(
-            "stack declares no origins (askasia:origins): list the jurisdictions it serves"
-        )
+        raise TransferRefused("stack declares no origins (askasia:origins): list the jurisdictions it serves")
     targets = [("region", region)]
     if dr_region and dr_region.strip().lower() != region.strip().lower():
         targets.append(("DR region", dr_region))

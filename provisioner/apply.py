@@ -5,6 +5,7 @@ in one transaction together with their ledger rows, so a kill at any moment leav
 either fully at its previous state or fully at the new one; a re-run converges. A recorded V
 step whose text changed is drift: that target stops, the others go on.
 """
+
 from __future__ import annotations
 
 import time
@@ -80,8 +81,10 @@ def plan_target(target: Target, recorded: dict[str, str], login_role: str | None
         elif previous is None:
             pending.append(rendered)
         elif previous != rendered.checksum:
-            drift.append(f"{target.key}: {rendered.step.name} changed after it was applied "
-                         f"(recorded {previous[:12]}, now {rendered.checksum[:12]}); add a new V step instead")
+            drift.append(
+                f"{target.key}: {rendered.step.name} changed after it was applied "
+                f"(recorded {previous[:12]}, now {rendered.checksum[:12]}); add a new V step instead"
+            )
     needs = login_role is not None and CREDENTIALS_STEP not in recorded
     return TargetPlan(target, pending, drift, needs_credentials=needs, role=login_role)
 
@@ -89,10 +92,14 @@ def plan_target(target: Target, recorded: dict[str, str], login_role: str | None
 def _ledger_rows(rows: list[tuple[str, str, str, bool]]) -> str:
     """One multi-row upsert for the whole transaction's ledger entries."""
     values = sql.SQL(", ").join(sql.SQL("({}, {}, {}, {})").format(*map(sql.Literal, row)) for row in rows)
-    return sql.SQL(
-        "insert into platform.schema_ledger (target, step, checksum, repeatable) values {} "
-        "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
-    ).format(values).as_string(None)
+    return (
+        sql.SQL(
+            "insert into platform.schema_ledger (target, step, checksum, repeatable) values {} "
+            "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
+        )
+        .format(values)
+        .as_string(None)
+    )
 
 
 def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
@@ -105,8 +112,11 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
             parts.append(rendered.text)
             ledger.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable))
         if key in verifiers:
-            parts.append(sql.SQL("alter role {} password {};").format(
-                sql.Identifier(plan.role), sql.Literal(verifiers[key])).as_string(None))
+            parts.append(
+                sql.SQL("alter role {} password {};")
+                .format(sql.Identifier(plan.role), sql.Literal(verifiers[key]))
+                .as_string(None)
+            )
             ledger.append((key, CREDENTIALS_STEP, "set", False))
     if ledger:
         parts.append(_ledger_rows(ledger))
@@ -114,8 +124,14 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
 
 
 class CellApplier:
-    def __init__(self, outputs: StackOutputs, cluster: Cluster, options: ApplyOptions,
-                 credentials: CredentialStore | None, progress: Progress | None = None):
+    def __init__(
+        self,
+        outputs: StackOutputs,
+        cluster: Cluster,
+        options: ApplyOptions,
+        credentials: CredentialStore | None,
+        progress: Progress | None = None,
+    ):
         self.outputs, self.cluster, self.options = outputs, cluster, options
         self.credentials = credentials
         self.progress = progress or (lambda cell, done, total: None)
@@ -125,9 +141,11 @@ class CellApplier:
     # -- connection and lock -------------------------------------------------------------
     def _session(self) -> psycopg.Connection:
         conn = connect_master(self.cluster, self.outputs.region, autocommit=True)
-        conn.execute(sql.SQL("set lock_timeout = {}; set statement_timeout = {}; "
-                             "set idle_in_transaction_session_timeout = '120s'").format(
-            sql.Literal(self.options.lock_timeout), sql.Literal(self.options.statement_timeout)))
+        conn.execute(
+            sql.SQL(
+                "set lock_timeout = {}; set statement_timeout = {}; set idle_in_transaction_session_timeout = '120s'"
+            ).format(sql.Literal(self.options.lock_timeout), sql.Literal(self.options.statement_timeout))
+        )
         return conn
 
     def _lock(self, conn: psycopg.Connection) -> None:
@@ -141,11 +159,14 @@ class CellApplier:
         holder = conn.execute(
             "select a.pid, a.application_name, a.xact_start from pg_locks l "
             "join pg_stat_activity a using (pid) where l.locktype = 'advisory' and l.granted "
-            "and (l.classid::bigint << 32 | l.objid::bigint) = %s limit 1", (APPLY_LOCK_KEY,)
+            "and (l.classid::bigint << 32 | l.objid::bigint) = %s limit 1",
+            (APPLY_LOCK_KEY,),
         ).fetchone()
         who = f" (pid {holder[0]}, {holder[1] or 'unknown client'})" if holder else ""
-        raise CellBusy(f"cell {self.cluster.cell}: another apply (or a verify) holds the lock{who}; "
-                       "wait for it or pass --lock-wait SECONDS")
+        raise CellBusy(
+            f"cell {self.cluster.cell}: another apply (or a verify) holds the lock{who}; "
+            "wait for it or pass --lock-wait SECONDS"
+        )
 
     # -- reading the ledger --------------------------------------------------------------
     @staticmethod
@@ -160,23 +181,28 @@ class CellApplier:
     def _chunks(self, conn: psycopg.Connection, kind: str) -> Iterator[list[tuple]]:
         """Keyset pages of (id, partner_id, plan, {step: checksum}) for active partners/tenants."""
         if kind == "tenant":
-            base = ("select t.id, t.partner_id, t.plan, coalesce(jsonb_object_agg(l.step, l.checksum) "
-                    "filter (where l.step is not null), '{}') from platform.tenants t "
-                    "left join platform.schema_ledger l on l.target = 'tenant:' || t.id "
-                    "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null "
-                    "or t.id = any(%(only)s)) group by t.id order by t.id limit %(limit)s")
+            base = (
+                "select t.id, t.partner_id, t.plan, coalesce(jsonb_object_agg(l.step, l.checksum) "
+                "filter (where l.step is not null), '{}') from platform.tenants t "
+                "left join platform.schema_ledger l on l.target = 'tenant:' || t.id "
+                "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null "
+                "or t.id = any(%(only)s)) group by t.id order by t.id limit %(limit)s"
+            )
             only = self.options.tenant_ids
         else:
-            base = ("select p.id, p.id, null, coalesce(jsonb_object_agg(l.step, l.checksum) "
-                    "filter (where l.step is not null), '{}') from platform.partners p "
-                    "left join platform.schema_ledger l on l.target = 'partner:' || p.id "
-                    "where p.status = 'active' and p.id > %(after)s and (%(only)s::text[] is null "
-                    "or p.id = any(%(only)s)) group by p.id order by p.id limit %(limit)s")
+            base = (
+                "select p.id, p.id, null, coalesce(jsonb_object_agg(l.step, l.checksum) "
+                "filter (where l.step is not null), '{}') from platform.partners p "
+                "left join platform.schema_ledger l on l.target = 'partner:' || p.id "
+                "where p.status = 'active' and p.id > %(after)s and (%(only)s::text[] is null "
+                "or p.id = any(%(only)s)) group by p.id order by p.id limit %(limit)s"
+            )
             only = self.options.partner_ids
         after = ""
         while True:
-            rows = conn.execute(base, {"after": after, "only": sorted(only) if only is not None else None,
-                                       "limit": CHUNK}).fetchall()
+            rows = conn.execute(
+                base, {"after": after, "only": sorted(only) if only is not None else None, "limit": CHUNK}
+            ).fetchall()
             if not rows:
                 return
             yield rows
@@ -212,8 +238,9 @@ class CellApplier:
 
     def _apply_all(self, conn: psycopg.Connection) -> None:
         exists = self._platform_exists(conn)
-        platform = plan_target(platform_target(self.cluster.database),
-                               self._recorded(conn, "platform") if exists else {})
+        platform = plan_target(
+            platform_target(self.cluster.database), self._recorded(conn, "platform") if exists else {}
+        )
         self._run_plans(conn, [platform], batch=1)
         if self.result.drift or self.result.errors or (self.options.dry_run and not exists):
             return  # without a current control plane, nothing else can be judged or run
@@ -252,7 +279,7 @@ class CellApplier:
                 if plan.needs_credentials:
                     self.result.planned.append((plan.target.key, CREDENTIALS_STEP))
             return
-        batches = [work[i:i + batch] for i in range(0, len(work), batch)]
+        batches = [work[i : i + batch] for i in range(0, len(work), batch)]
         if not batches:
             return
         total = len(work)
@@ -300,9 +327,14 @@ class CellApplier:
             self.result.steps_run += len(plan.pending)
 
 
-def apply_stack(outputs: StackOutputs, options: ApplyOptions, credentials: CredentialStore | None,
-                jobs: int | None = None, progress: Progress | None = None,
-                cells: list[str] | None = None) -> list[CellResult]:
+def apply_stack(
+    outputs: StackOutputs,
+    options: ApplyOptions,
+    credentials: CredentialStore | None,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+    cells: list[str] | None = None,
+) -> list[CellResult]:
     """Cells in parallel; one cell down fails that cell, not the others."""
     clusters = [c for c in outputs.clusters if cells is None or c.cell in cells]
     workers = max(1, min(jobs or len(clusters), len(clusters)))

@@ -3,6 +3,7 @@
 boto3 itself honours AWS_ENDPOINT_URL, AWS_REGION and the usual credential chain, so nothing
 here is local-specific; the local stack only sets those variables (see `provision local env`).
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The `provision` entry point: noun-verb subcommands, one clear line on error, exit 0/1/2."""
+
 from __future__ import annotations
 
 import sys
@@ -14,7 +15,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
 
 
 def _register() -> None:

@@ -1,4 +1,5 @@
 """Connections to a cell: credentials from Secrets Manager, TLS verified against the CA bundle."""
+
 from __future__ import annotations
 
 import json

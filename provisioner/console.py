@@ -1,4 +1,5 @@
 """Shared console output: rich for people, JSON for machines."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """App-role credentials: random passwords kept in Secrets Manager (RDS's secret shape), and
 the SCRAM verifier the database stores, computed here so no plaintext ever reaches the server
 (or its logs)."""
+
 from __future__ import annotations
 
 import base64
@@ -49,11 +50,19 @@ class CredentialStore:
         sm = aws.client("secretsmanager", self.region)
         name = secret_name(self.stack, kind, owner_id)
         password = secrets.token_urlsafe(32)
-        doc = {"username": username, "password": password, "engine": "postgres",
-               "host": endpoint.host, "port": endpoint.port, "dbname": endpoint.dbname}
+        doc = {
+            "username": username,
+            "password": password,
+            "engine": "postgres",
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "dbname": endpoint.dbname,
+        }
         try:
             sm.create_secret(
-                Name=name, SecretString=json.dumps(doc), KmsKeyId=self.kms_key_id,
+                Name=name,
+                SecretString=json.dumps(doc),
+                KmsKeyId=self.kms_key_id,
                 Description=f"Askasia {kind} {owner_id} database credentials",
                 Tags=[{"Key": "askasia:stack", "Value": self.stack}, {"Key": f"askasia:{kind}", "Value": owner_id}],
             )

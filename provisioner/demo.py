@@ -3,6 +3,7 @@
 Every step is the same CLI an operator runs; the demo only chains them and stops at the first
 failure. Re-running it is safe: each command is idempotent.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -39,9 +40,12 @@ def prove_tls() -> None:
     for cluster in outputs.clusters:
         with connect_master(cluster, outputs.region) as conn:
             version, cipher = conn.execute(
-                "select version, cipher from pg_stat_ssl where pid = pg_backend_pid()").fetchone()
-        console.print(f"{cluster.cell}: {cluster.endpoint}:{cluster.port} sslmode=verify-full, {version} {cipher}, "
-                      "credentials from Secrets Manager")
+                "select version, cipher from pg_stat_ssl where pid = pg_backend_pid()"
+            ).fetchone()
+        console.print(
+            f"{cluster.cell}: {cluster.endpoint}:{cluster.port} sslmode=verify-full, {version} {cipher}, "
+            "credentials from Secrets Manager"
+        )
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ Partners are recorded in every cell (their tenants may sit in any); a tenant liv
 one cell; the directory is the union of the cells' tenants tables. Every input is validated,
 and every refusal happens, before the first row is written.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -211,7 +212,9 @@ def place_tenants(outputs: StackOutputs, new: list[NewTenant], cell: str | None 
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(
                     "insert into platform.tenants (id, partner_id, slug, plan, home_region, cell) "
-                    "values (%s, %s, %s, %s, %s, %s)", rows)
+                    "values (%s, %s, %s, %s, %s, %s)",
+                    rows,
+                )
 
     _per_cell(outputs, insert)
     return placements

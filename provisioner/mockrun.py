@@ -8,6 +8,7 @@ deterministic (same stack -> same ids), so outputs resolve and tests can compare
 Re-entrant: each run resets the SDK's runtime state, so several stacks can run one after another
 in one process (tests, `provision plan` over all stacks).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -164,11 +165,13 @@ def _cluster(c: _Ctx) -> tuple[str, dict[str, Any]]:
         "readerEndpoint": f"{ident}.cluster-ro-{host}.{c.region}.rds.amazonaws.com",
         "port": c.inputs.get("port", 5432),
         "hostedZoneId": "Z29XKXDKYMONMX",
-        "masterUserSecrets": [{
-            "secretArn": c.arn("secretsmanager", f"secret:{secret}-{c.ids.suffix(c.name)}"),
-            "kmsKeyId": c.inputs.get("masterUserSecretKmsKeyId"),
-            "secretStatus": "active",
-        }],
+        "masterUserSecrets": [
+            {
+                "secretArn": c.arn("secretsmanager", f"secret:{secret}-{c.ids.suffix(c.name)}"),
+                "kmsKeyId": c.inputs.get("masterUserSecretKmsKeyId"),
+                "secretStatus": "active",
+            }
+        ],
     }
 
 
@@ -197,12 +200,15 @@ def _proxy(c: _Ctx) -> tuple[str, dict[str, Any]]:
 def _certificate(c: _Ctx) -> tuple[str, dict[str, Any]]:
     arn = c.arn("acm", f"certificate/{c.ids.uuid('cert', c.name)}")
     domains = [c.inputs["domainName"], *(c.inputs.get("subjectAlternativeNames") or [])]
-    options = [{
-        "domainName": d,
-        "resourceRecordName": f"_{c.ids.hex('dv', d, n=32)}.{d}.",
-        "resourceRecordType": "CNAME",
-        "resourceRecordValue": f"_{c.ids.hex('dv-value', d, n=32)}.mhbtsbpdnt.acm-validations.aws.",
-    } for d in domains]
+    options = [
+        {
+            "domainName": d,
+            "resourceRecordName": f"_{c.ids.hex('dv', d, n=32)}.{d}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{c.ids.hex('dv-value', d, n=32)}.mhbtsbpdnt.acm-validations.aws.",
+        }
+        for d in domains
+    ]
     return arn, {"arn": arn, "domainValidationOptions": options, "status": "ISSUED"}
 
 
@@ -211,8 +217,12 @@ def _email_identity(c: _Ctx) -> tuple[str, dict[str, Any]]:
     tokens = [c.ids.hex("dkim", identity, str(i), n=32) for i in range(3)]
     attrs = dict(c.inputs.get("dkimSigningAttributes") or {})
     attrs.update({"tokens": tokens, "status": "SUCCESS", "signingAttributesOrigin": "AWS_SES"})
-    return identity, {"arn": c.arn("ses", f"identity/{identity}"), "identityType": "DOMAIN",
-                      "dkimSigningAttributes": attrs, "verifiedForSendingStatus": True}
+    return identity, {
+        "arn": c.arn("ses", f"identity/{identity}"),
+        "identityType": "DOMAIN",
+        "dkimSigningAttributes": attrs,
+        "verifiedForSendingStatus": True,
+    }
 
 
 def _named(service: str, pattern: str, key: str = "name") -> Callable[[_Ctx], tuple[str, dict[str, Any]]]:
@@ -227,14 +237,16 @@ def _named(service: str, pattern: str, key: str = "name") -> Callable[[_Ctx], tu
 
 def _role(c: _Ctx) -> tuple[str, dict[str, Any]]:
     name = c.physical_name()
-    return name, {"name": name, "arn": f"arn:{PARTITION}:iam::{c.account}:role/{name}",
-                  "uniqueId": "AROA" + c.ids.hex("role", c.name, n=17).upper()}
+    return name, {
+        "name": name,
+        "arn": f"arn:{PARTITION}:iam::{c.account}:role/{name}",
+        "uniqueId": "AROA" + c.ids.hex("role", c.name, n=17).upper(),
+    }
 
 
 def _security_group(c: _Ctx) -> tuple[str, dict[str, Any]]:
     sg = f"sg-{c.ids.hex('sg', c.name)}"
-    return sg, {"arn": c.arn("ec2", f"security-group/{sg}"), "name": c.physical_name(),
-                "ownerId": c.account}
+    return sg, {"arn": c.arn("ec2", f"security-group/{sg}"), "name": c.physical_name(), "ownerId": c.account}
 
 
 def _sg_rule(c: _Ctx) -> tuple[str, dict[str, Any]]:
@@ -244,9 +256,13 @@ def _sg_rule(c: _Ctx) -> tuple[str, dict[str, Any]]:
 
 def _bucket(c: _Ctx) -> tuple[str, dict[str, Any]]:
     name = c.physical_name("bucket")
-    return name, {"bucket": name, "arn": f"arn:{PARTITION}:s3:::{name}",
-                  "bucketDomainName": f"{name}.s3.amazonaws.com",
-                  "bucketRegionalDomainName": f"{name}.s3.{c.region}.amazonaws.com", "region": c.region}
+    return name, {
+        "bucket": name,
+        "arn": f"arn:{PARTITION}:s3:::{name}",
+        "bucketDomainName": f"{name}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{name}.s3.{c.region}.amazonaws.com",
+        "region": c.region,
+    }
 
 
 def _topic(c: _Ctx) -> tuple[str, dict[str, Any]]:
@@ -308,8 +324,9 @@ _BUILDERS: dict[str, Callable[[_Ctx], tuple[str, dict[str, Any]]]] = {
     "aws:acm/certificateValidation:CertificateValidation": _cert_validation,
     "aws:route53/record:Record": _record,
     "aws:sesv2/emailIdentity:EmailIdentity": _email_identity,
-    "aws:sesv2/configurationSet:ConfigurationSet": _named("ses", "configuration-set/{name}",
-                                                          key="configurationSetName"),
+    "aws:sesv2/configurationSet:ConfigurationSet": _named(
+        "ses", "configuration-set/{name}", key="configurationSetName"
+    ),
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:backup/vault:Vault": _named("backup", "backup-vault:{name}"),
     "aws:backup/plan:Plan": _plan,
@@ -352,23 +369,36 @@ class _AwsMocks(pulumi_mocks.Mocks):
             self.calls.append(MockCall(args.token, dict(args.args), args.provider or ""))
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/ci-deployer",
-                    "userId": "AROAEXAMPLEDEPLOYER", "id": ACCOUNT_ID}, []
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/ci-deployer",
+                "userId": "AROAEXAMPLEDEPLOYER",
+                "id": ACCOUNT_ID,
+            }, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "id": PARTITION,
-                    "reverseDnsPrefix": "com.amazonaws"}, []
+            return {
+                "partition": PARTITION,
+                "dnsSuffix": "amazonaws.com",
+                "id": PARTITION,
+                "reverseDnsPrefix": "com.amazonaws",
+            }, []
         if token == "aws:index/getRegion:getRegion":
             region = args.args.get("region") or self.region
-            return {"region": region, "name": region, "id": region,
-                    "endpoint": f"ec2.{region}.amazonaws.com"}, []
+            return {"region": region, "name": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}, []
         if token == "aws:ec2/getSubnet:getSubnet":
             subnet = str(args.args.get("id"))
             with self._lock:
                 # Subnets in first-seen order land in zones a, b, c, ... like a real 3-AZ VPC.
                 zone = self._zones.setdefault(subnet, f"{self.region}{'abcdef'[len(self._zones) % 6]}")
-            return {"id": subnet, "availabilityZone": zone, "availabilityZoneId": zone,
-                    "vpcId": args.args.get("vpcId") or "vpc-0123456789abcdef0",
-                    "cidrBlock": "10.0.0.0/20", "state": "available", "mapPublicIpOnLaunch": False}, []
+            return {
+                "id": subnet,
+                "availabilityZone": zone,
+                "availabilityZoneId": zone,
+                "vpcId": args.args.get("vpcId") or "vpc-0123456789abcdef0",
+                "cidrBlock": "10.0.0.0/20",
+                "state": "available",
+                "mapPublicIpOnLaunch": False,
+            }, []
         # A new provider function must get a mock here rather than silently return nothing.
         raise NotImplementedError(f"provisioner.mockrun has no mock for function {token}")
 
@@ -391,8 +421,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         inputs = {key: _reveal(value) for key, value in raw.items()}
         if request.type.startswith("pulumi:providers:"):
             with self._lock:
-                self.aws.provider_regions[f"{response.urn}::{response.id}"] = (
-                    inputs.get("region") or self.aws.region)
+                self.aws.provider_regions[f"{response.urn}::{response.id}"] = inputs.get("region") or self.aws.region
         resource = MockResource(
             urn=response.urn,
             type=request.type,
@@ -433,8 +462,7 @@ def run_function_under_mocks(body: Callable[[], None], *, stack: str, region: st
 
     # A fresh runtime per run: no root stack, no pending RPCs or outputs from a previous run.
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, logger=logger,
-                             monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
     root = pulumi_settings.get_root_resource()
@@ -489,5 +517,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["ACCOUNT_ID", "MockCall", "MockResource", "MockRun", "run_function_under_mocks",
-           "run_stacks_under_mocks", "run_under_mocks"]
+__all__ = [
+    "ACCOUNT_ID",
+    "MockCall",
+    "MockResource",
+    "MockRun",
+    "run_function_under_mocks",
+    "run_stacks_under_mocks",
+    "run_under_mocks",
+]

@@ -1,5 +1,6 @@
 """Validated names. Catalog names (schemas, roles) derive only from opaque ids we generate;
 customer-chosen handles (slugs) are data, stored behind RLS, and checked before any SQL runs."""
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@
 Read from a `pulumi stack output --json` file, from the local stack, or through the Automation
 API; validated into typed objects so a wrong shape is one clear error, not a KeyError later.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,13 @@ def parse_outputs(raw: Any) -> StackOutputs:
         where = f"clusters[{i}]"
         _expect(item, dict, where)
         fields = {
-            "cell": str, "endpoint": str, "port": int, "database": str,
-            "master_secret_arn": str, "ca_bundle": str, "iam_auth": bool,
+            "cell": str,
+            "endpoint": str,
+            "port": int,
+            "database": str,
+            "master_secret_arn": str,
+            "ca_bundle": str,
+            "iam_auth": bool,
         }
         for key, kind in fields.items():
             if key not in item:

@@ -5,6 +5,7 @@ the program runs against mocks, and every recorded resource goes through the sam
 CrossGuard pack enforces. A refused transfer is a mandatory violation (exit 1), like any
 other; a stack that cannot be evaluated at all (missing file, bad config) is exit 2.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -117,14 +118,16 @@ def _transfer_rows(config: PlatformConfig) -> list[dict[str, str]]:
     t = load_transfers()
     for origin, role, region, basis in stack_bases(config.region, config.dr_region, list(config.origins)):
         country = t.country_of(region)
-        rows.append({
-            "origin": origin,
-            "role": role,
-            "region": region,
-            "country": country,
-            "basis": basis.mechanism if basis else "none",
-            "reference": basis.summary() if basis else "none recorded",
-        })
+        rows.append(
+            {
+                "origin": origin,
+                "role": role,
+                "region": region,
+                "country": country,
+                "basis": basis.mechanism if basis else "none",
+                "reference": basis.summary() if basis else "none recorded",
+            }
+        )
     return rows
 
 
@@ -155,9 +158,14 @@ def plan_stack(stack: str, stacks_dir: Path = REPO_ROOT / "stacks", runner: Runn
         except TransferRefused:
             rows = []  # unknown region/origin: the violation already says so
         return PlanReport(
-            stack=config.stack, region=config.region, dr_region=config.dr_region,
-            origins=list(config.origins), transfers=rows, resources=list(resources),
-            violations=violations, accepted_insecure=sorted(config.allow_insecure),
+            stack=config.stack,
+            region=config.region,
+            dr_region=config.dr_region,
+            origins=list(config.origins),
+            transfers=rows,
+            resources=list(resources),
+            violations=violations,
+            accepted_insecure=sorted(config.allow_insecure),
         )
 
     try:
@@ -179,9 +187,7 @@ def plan_stack(stack: str, stacks_dir: Path = REPO_ROOT / "stacks", runner: Runn
         return report([], [_transfer_violation(config.stack, str(exc))])
     except Exception as exc:  # the program itself failed: nothing to judge
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise PlanCouldNotRun(
-            f"program failed under mocks: {exc.__class__.__name__}: {first}"
-        ) from exc
+        raise PlanCouldNotRun(f"program failed under mocks: {exc.__class__.__name__}: {first}") from exc
     return report(resources, evaluate(resources))
 
 
@@ -198,8 +204,7 @@ def insecure_resources(resources: Sequence[Resource]) -> dict[str, str]:
 def format_report(report: PlanReport) -> str:
     """The human form: header, transfers, inventory (type -> count, names), violations."""
     lines = [
-        f"plan {report.stack}: region {report.region}, DR {report.dr_region}, "
-        f"origins {', '.join(report.origins)}",
+        f"plan {report.stack}: region {report.region}, DR {report.dr_region}, origins {', '.join(report.origins)}",
         "",
         "transfers:",
     ]
@@ -219,8 +224,10 @@ def format_report(report: PlanReport) -> str:
         lines.append(f"  {v.one_line()}")
         lines.append(f"      fix: {v.remediation}")
     if report.accepted_insecure:
-        lines += ["", "accepted weakenings (askasia:allowInsecure; still reported): "
-                  + ", ".join(report.accepted_insecure)]
+        lines += [
+            "",
+            "accepted weakenings (askasia:allowInsecure; still reported): " + ", ".join(report.accepted_insecure),
+        ]
     verdict = "FAIL" if report.exit_code else "OK"
     lines += ["", f"{verdict}: {len(report.mandatory)} mandatory violation(s)"]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
 """A rich progress bar per cell for long runs (quiet under --json)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -14,8 +15,14 @@ def cell_progress(enabled: bool) -> Iterator:
     if not enabled:
         yield None
         return
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=True)
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
     tasks: dict[str, int] = {}
 
     def update(cell: str, done: int, total: int) -> None:

@@ -4,6 +4,7 @@ Inputs: stacks/subprocessors.yaml (who), stacks/Pulumi.<stack>.yaml (where each 
 whom it serves, which providers it names) and stacks/transfers.yaml (on what basis each arrow
 origin -> region rests). Output: one Register value, rendered as Markdown, JSON or HTML.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -141,7 +142,7 @@ def _read_yaml(path: Path) -> Any:
 
 
 def stack_names(stacks_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
 
 
 def _load_stacks(names: list[str], stacks_dir: Path) -> list[PlatformConfig]:
@@ -159,15 +160,22 @@ def _where(t: Transfers, region: str) -> str:
     return f"{region} ({country}, {t.country_name(country)})"
 
 
-def _subprocessors(
-    path: Path, configs: list[PlatformConfig], t: Transfers
-) -> list[Subprocessor]:
+def _subprocessors(path: Path, configs: list[PlatformConfig], t: Transfers) -> list[Subprocessor]:
     doc = _read_yaml(path)
     entries = doc.get("subprocessors") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise RegisterError(f"{path}: expected a non-empty 'subprocessors:' list")
-    required = ("id", "name", "role", "legal_entity", "purpose", "data_categories", "hosting",
-                "dpa", "transfer_mechanism")
+    required = (
+        "id",
+        "name",
+        "role",
+        "legal_entity",
+        "purpose",
+        "data_categories",
+        "hosting",
+        "dpa",
+        "transfer_mechanism",
+    )
     known = {str(e.get("id")) for e in entries if isinstance(e, dict)}
     for cfg in configs:
         for named in (cfg.email.name, cfg.payments.name):
@@ -200,19 +208,21 @@ def _subprocessors(
             if e["hosting"] == "stack-regions":
                 regions |= {c.dr_region for c in users}
             locations = [_where(t, r) for r in sorted(regions)]
-        out.append(Subprocessor(
-            id=str(e["id"]),
-            name=str(e["name"]),
-            role=str(e["role"]),
-            legal_entity=str(e["legal_entity"]),
-            purpose=str(e["purpose"]),
-            data_categories=tuple(str(c) for c in e["data_categories"]),
-            locations=tuple(locations),
-            dpa_reference=str(dpa["reference"]),
-            dpa_date=str(dpa["date"]),
-            transfer_mechanism=str(e["transfer_mechanism"]),
-            used_by=tuple(c.stack for c in users),
-        ))
+        out.append(
+            Subprocessor(
+                id=str(e["id"]),
+                name=str(e["name"]),
+                role=str(e["role"]),
+                legal_entity=str(e["legal_entity"]),
+                purpose=str(e["purpose"]),
+                data_categories=tuple(str(c) for c in e["data_categories"]),
+                locations=tuple(locations),
+                dpa_reference=str(dpa["reference"]),
+                dpa_date=str(dpa["date"]),
+                transfer_mechanism=str(e["transfer_mechanism"]),
+                used_by=tuple(c.stack for c in users),
+            )
+        )
     return out
 
 
@@ -237,18 +247,33 @@ def build_register(
                 for role, region in (("primary", cfg.region), ("dr", cfg.dr_region)):
                     country = t.country_of(region)
                     basis = t.basis(code, country)
-                    arrows.append(Arrow(
-                        origin=code, stack=cfg.stack, role=role, region=region, country=country,
-                        country_name=t.country_name(country), kind=_kind(t, code, country, basis),
-                        basis=basis.as_dict() if basis else None,
-                    ))
+                    arrows.append(
+                        Arrow(
+                            origin=code,
+                            stack=cfg.stack,
+                            role=role,
+                            region=region,
+                            country=country,
+                            country_name=t.country_name(country),
+                            kind=_kind(t, code, country, basis),
+                            basis=basis.as_dict() if basis else None,
+                        )
+                    )
         subs = _subprocessors(stacks_dir / "subprocessors.yaml", configs, t)
-        summaries = [StackSummary(
-            stack=c.stack, environment=c.environment, region=c.region,
-            country=t.country_of(c.region), dr_region=c.dr_region,
-            dr_country=t.country_of(c.dr_region), origins=c.origins,
-            email=c.email.name, payments=c.payments.name,
-        ) for c in configs]
+        summaries = [
+            StackSummary(
+                stack=c.stack,
+                environment=c.environment,
+                region=c.region,
+                country=t.country_of(c.region),
+                dr_region=c.dr_region,
+                dr_country=t.country_of(c.dr_region),
+                origins=c.origins,
+                email=c.email.name,
+                payments=c.payments.name,
+            )
+            for c in configs
+        ]
     except TransferRefused as exc:  # unknown region/origin, or a broken transfers.yaml
         raise RegisterError(str(exc)) from None
 

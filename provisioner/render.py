@@ -3,6 +3,7 @@
 `ident` and `literal` quote with psycopg's sql.Identifier / sql.Literal; any other value that
 reaches the output is an error, so a template cannot splice a raw string into SQL by mistake.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -96,4 +97,3 @@ def steps(kind: str) -> tuple[Step, ...]:
     if len(set(versions)) != len(versions):
         raise ValueError(f"sql/{kind}: two steps share a version number")
     return tuple(versioned + repeatable)
-

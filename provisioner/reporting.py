@@ -1,4 +1,5 @@
 """How apply results are shown and which exit code they mean."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -28,14 +29,23 @@ def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> int:
     for r in results:
         counts = r.targets_changed
         if dry_run:
-            planned = {kind: len({t for t, _ in r.planned if t.split(":")[0] == kind})
-                       for kind in ("platform", "partner", "tenant")}
+            planned = {
+                kind: len({t for t, _ in r.planned if t.split(":")[0] == kind})
+                for kind in ("platform", "partner", "tenant")
+            }
             counts, steps = planned, len(r.planned)
         else:
             steps = r.steps_run
         colour = "green" if r.status == "ok" else "red"
-        table.add_row(r.cell, f"[{colour}]{r.status}[/]", str(counts["platform"]), str(counts["partner"]),
-                      str(counts["tenant"]), str(steps), f"{r.seconds:.2f}")
+        table.add_row(
+            r.cell,
+            f"[{colour}]{r.status}[/]",
+            str(counts["platform"]),
+            str(counts["partner"]),
+            str(counts["tenant"]),
+            str(steps),
+            f"{r.seconds:.2f}",
+        )
     out.print(table)
     for r in results:
         for line in r.drift + r.errors:

@@ -1,4 +1,5 @@
 """Which stack a command acts on: its outputs, from a file, the local stack or Pulumi."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Apply targets: the platform, each partner and each tenant, with their template context."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -62,14 +63,20 @@ def platform_target(database: str, today: dt.date | None = None) -> Target:
 
 def partner_target(partner_id: str) -> Target:
     names = PartnerNames(partner_id)
-    return Target(f"partner:{partner_id}", "partner",
-                  {"roles": ROLES, "partner": {"id": partner_id, "app_role": names.app_role}})
+    return Target(
+        f"partner:{partner_id}", "partner", {"roles": ROLES, "partner": {"id": partner_id, "app_role": names.app_role}}
+    )
 
 
 def tenant_target(tenant_id: str, partner_id: str, plan: str) -> Target:
     names = TenantNames(tenant_id)
     tenant = {
-        "id": tenant_id, "partner_id": partner_id, "plan": plan, "schema": names.schema,
-        "owner_role": names.owner_role, "app_role": names.app_role, "ro_role": names.ro_role,
+        "id": tenant_id,
+        "partner_id": partner_id,
+        "plan": plan,
+        "schema": names.schema,
+        "owner_role": names.owner_role,
+        "app_role": names.app_role,
+        "ro_role": names.ro_role,
     }
     return Target(f"tenant:{tenant_id}", "tenant", {"roles": ROLES, "tenant": tenant, "tables": TENANT_TABLES})

@@ -1,5 +1,6 @@
 """Session fixtures: one local stack (2 PostgreSQL cells over TLS + moto) started through the
 same code as `provision local up`, in a private directory, and stopped at the end."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Test helpers: onboard partners and tenants through the real code paths, and connect as them."""
+
 from __future__ import annotations
 
 import secrets
@@ -21,13 +22,13 @@ def apply(outputs: StackOutputs, **options) -> list[CellResult]:
     return apply_stack(outputs, ApplyOptions(**options), credential_store(outputs))
 
 
-def onboard(outputs: StackOutputs, partners: dict[str, str], tenants: list[tuple[str, str, str]],
-            cell: str | None = None) -> dict[str, directory.Tenant]:
+def onboard(
+    outputs: StackOutputs, partners: dict[str, str], tenants: list[tuple[str, str, str]], cell: str | None = None
+) -> dict[str, directory.Tenant]:
     """partners: slug -> jurisdiction; tenants: (partner slug, tenant slug, plan). Returns by slug."""
     apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())
     ids = [directory.add_partner_rows(outputs, slug, j).id for slug, j in partners.items()]
-    new = directory.validate_new_tenants(
-        outputs, [{"partner": p, "tenant": t, "plan": plan} for p, t, plan in tenants])
+    new = directory.validate_new_tenants(outputs, [{"partner": p, "tenant": t, "plan": plan} for p, t, plan in tenants])
     placed = directory.place_tenants(outputs, new, cell=cell)
     results = apply(outputs, partner_ids=frozenset(ids), tenant_ids=frozenset(p.id for p in placed))
     assert all(r.status == "ok" for r in results), [r.errors + r.drift for r in results]

@@ -1,4 +1,5 @@
 """All compliance rules. Importing this package registers every rule module."""
+
 from policy.rules import cloudtrail, kms, logs, rds, s3, secrets, stack  # noqa: F401  (registers)
 from policy.rules.base import RULES, STACK_RULES, Resource, Rule, StackRule
 

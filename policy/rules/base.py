@@ -5,6 +5,7 @@ them) returning a message when violated, None when it passes. Rules read props o
 the Mapping/Sequence protocols: under CrossGuard props are read-only proxies that raise on a
 value unknown during preview, which skips the rule for that resource instead of guessing.
 """
+
 from __future__ import annotations
 
 import json

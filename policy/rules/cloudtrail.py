@@ -1,4 +1,5 @@
 """CloudTrail: the breach-notification evidence trail."""
+
 from __future__ import annotations
 
 from policy.rules.base import Props, is_false, is_true, present, rule
@@ -7,7 +8,9 @@ TRAIL = "aws:cloudtrail/trail:Trail"
 
 
 @rule(
-    "cloudtrail-multi-region", "mandatory", TRAIL,
+    "cloudtrail-multi-region",
+    "mandatory",
+    TRAIL,
     "The trail records every region.",
     "Set is_multi_region_trail=True.",
     controls=("CloudTrail.1",),
@@ -17,7 +20,9 @@ def trail_multi_region(props: Props) -> str | None:
 
 
 @rule(
-    "cloudtrail-log-file-validation", "mandatory", TRAIL,
+    "cloudtrail-log-file-validation",
+    "mandatory",
+    TRAIL,
     "Log files carry digests so tampering is detectable.",
     "Set enable_log_file_validation=True.",
     controls=("CloudTrail.4",),
@@ -29,7 +34,9 @@ def trail_log_validation(props: Props) -> str | None:
 
 
 @rule(
-    "cloudtrail-kms", "mandatory", TRAIL,
+    "cloudtrail-kms",
+    "mandatory",
+    TRAIL,
     "Trail logs are encrypted with a customer key.",
     "Set kms_key_id to the region's logs key.",
     controls=("CloudTrail.2",),
@@ -39,7 +46,9 @@ def trail_kms(props: Props) -> str | None:
 
 
 @rule(
-    "cloudtrail-logging-on", "mandatory", TRAIL,
+    "cloudtrail-logging-on",
+    "mandatory",
+    TRAIL,
     "The trail is logging.",
     "Leave enable_logging unset or True.",
 )
@@ -48,7 +57,9 @@ def trail_logging_on(props: Props) -> str | None:
 
 
 @rule(
-    "cloudtrail-cloudwatch", "advisory", TRAIL,
+    "cloudtrail-cloudwatch",
+    "advisory",
+    TRAIL,
     "The trail also delivers to CloudWatch Logs for alarms.",
     "Set cloud_watch_logs_group_arn and cloud_watch_logs_role_arn.",
     controls=("CloudTrail.5",),

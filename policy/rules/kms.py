@@ -1,4 +1,5 @@
 """KMS keys and IAM policies that touch them."""
+
 from __future__ import annotations
 
 from policy.rules.base import (
@@ -28,7 +29,9 @@ def _symmetric(props: Props) -> bool:
 
 
 @rule(
-    "kms-key-rotation", "mandatory", KEY,
+    "kms-key-rotation",
+    "mandatory",
+    KEY,
     "Symmetric customer keys rotate automatically (asymmetric keys cannot and are exempt).",
     "Set enable_key_rotation=True.",
     controls=("KMS.4",),
@@ -55,7 +58,9 @@ def _wildcard_grant(policy: object) -> str | None:
 
 
 @rule(
-    "kms-key-policy-no-wildcard", "mandatory", KEY,
+    "kms-key-policy-no-wildcard",
+    "mandatory",
+    KEY,
     "Key policies grant no wildcard principal without a condition.",
     "Name account or role principals; constrain any * principal with a Condition (e.g. aws:PrincipalOrgID).",
     controls=("KMS.1", "KMS.2"),
@@ -66,7 +71,9 @@ def key_policy_no_wildcard(props: Props) -> str | None:
 
 
 @rule(
-    "kms-key-deletion-window", "advisory", KEY,
+    "kms-key-deletion-window",
+    "advisory",
+    KEY,
     "Keys keep the longest (30-day) deletion window so an accidental deletion can be cancelled.",
     "Leave deletion_window_in_days unset or set 30.",
     controls=("KMS.3",),
@@ -80,7 +87,9 @@ def key_deletion_window(props: Props) -> str | None:
 
 
 @rule(
-    "iam-no-kms-decrypt-all-keys", "advisory", IAM_POLICY,
+    "iam-no-kms-decrypt-all-keys",
+    "advisory",
+    IAM_POLICY,
     "IAM policies do not allow decrypting with every KMS key.",
     "Scope kms:Decrypt/ReEncryptFrom to key ARNs, or add a Condition such as kms:ViaService.",
     controls=("KMS.1", "KMS.2"),

@@ -1,4 +1,5 @@
 """CloudWatch log groups: retention by plan tier, encrypted with the logs key."""
+
 from __future__ import annotations
 
 from policy.rules.base import Props, number, present, rule, tags_of
@@ -10,8 +11,7 @@ TIER_RETENTION_DAYS = {"starter": 90, "growth": 90, "enterprise": 400}
 TIER_TAG_KEYS = ("askasia:plan-tier", "plan-tier", "PlanTier")
 # The only values CloudWatch Logs accepts.
 VALID_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-     3288, 3653}
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
 
 
@@ -24,7 +24,9 @@ def plan_tier(props: Props) -> str | None:
 
 
 @rule(
-    "logs-retention-plan-tier", "mandatory", LOG_GROUP,
+    "logs-retention-plan-tier",
+    "mandatory",
+    LOG_GROUP,
     "A log group tagged with a plan tier keeps logs exactly as long as the plan promises (90/90/400).",
     "Set retention_in_days to 90 (starter, growth) or 400 (enterprise).",
 )
@@ -42,7 +44,9 @@ def retention_plan_tier(props: Props) -> str | None:
 
 
 @rule(
-    "logs-retention-set", "advisory", LOG_GROUP,
+    "logs-retention-set",
+    "advisory",
+    LOG_GROUP,
     "Every log group expires its logs, with a value CloudWatch accepts.",
     "Set retention_in_days to one of 1, 3, 5, 7, 14, 30, 60, 90, ... 400, ... 3653.",
 )
@@ -56,7 +60,9 @@ def retention_set(props: Props) -> str | None:
 
 
 @rule(
-    "logs-cmk", "mandatory", LOG_GROUP,
+    "logs-cmk",
+    "mandatory",
+    LOG_GROUP,
     "Log groups are encrypted with the region's logs key.",
     "Set kms_key_id on the log group (the key policy must allow logs.<region>.amazonaws.com).",
 )

@@ -1,4 +1,5 @@
 """Aurora PostgreSQL: the cluster-level controls Pulumi's AWSGuard pack does not check."""
+
 from __future__ import annotations
 
 from policy.rules.base import Props, is_false, is_true, number, present, rule, seq
@@ -29,7 +30,9 @@ def _parameters(props: Props) -> dict[str, str]:
 
 
 @rule(
-    "rds-cluster-encrypted-cmk", "mandatory", CLUSTER,
+    "rds-cluster-encrypted-cmk",
+    "mandatory",
+    CLUSTER,
     "Aurora cluster storage is encrypted with a customer-managed KMS key.",
     "Set storage_encrypted=True and kms_key_id to the region's data key.",
     controls=("RDS.27", "CKV_AWS_327"),
@@ -43,7 +46,9 @@ def cluster_encrypted_cmk(props: Props) -> str | None:
 
 
 @rule(
-    "rds-cluster-deletion-protection", "mandatory", CLUSTER,
+    "rds-cluster-deletion-protection",
+    "mandatory",
+    CLUSTER,
     "Aurora cluster has deletion protection.",
     "Set deletion_protection=True (turn it off explicitly only to retire a cell).",
     controls=("RDS.7",),
@@ -53,7 +58,9 @@ def cluster_deletion_protection(props: Props) -> str | None:
 
 
 @rule(
-    "rds-cluster-iam-auth", "mandatory", CLUSTER,
+    "rds-cluster-iam-auth",
+    "mandatory",
+    CLUSTER,
     "Aurora cluster accepts IAM database authentication.",
     "Set iam_database_authentication_enabled=True.",
     controls=("RDS.12",),
@@ -65,7 +72,9 @@ def cluster_iam_auth(props: Props) -> str | None:
 
 
 @rule(
-    "rds-cluster-backup-retention", "mandatory", CLUSTER,
+    "rds-cluster-backup-retention",
+    "mandatory",
+    CLUSTER,
     f"Aurora cluster keeps automated backups for at least {MIN_BACKUP_DAYS} days.",
     f"Set backup_retention_period >= {MIN_BACKUP_DAYS} (the default is 1 day).",
     controls=("RDS.11",),
@@ -80,7 +89,9 @@ def cluster_backup_retention(props: Props) -> str | None:
 
 
 @rule(
-    "rds-cluster-postgresql-logs", "mandatory", CLUSTER,
+    "rds-cluster-postgresql-logs",
+    "mandatory",
+    CLUSTER,
     "Aurora PostgreSQL cluster exports its postgresql log to CloudWatch Logs.",
     'Set enabled_cloudwatch_logs_exports=["postgresql"].',
     controls=("RDS.37",),
@@ -93,7 +104,9 @@ def cluster_postgresql_logs(props: Props) -> str | None:
 
 
 @rule(
-    "rds-cluster-copy-tags-to-snapshot", "advisory", CLUSTER,
+    "rds-cluster-copy-tags-to-snapshot",
+    "advisory",
+    CLUSTER,
     "Aurora cluster copies its tags (data classification, stack) to snapshots.",
     "Set copy_tags_to_snapshot=True.",
     controls=("RDS.16",),
@@ -103,7 +116,9 @@ def cluster_copy_tags(props: Props) -> str | None:
 
 
 @rule(
-    "rds-cluster-custom-parameter-group", "mandatory", CLUSTER,
+    "rds-cluster-custom-parameter-group",
+    "mandatory",
+    CLUSTER,
     "Aurora cluster uses the stack's cluster parameter group (where rds.force_ssl=1 is set).",
     "Set db_cluster_parameter_group_name to the component's parameter group, not a default.* group.",
 )
@@ -117,21 +132,23 @@ def cluster_custom_parameter_group(props: Props) -> str | None:
 
 
 @rule(
-    "rds-cluster-performance-insights-cmk", "mandatory", CLUSTER,
+    "rds-cluster-performance-insights-cmk",
+    "mandatory",
+    CLUSTER,
     "Performance Insights data (which holds query text) is encrypted with a customer key.",
     "Set performance_insights_kms_key_id when performance_insights_enabled=True.",
     controls=("CKV_AWS_354",),
 )
 def cluster_pi_cmk(props: Props) -> str | None:
-    if is_true(props.get("performanceInsightsEnabled")) and not present(
-        props.get("performanceInsightsKmsKeyId")
-    ):
+    if is_true(props.get("performanceInsightsEnabled")) and not present(props.get("performanceInsightsKmsKeyId")):
         return "performanceInsightsEnabled without performanceInsightsKmsKeyId"
     return None
 
 
 @rule(
-    "rds-cluster-managed-master-secret", "mandatory", CLUSTER,
+    "rds-cluster-managed-master-secret",
+    "mandatory",
+    CLUSTER,
     "Master credentials live in Secrets Manager under a customer key, never in program or state.",
     "Set manage_master_user_password=True and master_user_secret_kms_key_id; drop master_password.",
 )
@@ -149,7 +166,9 @@ def cluster_managed_master_secret(props: Props) -> str | None:
 
 
 @rule(
-    "rds-cluster-final-snapshot", "advisory", CLUSTER,
+    "rds-cluster-final-snapshot",
+    "advisory",
+    CLUSTER,
     "Deleting the cluster leaves a final snapshot.",
     "Set skip_final_snapshot=False and final_snapshot_identifier.",
 )
@@ -162,7 +181,9 @@ def cluster_final_snapshot(props: Props) -> str | None:
 
 
 @rule(
-    "rds-instance-not-public", "mandatory", INSTANCE,
+    "rds-instance-not-public",
+    "mandatory",
+    INSTANCE,
     "Aurora instances are not publicly accessible.",
     "Set publicly_accessible=False explicitly (without a subnet group AWS may default to public).",
     controls=("RDS.2",),
@@ -175,7 +196,9 @@ def instance_not_public(props: Props) -> str | None:
 
 
 @rule(
-    "rds-instance-performance-insights-cmk", "mandatory", INSTANCE,
+    "rds-instance-performance-insights-cmk",
+    "mandatory",
+    INSTANCE,
     "Instance-level Performance Insights is encrypted with a customer key.",
     "Set performance_insights_kms_key_id when performance_insights_enabled=True.",
     controls=("CKV_AWS_354",),
@@ -185,7 +208,9 @@ def instance_pi_cmk(props: Props) -> str | None:
 
 
 @rule(
-    "rds-instance-minor-upgrades", "advisory", INSTANCE,
+    "rds-instance-minor-upgrades",
+    "advisory",
+    INSTANCE,
     "Minor engine upgrades (security fixes) apply automatically.",
     "Leave auto_minor_version_upgrade=True.",
     controls=("RDS.35",),
@@ -197,7 +222,9 @@ def instance_minor_upgrades(props: Props) -> str | None:
 
 
 @rule(
-    "rds-instance-enhanced-monitoring", "advisory", INSTANCE,
+    "rds-instance-enhanced-monitoring",
+    "advisory",
+    INSTANCE,
     "Enhanced monitoring is on.",
     "Set monitoring_interval (e.g. 60) and monitoring_role_arn.",
     controls=("RDS.6",),
@@ -212,7 +239,9 @@ def instance_enhanced_monitoring(props: Props) -> str | None:
 
 
 @rule(
-    "rds-pg-force-ssl", "mandatory", PARAMS,
+    "rds-pg-force-ssl",
+    "mandatory",
+    PARAMS,
     "PostgreSQL cluster parameter groups force TLS (rds.force_ssl=1).",
     'Add parameter {name: "rds.force_ssl", value: "1", apply_method: "pending-reboot"}.',
 )
@@ -226,7 +255,9 @@ def params_force_ssl(props: Props) -> str | None:
 
 
 @rule(
-    "rds-pg-scram-passwords", "mandatory", PARAMS,
+    "rds-pg-scram-passwords",
+    "mandatory",
+    PARAMS,
     "PostgreSQL stores passwords as SCRAM-SHA-256, never MD5.",
     'Add parameter {name: "password_encryption", value: "scram-sha-256"}.',
 )
@@ -240,7 +271,9 @@ def params_scram(props: Props) -> str | None:
 
 
 @rule(
-    "rds-pg-tls-min-version", "advisory", PARAMS,
+    "rds-pg-tls-min-version",
+    "advisory",
+    PARAMS,
     "PostgreSQL refuses TLS below 1.2.",
     'Leave ssl_min_protocol_version unset (TLSv1.2) or set "TLSv1.2"/"TLSv1.3".',
 )
@@ -252,7 +285,9 @@ def params_tls_min(props: Props) -> str | None:
 
 
 @rule(
-    "rds-proxy-require-tls", "mandatory", PROXY,
+    "rds-proxy-require-tls",
+    "mandatory",
+    PROXY,
     "RDS Proxy requires TLS from clients.",
     "Set require_tls=True.",
     controls=("RDS.43",),
@@ -262,7 +297,9 @@ def proxy_require_tls(props: Props) -> str | None:
 
 
 @rule(
-    "rds-snapshot-not-public", "mandatory", SNAPSHOT,
+    "rds-snapshot-not-public",
+    "mandatory",
+    SNAPSHOT,
     "Manual cluster snapshots are not shared publicly.",
     'Remove "all" from shared_accounts.',
     controls=("RDS.1",),
@@ -275,7 +312,9 @@ def snapshot_not_public(props: Props) -> str | None:
 
 
 @rule(
-    "rds-snapshot-copy-cmk", "mandatory", SNAPSHOT_COPY,
+    "rds-snapshot-copy-cmk",
+    "mandatory",
+    SNAPSHOT_COPY,
     "Snapshot copies (e.g. into the DR region) are encrypted with a customer key there.",
     "Set kms_key_id to the destination region's backup key.",
     controls=("RDS.4", "CKV_AWS_266"),

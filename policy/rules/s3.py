@@ -1,4 +1,5 @@
 """S3 buckets: never public, TLS only, encrypted with a customer key, data that expires."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -28,7 +29,9 @@ PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restri
 
 
 @rule(
-    "s3-public-access-block", "mandatory", PUBLIC_ACCESS_BLOCK,
+    "s3-public-access-block",
+    "mandatory",
+    PUBLIC_ACCESS_BLOCK,
     "All four S3 public-access-block settings are on.",
     "Set block_public_acls, block_public_policy, ignore_public_acls, restrict_public_buckets=True.",
     controls=("S3.1", "S3.8"),
@@ -55,7 +58,9 @@ def _denies_insecure_transport(st: Mapping[str, object]) -> bool:
 
 
 @rule(
-    "s3-ssl-only", "mandatory", BUCKET_POLICY,
+    "s3-ssl-only",
+    "mandatory",
+    BUCKET_POLICY,
     "Bucket policy denies every request not made over TLS.",
     'Add a statement: Deny, Principal "*", Action "s3:*", Condition Bool aws:SecureTransport "false".',
     controls=("S3.5",),
@@ -70,7 +75,9 @@ def ssl_only(props: Props) -> str | None:
 
 
 @rule(
-    "s3-lifecycle-expiry", "mandatory", LIFECYCLE,
+    "s3-lifecycle-expiry",
+    "mandatory",
+    LIFECYCLE,
     "Bucket lifecycle expires objects (and old versions), so deleted data does not live forever.",
     "Add an Enabled rule with expiration (and noncurrent_version_expiration on versioned buckets).",
     controls=("S3.10", "S3.13"),
@@ -90,7 +97,9 @@ def lifecycle_expiry(props: Props) -> str | None:
 
 
 @rule(
-    "s3-sse-cmk", "mandatory", SSE,
+    "s3-sse-cmk",
+    "mandatory",
+    SSE,
     "Default bucket encryption uses a customer-managed KMS key.",
     'Set sse_algorithm "aws:kms" and kms_master_key_id to the region\'s key.',
     also_types=(SSE_V2,),
@@ -106,7 +115,9 @@ def sse_cmk(props: Props) -> str | None:
 
 
 @rule(
-    "s3-no-compliance-lock", "advisory", OBJECT_LOCK,
+    "s3-no-compliance-lock",
+    "advisory",
+    OBJECT_LOCK,
     "No COMPLIANCE-mode Object Lock on data that must be deletable (it cannot be shortened).",
     "Use GOVERNANCE mode, or lock only audit evidence whose retention never shrinks.",
     also_types=(OBJECT_LOCK_V2,),

@@ -1,4 +1,5 @@
 """Secrets and backups: customer keys on everything that holds tenant data or credentials."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -12,7 +13,9 @@ PLAN = "aws:backup/plan:Plan"
 
 
 @rule(
-    "secret-cmk", "mandatory", SECRET,
+    "secret-cmk",
+    "mandatory",
+    SECRET,
     "Secrets are encrypted with a customer-managed KMS key.",
     "Set kms_key_id on the secret.",
 )
@@ -21,7 +24,9 @@ def secret_cmk(props: Props) -> str | None:
 
 
 @rule(
-    "backup-vault-cmk", "mandatory", VAULT,
+    "backup-vault-cmk",
+    "mandatory",
+    VAULT,
     "Backup vaults (also the DR copy targets) encrypt recovery points with a customer key.",
     "Set kms_key_arn on the vault.",
     controls=("Backup.1",),
@@ -31,7 +36,9 @@ def vault_cmk(props: Props) -> str | None:
 
 
 @rule(
-    "backup-plan-expiry", "mandatory", PLAN,
+    "backup-plan-expiry",
+    "mandatory",
+    PLAN,
     "Every backup rule and cross-region copy action expires its recovery points.",
     "Set lifecycle.delete_after on each rule and each copy_action.",
 )

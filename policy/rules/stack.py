@@ -1,4 +1,5 @@
 """Rules over several resources: a control that lives on a separate resource must exist."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -28,7 +29,9 @@ def points_at(child: Resource, prop: str, target: Resource) -> bool:
 
 
 @stack_rule(
-    "s3-bucket-controls-attached", "mandatory", BUCKETS[0],
+    "s3-bucket-controls-attached",
+    "mandatory",
+    BUCKETS[0],
     "Every bucket has a public-access block, a TLS-only policy, default KMS encryption and a lifecycle.",
     "Declare BucketPublicAccessBlock, BucketPolicy, BucketServerSideEncryptionConfiguration and "
     "BucketLifecycleConfiguration for the bucket (the per-resource rules check their contents).",
@@ -54,7 +57,9 @@ def bucket_controls_attached(resources: Sequence[Resource]) -> list[tuple[str, s
 
 
 @stack_rule(
-    "rds-cluster-force-ssl-linked", "mandatory", rds.CLUSTER,
+    "rds-cluster-force-ssl-linked",
+    "mandatory",
+    rds.CLUSTER,
     "Each Aurora PostgreSQL cluster uses a parameter group from this stack that sets rds.force_ssl=1.",
     "Point db_cluster_parameter_group_name at the component's ClusterParameterGroup.",
 )
@@ -75,7 +80,9 @@ def cluster_force_ssl_linked(resources: Sequence[Resource]) -> list[tuple[str, s
 
 
 @stack_rule(
-    "rds-cluster-multi-az", "advisory", rds.CLUSTER,
+    "rds-cluster-multi-az",
+    "advisory",
+    rds.CLUSTER,
     "Each Aurora cluster has at least two instances, so a failure fails over to another AZ.",
     "Run two or more instances per cell (config instances >= 2).",
     controls=("RDS.15",),
@@ -91,7 +98,9 @@ def cluster_multi_az(resources: Sequence[Resource]) -> list[tuple[str, str]]:
 
 
 @stack_rule(
-    "secret-rotation-configured", "advisory", secrets.SECRET,
+    "secret-rotation-configured",
+    "advisory",
+    secrets.SECRET,
     "Every Secrets Manager secret the stack declares has automatic rotation.",
     "Declare a SecretRotation for the secret (rotation Lambda and schedule).",
     controls=("SecretsManager.1",),

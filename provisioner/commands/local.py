@@ -1,4 +1,5 @@
 """`provision local`: the local embedded stack (PostgreSQL cells over TLS + moto), loopback only."""
+
 from __future__ import annotations
 
 import shlex
@@ -12,8 +13,7 @@ from provisioner.console import err, out, print_json
 from provisioner.local.layout import Layout, default_root
 from provisioner.local.stack import LocalStack
 
-app = typer.Typer(help="The local embedded stack: PostgreSQL cells over TLS and a moto server.",
-                  no_args_is_help=True)
+app = typer.Typer(help="The local embedded stack: PostgreSQL cells over TLS and a moto server.", no_args_is_help=True)
 
 RootOption = Annotated[Optional[Path], typer.Option("--root", help="State directory (default .local/).")]
 
@@ -32,8 +32,12 @@ def up(
 ) -> None:
     """Start (or reuse) the local stack and write .local/outputs.json."""
     stack = _stack(root)
-    outputs = stack.up(cells=cells, pg_port=pg_port, moto_port=moto_port,
-                       report=(lambda m: None) if json_out else (lambda m: err.print(m)))
+    outputs = stack.up(
+        cells=cells,
+        pg_port=pg_port,
+        moto_port=moto_port,
+        report=(lambda m: None) if json_out else (lambda m: err.print(m)),
+    )
     if json_out:
         print_json(outputs)
     else:
@@ -51,8 +55,9 @@ def down(
 
 
 @app.command()
-def status(root: RootOption = None,
-           json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def status(
+    root: RootOption = None, json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False
+) -> None:
     """Say what runs where."""
     info = _stack(root).status()
     if json_out:

@@ -1,4 +1,5 @@
 """`provision partners`: add and list partners."""
+
 from __future__ import annotations
 
 from typing import Annotated

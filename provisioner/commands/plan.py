@@ -1,4 +1,5 @@
 """`provision plan`: the offline compliance plan of one stack (no engine, no credentials)."""
+
 from __future__ import annotations
 
 from pathlib import Path

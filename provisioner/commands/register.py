@@ -1,4 +1,5 @@
 """`provision register`: the sub-processor list and the data-location and transfer register."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,9 @@ def register(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output} ({fmt}, {len(reg.stacks)} stack(s), {len(reg.subprocessors)} sub-processors)",
-                   err=True)
+        typer.echo(
+            f"wrote {output} ({fmt}, {len(reg.stacks)} stack(s), {len(reg.subprocessors)} sub-processors)", err=True
+        )
     if reg.unrecorded:
         a = reg.unrecorded[0]
         raise ViolationsFound(

@@ -1,4 +1,5 @@
 """`provision sql render`: print the SQL that apply would run (without credentials)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Optional

@@ -1,4 +1,5 @@
 """`provision tenants`: add, import, list, apply."""
+
 from __future__ import annotations
 
 import csv
@@ -18,16 +19,18 @@ from provisioner.progress import cell_progress
 from provisioner.reporting import show_apply
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
 
-app = typer.Typer(help="Tenants: onboard, list, reconcile their schemas, roles and grants, and verify isolation.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Tenants: onboard, list, reconcile their schemas, roles and grants, and verify isolation.",
+    no_args_is_help=True,
+)
 app.command("verify")(verify)
 
 
-def _apply(outputs, options: ApplyOptions, as_json: bool, jobs: int | None = None,
-           cells: list[str] | None = None) -> int:
+def _apply(
+    outputs, options: ApplyOptions, as_json: bool, jobs: int | None = None, cells: list[str] | None = None
+) -> int:
     with cell_progress(not as_json) as progress:
-        results = apply_stack(outputs, options, credential_store(outputs), jobs=jobs, progress=progress,
-                              cells=cells)
+        results = apply_stack(outputs, options, credential_store(outputs), jobs=jobs, progress=progress, cells=cells)
     return show_apply(results, as_json, options.dry_run)
 
 
@@ -54,12 +57,14 @@ def add(
 ) -> None:
     """Record one tenant in the control plane and apply its schema, roles and grants."""
     outputs = resolve(stack, outputs_file)
-    new = directory.validate_new_tenants(outputs, [{"partner": partner, "tenant": tenant, "plan": plan,
-                                                    "region": region}])
+    new = directory.validate_new_tenants(
+        outputs, [{"partner": partner, "tenant": tenant, "plan": plan, "region": region}]
+    )
     _ensure_platform(outputs)
     placed = directory.place_tenants(outputs, new, cell=cell)[0]
-    code = _apply(outputs, ApplyOptions(tenant_ids=frozenset([placed.id]), partner_ids=frozenset()), as_json,
-                  cells=[placed.cell])
+    code = _apply(
+        outputs, ApplyOptions(tenant_ids=frozenset([placed.id]), partner_ids=frozenset()), as_json, cells=[placed.cell]
+    )
     if not as_json:
         state = "added" if placed.new else "already present"
         out.print(f"tenant [bold]{tenant}[/] ({placed.id}) {state} in {placed.cell} of {stack}")
@@ -105,8 +110,10 @@ def import_(
     per_cell = {c: sum(1 for p in placed if p.new and p.cell == c) for c in outputs.cells}
     added = sum(per_cell.values())
     if not as_json:
-        out.print(f"recorded {added} new tenant(s) ({len(new) - added} already present) across "
-                  + ", ".join(f"{c}: {n}" for c, n in per_cell.items()))
+        out.print(
+            f"recorded {added} new tenant(s) ({len(new) - added} already present) across "
+            + ", ".join(f"{c}: {n}" for c, n in per_cell.items())
+        )
     if no_apply:
         if as_json:
             print_json({"recorded": added, "cells": per_cell})
@@ -141,4 +148,3 @@ def apply_(
     """Reconcile the platform, all partners and all tenants on all cells (cells in parallel)."""
     outputs = resolve(stack, outputs_file)
     raise typer.Exit(_apply(outputs, ApplyOptions(dry_run=dry_run, lock_wait=lock_wait), as_json, jobs=jobs))
-

@@ -1,4 +1,5 @@
 """`provision tenants verify`: prove on the live cells that no tenant can reach another."""
+
 from __future__ import annotations
 
 from typing import Annotated, Optional
@@ -16,11 +17,16 @@ from provisioner.verify.runner import VerifyOptions, check_names, verify_stack
 
 def verify(
     stack: StackOption,
-    probes: Annotated[int, typer.Option(
-        "--probes", min=0, help="Tenant pairs probed per cell (every pair when there are fewer; 0: no probes).")] = 20,
+    probes: Annotated[
+        int,
+        typer.Option(
+            "--probes", min=0, help="Tenant pairs probed per cell (every pair when there are fewer; 0: no probes)."
+        ),
+    ] = 20,
     cell: Annotated[Optional[list[str]], typer.Option("--cell", help="Only this cell (repeatable).")] = None,
-    tenant: Annotated[Optional[list[str]], typer.Option(
-        "--tenant", help="Probe only pairs among these tenant ids (repeatable).")] = None,
+    tenant: Annotated[
+        Optional[list[str]], typer.Option("--tenant", help="Probe only pairs among these tenant ids (repeatable).")
+    ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the pair sample, to repeat a run.")] = None,
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,

@@ -1,4 +1,5 @@
 """Where the local stack keeps its files, and which unprivileged user runs PostgreSQL."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """A moto server on loopback standing in for the AWS APIs (Secrets Manager, KMS, S3, Logs)."""
+
 from __future__ import annotations
 
 import os
@@ -64,7 +65,9 @@ class MotoServer:
         log = (self.home / "moto.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the CLI process that started it
         )
         self.pidfile.write_text(str(proc.pid))

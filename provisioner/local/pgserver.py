@@ -1,4 +1,5 @@
 """One local PostgreSQL server (a cell): initdb, TLS + SCRAM configuration, start, stop."""
+
 from __future__ import annotations
 
 import os
@@ -98,11 +99,21 @@ class PgServer:
         os.chmod(pwfile, 0o600)
         self._chown_tree()
         try:
-            result = self._run([
-                str(self.pg_bin / "initdb"), "-D", str(self.data), "-U", BOOTSTRAP_SUPERUSER,
-                f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale",
-                "--no-instructions",
-            ])
+            result = self._run(
+                [
+                    str(self.pg_bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    BOOTSTRAP_SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-instructions",
+                ]
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
@@ -115,37 +126,41 @@ class PgServer:
         """Loopback only, TLS 1.2+, SCRAM only, plain-text connections rejected."""
         tls = self.tls_dir
         (self.data / "askasia.conf").write_text(
-            "\n".join([
-                "listen_addresses = '127.0.0.1'",
-                f"port = {self.port}",
-                f"unix_socket_directories = '{self.socket_dir}'",
-                "unix_socket_permissions = 0700",
-                "ssl = on",
-                f"ssl_cert_file = '{tls / 'server.crt'}'",
-                f"ssl_key_file = '{tls / 'server.key'}'",
-                f"ssl_ca_file = '{tls / 'ca.pem'}'",
-                "ssl_min_protocol_version = 'TLSv1.2'",
-                "password_encryption = 'scram-sha-256'",
-                "lo_compat_privileges = off",
-                "max_connections = 100",
-                "shared_buffers = '256MB'",
-                # Disposable local data: durability settings traded for speed, never in production.
-                "fsync = off",
-                "synchronous_commit = off",
-                "full_page_writes = off",
-                "log_connections = off",
-                "",
-            ])
+            "\n".join(
+                [
+                    "listen_addresses = '127.0.0.1'",
+                    f"port = {self.port}",
+                    f"unix_socket_directories = '{self.socket_dir}'",
+                    "unix_socket_permissions = 0700",
+                    "ssl = on",
+                    f"ssl_cert_file = '{tls / 'server.crt'}'",
+                    f"ssl_key_file = '{tls / 'server.key'}'",
+                    f"ssl_ca_file = '{tls / 'ca.pem'}'",
+                    "ssl_min_protocol_version = 'TLSv1.2'",
+                    "password_encryption = 'scram-sha-256'",
+                    "lo_compat_privileges = off",
+                    "max_connections = 100",
+                    "shared_buffers = '256MB'",
+                    # Disposable local data: durability settings traded for speed, never in production.
+                    "fsync = off",
+                    "synchronous_commit = off",
+                    "full_page_writes = off",
+                    "log_connections = off",
+                    "",
+                ]
+            )
         )
         (self.data / "pg_hba.conf").write_text(
-            "\n".join([
-                "# TYPE   DATABASE USER ADDRESS       METHOD",
-                "local    all      all                scram-sha-256",
-                "hostssl  all      all  127.0.0.1/32  scram-sha-256",
-                "hostnossl all     all  0.0.0.0/0     reject",
-                "host     all      all  ::/0          reject",
-                "",
-            ])
+            "\n".join(
+                [
+                    "# TYPE   DATABASE USER ADDRESS       METHOD",
+                    "local    all      all                scram-sha-256",
+                    "hostssl  all      all  127.0.0.1/32  scram-sha-256",
+                    "hostnossl all     all  0.0.0.0/0     reject",
+                    "host     all      all  ::/0          reject",
+                    "",
+                ]
+            )
         )
         self._chown_tree()
 
@@ -155,10 +170,19 @@ class PgServer:
         return self._run([str(self.pg_bin / "pg_ctl"), "status", "-D", str(self.data)]).returncode == 0
 
     def start(self) -> None:
-        result = self._run([
-            str(self.pg_bin / "pg_ctl"), "start", "-D", str(self.data), "-l", str(self.log),
-            "-w", "-t", "60",
-        ])
+        result = self._run(
+            [
+                str(self.pg_bin / "pg_ctl"),
+                "start",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "60",
+            ]
+        )
         if result.returncode != 0:
             tail = self.log.read_text()[-400:] if self.log.exists() else result.stderr
             raise ProvisionError(f"PostgreSQL on 127.0.0.1:{self.port} did not start: {tail.strip()}")

@@ -1,4 +1,5 @@
 """`provision local up|down|status|env`: the whole local stack, idempotent, loopback only."""
+
 from __future__ import annotations
 
 import json
@@ -94,8 +95,9 @@ class LocalStack:
         return [CellState(**c) for c in state.get("cells", [])]
 
     # -- up ----------------------------------------------------------------------------
-    def up(self, cells: int = 1, pg_port: int | None = None, moto_port: int | None = None,
-           report: Report = _quiet) -> dict:
+    def up(
+        self, cells: int = 1, pg_port: int | None = None, moto_port: int | None = None, report: Report = _quiet
+    ) -> dict:
         if cells < 1:
             raise InputError("--cells must be at least 1")
         self.pg_bin()  # fail on missing binaries before anything is created
@@ -165,9 +167,13 @@ class LocalStack:
     def bootstrap_conninfo(self, cell: CellState, dbname: str = "postgres") -> dict:
         """Superuser connection for setup and for tests that break things on purpose."""
         return {
-            "host": HOST, "port": cell.port, "dbname": dbname, "user": BOOTSTRAP_SUPERUSER,
+            "host": HOST,
+            "port": cell.port,
+            "dbname": dbname,
+            "user": BOOTSTRAP_SUPERUSER,
             "password": self._cell_passwords(cell.name)["bootstrap"],
-            "sslmode": "verify-full", "sslrootcert": str(self.layout.ca_cert),
+            "sslmode": "verify-full",
+            "sslrootcert": str(self.layout.ca_cert),
         }
 
     def _bootstrap(self, cell: CellState, passwords: dict, ca_cert: Path) -> None:
@@ -183,9 +189,7 @@ class LocalStack:
                 )
             )
             conn.execute(
-                sql.SQL("create database {} owner {}").format(
-                    sql.Identifier(DATABASE), sql.Identifier(MASTER_USER)
-                )
+                sql.SQL("create database {} owner {}").format(sql.Identifier(DATABASE), sql.Identifier(MASTER_USER))
             )
             # A hardened cluster: nobody but the admins connects to the maintenance databases.
             conn.execute("revoke connect, temporary on database postgres, template1 from public")
@@ -221,17 +225,30 @@ class LocalStack:
         clusters = []
         for cell in cells:
             name = f"askasia/{LOCAL_STACK}/clusters/{cell.name}/master"
-            doc = {"username": MASTER_USER, "password": self._cell_passwords(cell.name)["master"],
-                   "engine": "postgres", "host": HOST, "port": cell.port, "dbname": DATABASE}
+            doc = {
+                "username": MASTER_USER,
+                "password": self._cell_passwords(cell.name)["master"],
+                "engine": "postgres",
+                "host": HOST,
+                "port": cell.port,
+                "dbname": DATABASE,
+            }
             try:
                 arn = sm.describe_secret(SecretId=name)["ARN"]
                 sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
             except sm.exceptions.ResourceNotFoundException:
                 arn = sm.create_secret(Name=name, SecretString=json.dumps(doc), KmsKeyId=key_arns["secrets"])["ARN"]
-            clusters.append({
-                "cell": cell.name, "endpoint": HOST, "port": cell.port, "database": DATABASE,
-                "master_secret_arn": arn, "ca_bundle": str(ca_cert), "iam_auth": False,
-            })
+            clusters.append(
+                {
+                    "cell": cell.name,
+                    "endpoint": HOST,
+                    "port": cell.port,
+                    "database": DATABASE,
+                    "master_secret_arn": arn,
+                    "ca_bundle": str(ca_cert),
+                    "iam_auth": False,
+                }
+            )
 
         logs = aws.client("logs", LOCAL_REGION)
         groups = {}
@@ -252,9 +269,7 @@ class LocalStack:
         }
 
     def _write_pgpass(self, cells: list[CellState]) -> None:
-        lines = [
-            f"{HOST}:{c.port}:*:{MASTER_USER}:{self._cell_passwords(c.name)['master']}" for c in cells
-        ]
+        lines = [f"{HOST}:{c.port}:*:{MASTER_USER}:{self._cell_passwords(c.name)['master']}" for c in cells]
         path = self._secrets_dir() / "pgpass"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -286,8 +301,13 @@ class LocalStack:
             "outputs": str(self.layout.outputs_file) if self.layout.outputs_file.exists() else None,
             "moto": {"endpoint": moto.endpoint, "running": moto.running()} if moto else None,
             "cells": [
-                {"cell": c.name, "host": HOST, "port": c.port, "running": self.server(c).running(),
-                 "data": str(self.server(c).data)}
+                {
+                    "cell": c.name,
+                    "host": HOST,
+                    "port": c.port,
+                    "running": self.server(c).running(),
+                    "data": str(self.server(c).data),
+                }
                 for c in self.cells(state)
             ],
         }

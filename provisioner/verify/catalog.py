@@ -1,6 +1,7 @@
 """Catalog checks: one query per file in sql/verify/, each returning its violating rows as
 (check, level, object, detail, remediation). Set-based over every tenant, shared table and
 partition; run by the master in one read-only snapshot."""
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,12 @@ def check_params(master: str) -> dict[str, str]:
     return {**ROLES, "master": master}
 
 
-def run_checks(conn: psycopg.Connection, master: str, checks: tuple[CatalogCheck, ...] | None = None,
-               timings: dict[str, float] | None = None) -> list[Finding]:
+def run_checks(
+    conn: psycopg.Connection,
+    master: str,
+    checks: tuple[CatalogCheck, ...] | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[Finding]:
     """Run the checks on `conn` inside whatever transaction the caller holds (tests break the
     catalog in a transaction and check on that same connection)."""
     params = check_params(master)
@@ -55,8 +60,10 @@ def run_checks(conn: psycopg.Connection, master: str, checks: tuple[CatalogCheck
     # No JIT and no parallel workers: the planner's row estimates for shared catalogs are stale
     # (autovacuum refreshes them in another database), so both get chosen and both cost more than
     # the query (JIT compiles for a second; each worker starts with a cold catalog cache).
-    conn.execute("select set_config('search_path', 'pg_catalog, pg_temp', true), set_config('jit', 'off', true), "
-                 "set_config('max_parallel_workers_per_gather', '0', true)")
+    conn.execute(
+        "select set_config('search_path', 'pg_catalog, pg_temp', true), set_config('jit', 'off', true), "
+        "set_config('max_parallel_workers_per_gather', '0', true)"
+    )
     findings: list[Finding] = []
     for check in checks or catalog_checks():
         started = time.perf_counter()
@@ -75,8 +82,7 @@ def platform_present(conn: psycopg.Connection) -> bool:
     return conn.execute("select to_regclass('platform.role_bindings') is not null").fetchone()[0]
 
 
-def run_catalog(conn: psycopg.Connection, master: str,
-                timings: dict[str, float] | None = None) -> list[Finding]:
+def run_catalog(conn: psycopg.Connection, master: str, timings: dict[str, float] | None = None) -> list[Finding]:
     """All checks in one read-only, repeatable-read transaction: one consistent catalog snapshot."""
     with conn.transaction():
         conn.execute("set transaction isolation level repeatable read, read only")

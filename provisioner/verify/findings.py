@@ -1,4 +1,5 @@
 """What the verifier reports: one row shape for every check, catalog or probe, and per-cell results."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -37,7 +38,10 @@ class CellReport:
 
     def as_json(self) -> dict:
         return {
-            "cell": self.cell, "status": self.status, "errors": self.errors, "checks_run": self.checks_run,
+            "cell": self.cell,
+            "status": self.status,
+            "errors": self.errors,
+            "checks_run": self.checks_run,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "probes": {"pairs": self.probe_pairs, "partners": self.probe_partners, "attempts": self.probe_attempts},
             "findings": [f.as_json() for f in self.findings],

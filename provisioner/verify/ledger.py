@@ -5,6 +5,7 @@ A versioned step whose text changed after it ran is drift (error); a versioned s
 a repeatable step whose rendering changed, or app credentials never set is a ledger out of
 date (warn): `provision tenants apply` brings it current.
 """
+
 from __future__ import annotations
 
 import psycopg
@@ -19,24 +20,34 @@ APPLY = "provision tenants apply --stack <stack>"
 
 _ACTIVE = {
     "tenant": "select t.id, t.partner_id, t.plan, coalesce(jsonb_object_agg(l.step, l.checksum) "
-              "filter (where l.step is not null), '{}') from platform.tenants t "
-              "left join platform.schema_ledger l on l.target = 'tenant:' || t.id "
-              "where t.status = 'active' group by t.id order by t.id",
+    "filter (where l.step is not null), '{}') from platform.tenants t "
+    "left join platform.schema_ledger l on l.target = 'tenant:' || t.id "
+    "where t.status = 'active' group by t.id order by t.id",
     "partner": "select p.id, p.id, null, coalesce(jsonb_object_agg(l.step, l.checksum) "
-               "filter (where l.step is not null), '{}') from platform.partners p "
-               "left join platform.schema_ledger l on l.target = 'partner:' || p.id "
-               "where p.status = 'active' group by p.id order by p.id",
+    "filter (where l.step is not null), '{}') from platform.partners p "
+    "left join platform.schema_ledger l on l.target = 'partner:' || p.id "
+    "where p.status = 'active' group by p.id order by p.id",
 }
 
 
 def target_findings(target: Target, recorded: dict[str, str], login_role: str | None = None) -> list[Finding]:
     plan = plan_target(target, recorded, login_role)
-    changed = [r.step.name for r in target.rendered
-               if not r.step.repeatable and recorded.get(r.step.name) not in (None, r.checksum)]
+    changed = [
+        r.step.name
+        for r in target.rendered
+        if not r.step.repeatable and recorded.get(r.step.name) not in (None, r.checksum)
+    ]
     # plan.drift holds one line per changed versioned step, in the same (template) order.
-    found = [Finding(CHECK, "error", f"{target.key} {name}", line.split(": ", 1)[1],
-                     "restore the applied text and put the change in a new V step")
-             for name, line in zip(changed, plan.drift, strict=True)]
+    found = [
+        Finding(
+            CHECK,
+            "error",
+            f"{target.key} {name}",
+            line.split(": ", 1)[1],
+            "restore the applied text and put the change in a new V step",
+        )
+        for name, line in zip(changed, plan.drift, strict=True)
+    ]
     for rendered in plan.pending:
         name = rendered.step.name
         previous = recorded.get(name)
@@ -46,14 +57,22 @@ def target_findings(target: Target, recorded: dict[str, str], login_role: str | 
             detail = f"repeatable step out of date (recorded {previous[:12]}, rendered {rendered.checksum[:12]})"
         found.append(Finding(CHECK, "warn", f"{target.key} {name}", detail, APPLY))
     if plan.needs_credentials:
-        found.append(Finding(CHECK, "warn", f"{target.key} {CREDENTIALS_STEP}",
-                             f"credentials of {login_role} never set from Secrets Manager", APPLY))
+        found.append(
+            Finding(
+                CHECK,
+                "warn",
+                f"{target.key} {CREDENTIALS_STEP}",
+                f"credentials of {login_role} never set from Secrets Manager",
+                APPLY,
+            )
+        )
     return found
 
 
 def ledger_findings(conn: psycopg.Connection, database: str) -> list[Finding]:
-    recorded = dict(conn.execute(
-        "select step, checksum from platform.schema_ledger where target = 'platform'").fetchall())
+    recorded = dict(
+        conn.execute("select step, checksum from platform.schema_ledger where target = 'platform'").fetchall()
+    )
     found = target_findings(platform_target(database), recorded)
     for kind, query in _ACTIVE.items():
         for target_id, partner_id, plan, steps in conn.execute(query):

@@ -1,5 +1,6 @@
 """One cell's probe run: sample tenant pairs, seed rows to be seen, log in as each sampled tenant
 and partner with the credentials Secrets Manager holds for them, and clean up."""
+
 from __future__ import annotations
 
 import random
@@ -46,8 +47,16 @@ class ProbeRun:
 
 
 class CellProber:
-    def __init__(self, cluster: Cluster, stack: str, region: str, master: psycopg.Connection,
-                 size: int, rng: random.Random, only: frozenset[str] | None = None):
+    def __init__(
+        self,
+        cluster: Cluster,
+        stack: str,
+        region: str,
+        master: psycopg.Connection,
+        size: int,
+        rng: random.Random,
+        only: frozenset[str] | None = None,
+    ):
         self.cluster, self.stack, self.region, self.master = cluster, stack, region, master
         self.size, self.rng, self.only = size, rng, only
         self.log = ProbeLog()
@@ -63,8 +72,9 @@ class CellProber:
             except ProvisionError:
                 raise
             except Exception as exc:  # botocore: no such secret, access denied, endpoint down
-                raise ProvisionError(f"cell {self.cluster.cell}: no credentials for {kind} {owner_id} "
-                                     f"(secret {name}): {exc}") from None
+                raise ProvisionError(
+                    f"cell {self.cluster.cell}: no credentials for {kind} {owner_id} (secret {name}): {exc}"
+                ) from None
         return self._creds[key]
 
     def login(self, kind: str, owner_id: str, who: str) -> Session:
@@ -75,7 +85,8 @@ class CellProber:
             "select t.id, t.partner_id from platform.tenants t where t.status = 'active' "
             "and exists (select 1 from pg_namespace n where n.nspname = 't_' || t.id) "
             "and (%(only)s::text[] is null or t.id = any(%(only)s)) order by t.id",
-            {"only": sorted(self.only) if self.only is not None else None}).fetchall()
+            {"only": sorted(self.only) if self.only is not None else None},
+        ).fetchall()
         return [TenantRef(*row) for row in rows]
 
     def run(self) -> ProbeRun:
@@ -116,7 +127,7 @@ class CellProber:
             return []
         # Partners of the sampled tenants first, then any other partner with tenants here.
         ordered = list(dict.fromkeys([t.partner_id for t in sampled] + [t.partner_id for t in tenants]))
-        return ordered[:self.size]
+        return ordered[: self.size]
 
     def _probe_tenant(self, a: TenantRef, targets: list[TenantRef], errors: list[str]) -> None:
         session = self.login("tenant", a.id, a.names.app_role)
@@ -143,7 +154,8 @@ class CellProber:
 
     def _probe_partner(self, partner_id: str, sampled: list[TenantRef], schemas: list[TenantRef]) -> None:
         tenants = self.master.execute(
-            "select count(*) from platform.tenants where partner_id = %s", (partner_id,)).fetchone()[0]
+            "select count(*) from platform.tenants where partner_id = %s", (partner_id,)
+        ).fetchone()[0]
         session = self.login("partner", partner_id, PartnerNames(partner_id).app_role)
         try:
             probe = PartnerProbe(session, partner_id)

@@ -1,4 +1,5 @@
 """How verify results are shown: a table per failing check for people, JSON, and TAP for CI."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,11 @@ def show_table(stack: str, reports: Sequence[CellReport], checks: Sequence[str])
         rows = by_check[check]
         levels = sorted({f.level for _, f in rows})
         colour = "red" if "error" in levels else "yellow"
-        table = Table(title=f"[{colour}]{check}[/] ({', '.join(levels)}): {len(rows)} row(s)",
-                      title_justify="left", show_lines=False)
+        table = Table(
+            title=f"[{colour}]{check}[/] ({', '.join(levels)}): {len(rows)} row(s)",
+            title_justify="left",
+            show_lines=False,
+        )
         for column in ("cell", "level", "object", "detail", "remediation"):
             table.add_column(column, overflow="fold")
         for cell, f in rows[:ROWS_SHOWN]:
@@ -44,10 +48,17 @@ def show_table(stack: str, reports: Sequence[CellReport], checks: Sequence[str])
         summary.add_column(column, justify="left" if column in ("cell", "status") else "right")
     for r in reports:
         colour = {"clean": "green", "violations": "red"}.get(r.status, "magenta")
-        summary.add_row(r.cell, f"[{colour}]{r.status}[/]", str(sum(f.level == "error" for f in r.findings)),
-                        str(sum(f.level == "warn" for f in r.findings)), str(len(r.checks_run)),
-                        str(r.probe_pairs), str(r.probe_partners), str(r.probe_attempts),
-                        f"{r.timings.get('total', 0.0):.2f}")
+        summary.add_row(
+            r.cell,
+            f"[{colour}]{r.status}[/]",
+            str(sum(f.level == "error" for f in r.findings)),
+            str(sum(f.level == "warn" for f in r.findings)),
+            str(len(r.checks_run)),
+            str(r.probe_pairs),
+            str(r.probe_partners),
+            str(r.probe_attempts),
+            f"{r.timings.get('total', 0.0):.2f}",
+        )
     out.print(summary)
     for r in reports:
         for line in r.errors:

@@ -1,5 +1,6 @@
 """Verify a stack: on every cell in parallel, the catalog checks, the ledger drift and the
 behaviour probes. One cell down is that cell's error; the other cells are still reported."""
+
 from __future__ import annotations
 
 import random
@@ -19,8 +20,16 @@ from provisioner.verify.ledger import CHECK as LEDGER_CHECK
 from provisioner.verify.ledger import ledger_findings
 from provisioner.verify.prober import CellProber
 
-PROBE_CHECKS = ("probe_own_work", "probe_tenant_objects", "probe_set_role", "probe_shared_rows",
-                "probe_shared_write", "probe_create", "probe_stat_activity", "probe_partner")
+PROBE_CHECKS = (
+    "probe_own_work",
+    "probe_tenant_objects",
+    "probe_set_role",
+    "probe_shared_rows",
+    "probe_shared_write",
+    "probe_create",
+    "probe_stat_activity",
+    "probe_partner",
+)
 MASTER_TIMEOUTS = "set statement_timeout = '120s'; set lock_timeout = '5s'"
 
 
@@ -66,8 +75,9 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
         try:
             conn.execute(MASTER_TIMEOUTS)
             if not platform_present(conn):
-                report.errors.append(f"cell {cluster.cell}: no control plane (schema platform): "
-                                     "run provision tenants apply")
+                report.errors.append(
+                    f"cell {cluster.cell}: no control plane (schema platform): run provision tenants apply"
+                )
                 return
             # Shared with other verifies, exclusive with apply: a half-applied cell would show
             # findings that are only transient. Released when the session ends.
@@ -86,8 +96,15 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
                 report.checks_run.append(LEDGER_CHECK)
             if options.probes > 0:
                 mark = time.perf_counter()
-                probe = CellProber(cluster, outputs.stack, outputs.region, conn, options.probes,
-                                   random.Random(options.seed), options.tenants).run()
+                probe = CellProber(
+                    cluster,
+                    outputs.stack,
+                    outputs.region,
+                    conn,
+                    options.probes,
+                    random.Random(options.seed),
+                    options.tenants,
+                ).run()
                 report.timings["probes"] = time.perf_counter() - mark
                 report.findings += probe.findings
                 report.errors += probe.errors

@@ -6,6 +6,7 @@ privilege (SQLSTATE 42501, which row level security uses too) or the object does
 Any other error means the statement got past the privilege checks: a violation as well.
 Timeouts, deadlocks and ambiguous calls prove nothing either way: they are inconclusive.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -57,8 +58,10 @@ class ProbeLog:
             contexts.append(context)
 
     def findings(self) -> list[Finding]:
-        return [Finding(check, "error", obj, what + (f" ({'; '.join(contexts)})" if contexts else ""), REMEDY)
-                for (check, obj, what), contexts in self._found.items()]
+        return [
+            Finding(check, "error", obj, what + (f" ({'; '.join(contexts)})" if contexts else ""), REMEDY)
+            for (check, obj, what), contexts in self._found.items()
+        ]
 
 
 def set_role(role: str) -> Statement:
@@ -120,8 +123,9 @@ class Session:
             rows = f" ({outcome.count} rows)" if what == "SELECT" else ""
             self.log.violation(check, f"{self.who} -> {obj}", f"{what} succeeded{rows}")
         else:
-            self.log.violation(check, f"{self.who} -> {obj}", f"{what} got past the privilege checks",
-                               outcome.describe())
+            self.log.violation(
+                check, f"{self.who} -> {obj}", f"{what} got past the privilege checks", outcome.describe()
+            )
 
     def sees_nothing(self, check: str, obj: str, what: str, statement: Statement, context: str) -> None:
         """A count of rows that are not the session's own: refused, absent or zero."""
@@ -142,8 +146,9 @@ class Session:
         else:
             self._inconclusive(obj, what, outcome)
 
-    def works(self, obj: str, what: str, *statements: Statement,
-              expect: Callable[[Outcome], bool] = lambda o: True) -> None:
+    def works(
+        self, obj: str, what: str, *statements: Statement, expect: Callable[[Outcome], bool] = lambda o: True
+    ) -> None:
         """The session's own normal work must succeed: isolation that breaks it proves nothing."""
         outcome = self.attempt(*statements)
         if outcome.kind != "ok" or not expect(outcome):

@@ -1,5 +1,6 @@
 """Apply: the ledger, drift, repeatable steps, no-op re-runs, locking, crash convergence,
 hostile input and a cell that is down."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,9 @@ def run_cli(*args: str, root=None, timeout=300) -> subprocess.CompletedProcess:
     env = {**os.environ}
     if root is not None:
         env["ASKASIA_LOCAL_DIR"] = str(root)
-    return subprocess.run([sys.executable, "-m", "provisioner", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,15 +45,17 @@ def control_plane(outputs):
 @pytest.fixture(scope="module")
 def pair(outputs):
     partner = unique("apply-partner")
-    tenants = onboard(outputs, {partner: "EU"}, [(partner, "one", "starter"), (partner, "two", "growth")],
-                      cell="cell-2")
+    tenants = onboard(
+        outputs, {partner: "EU"}, [(partner, "one", "starter"), (partner, "two", "growth")], cell="cell-2"
+    )
     return partner, tenants["one"], tenants["two"]
 
 
 def ledger(local_stack, cell: str, target: str) -> dict[str, tuple]:
     with local_stack.superuser(cell=cell) as su:
-        rows = su.execute("select step, checksum, applied_at from platform.schema_ledger where target = %s",
-                          (target,)).fetchall()
+        rows = su.execute(
+            "select step, checksum, applied_at from platform.schema_ledger where target = %s", (target,)
+        ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
@@ -60,7 +64,8 @@ def test_ledger_records_every_step_with_its_checksum(local_stack, pair):
     recorded = ledger(local_stack, "cell-2", f"tenant:{one.id}")
     target = tenant_target(one.id, one.partner_id, one.plan)
     assert {r.step.name: r.checksum for r in target.rendered} == {
-        k: v[0] for k, v in recorded.items() if k != "credentials"}
+        k: v[0] for k, v in recorded.items() if k != "credentials"
+    }
     assert "credentials" in recorded
 
 
@@ -76,8 +81,10 @@ def test_reapply_with_nothing_changed_touches_nothing(local_stack, outputs, pair
 def test_changed_repeatable_step_reruns_for_that_target_only(local_stack, outputs, pair):
     _, one, two = pair
     with local_stack.superuser(cell="cell-2") as su:
-        su.execute("update platform.schema_ledger set checksum = 'stale' where target = %s and step = 'R__grants'",
-                   (f"tenant:{one.id}",))
+        su.execute(
+            "update platform.schema_ledger set checksum = 'stale' where target = %s and step = 'R__grants'",
+            (f"tenant:{one.id}",),
+        )
         su.commit()
     results = apply(outputs)
     assert sum(r.steps_run for r in results) == 1
@@ -90,10 +97,14 @@ def test_changed_versioned_step_is_drift_and_stops_that_target(local_stack, outp
     target = f"tenant:{one.id}"
     original = ledger(local_stack, "cell-2", target)["V002__tables"][0]
     with local_stack.superuser(cell="cell-2") as su:
-        su.execute("update platform.schema_ledger set checksum = 'edited' where target = %s and step = 'V002__tables'",
-                   (target,))
-        su.execute("update platform.schema_ledger set checksum = 'stale' where target = %s and step = 'R__grants'",
-                   (f"tenant:{two.id}",))
+        su.execute(
+            "update platform.schema_ledger set checksum = 'edited' where target = %s and step = 'V002__tables'",
+            (target,),
+        )
+        su.execute(
+            "update platform.schema_ledger set checksum = 'stale' where target = %s and step = 'R__grants'",
+            (f"tenant:{two.id}",),
+        )
         su.commit()
     try:
         results = {r.cell: r for r in apply(outputs)}
@@ -105,8 +116,10 @@ def test_changed_versioned_step_is_drift_and_stops_that_target(local_stack, outp
         assert exit_code(list(results.values())) == 1
     finally:
         with local_stack.superuser(cell="cell-2") as su:
-            su.execute("update platform.schema_ledger set checksum = %s where target = %s and step = 'V002__tables'",
-                       (original, target))
+            su.execute(
+                "update platform.schema_ledger set checksum = %s where target = %s and step = 'V002__tables'",
+                (original, target),
+            )
             su.commit()
 
 
@@ -116,7 +129,11 @@ def test_app_secret_has_rds_shape_and_logs_in(outputs, pair):
     cluster = outputs.cluster("cell-2")
     assert set(doc) >= {"username", "password", "host", "port", "dbname"}
     assert (doc["username"], doc["host"], doc["port"], doc["dbname"]) == (
-        f"t_{one.id}_app", cluster.endpoint, cluster.port, cluster.database)
+        f"t_{one.id}_app",
+        cluster.endpoint,
+        cluster.port,
+        cluster.database,
+    )
     assert len(doc["password"]) >= 32
 
 
@@ -159,8 +176,10 @@ def test_locks_per_tenant_stay_under_the_budget(local_stack, outputs):
     plan = plan_target(target, {}, None)
     with local_stack.superuser(cell="cell-1") as su:
         su.execute("insert into platform.partners (id, slug, jurisdiction) values ('nopartner001', 'lock-p', 'EU')")
-        su.execute("insert into platform.tenants (id, partner_id, slug, plan, home_region, cell) "
-                   "values ('locktest0001', 'nopartner001', 'lock-t', 'starter', 'eu-west-1', 'cell-1')")
+        su.execute(
+            "insert into platform.tenants (id, partner_id, slug, plan, home_region, cell) "
+            "values ('locktest0001', 'nopartner001', 'lock-t', 'starter', 'eu-west-1', 'cell-1')"
+        )
         su.execute(batch_sql([plan], {}))
         locks = su.execute("select count(*) from pg_locks where pid = pg_backend_pid()").fetchone()[0]
         su.rollback()
@@ -177,17 +196,20 @@ def test_a_cell_that_is_down_fails_alone(outputs):
     assert exit_code(list(results.values())) == 2
 
 
-@pytest.mark.parametrize("slug", [
-    "x'; drop table platform.tenants; --",
-    'quote"d',
-    "semi;colon",
-    "Ünïcode",
-    "ｔenant-fullwidth",
-    "tenant\n",
-    "a" * 64,
-    "t",
-    "-leading",
-])
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "x'; drop table platform.tenants; --",
+        'quote"d',
+        "semi;colon",
+        "Ünïcode",
+        "ｔenant-fullwidth",
+        "tenant\n",
+        "a" * 64,
+        "t",
+        "-leading",
+    ],
+)
 def test_hostile_tenant_names_are_refused_before_any_sql(local_stack, outputs, slug):
     from provisioner.errors import InputError
 
@@ -199,8 +221,19 @@ def test_hostile_tenant_names_are_refused_before_any_sql(local_stack, outputs, s
 
 def test_hostile_name_on_the_cli_is_one_line_and_exit_2(local_stack, pair):
     partner, _, _ = pair
-    result = run_cli("tenants", "add", "--stack", "local", "--partner", partner, "--tenant", "x';drop--",
-                     "--plan", "starter", root=local_stack.root)
+    result = run_cli(
+        "tenants",
+        "add",
+        "--stack",
+        "local",
+        "--partner",
+        partner,
+        "--tenant",
+        "x';drop--",
+        "--plan",
+        "starter",
+        root=local_stack.root,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -215,7 +248,8 @@ def test_unknown_region_and_missing_transfer_basis_are_refused(local_stack, outp
     for region, message in (("mars-north-1", "mars-north-1"), ("me-south-1", "BH")):
         with pytest.raises(InputError, match=message):
             directory.validate_new_tenants(
-                outputs, [{"partner": partner, "tenant": "placed", "plan": "starter", "region": region}])
+                outputs, [{"partner": partner, "tenant": "placed", "plan": "starter", "region": region}]
+            )
 
 
 def test_kill_at_any_moment_then_rerun_converges(local_stack, outputs, tmp_path):
@@ -225,8 +259,12 @@ def test_kill_at_any_moment_then_rerun_converges(local_stack, outputs, tmp_path)
     path = tmp_path / "tenants.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root)}
-    proc = subprocess.Popen([sys.executable, "-m", "provisioner", "tenants", "import", "--stack", "local",
-                             str(path), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "tenants", "import", "--stack", "local", str(path), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # Kill once some, not all, tenants have been applied.
     deadline = time.monotonic() + 120
     applied = 0
@@ -251,7 +289,8 @@ def test_kill_at_any_moment_then_rerun_converges(local_stack, outputs, tmp_path)
                 " to_regnamespace('t_' || t.id) is null"
                 " or (select count(*) from pg_tables where schemaname = 't_' || t.id) <> 4"
                 " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> 4)",
-                (partner, cell)).fetchall()
+                (partner, cell),
+            ).fetchall()
             assert half_made == []
 
 
@@ -263,7 +302,9 @@ def _applied_tenants(local_stack, partner_slug: str) -> int:
                 total += su.execute(
                     "select count(*) from platform.schema_ledger l join platform.tenants t "
                     "on l.target = 'tenant:' || t.id join platform.partners p on p.id = t.partner_id "
-                    "where p.slug = %s and l.step = 'credentials'", (partner_slug,)).fetchone()[0]
+                    "where p.slug = %s and l.step = 'credentials'",
+                    (partner_slug,),
+                ).fetchone()[0]
         except psycopg.Error:
             pass
     return total
@@ -284,8 +325,7 @@ def test_grants_name_every_table_the_tenant_steps_create(local_stack, pair):
 
     _, one, _ = pair
     with local_stack.superuser(cell="cell-2") as su:
-        tables = {r[0] for r in su.execute("select tablename from pg_tables where schemaname = %s",
-                                           (f"t_{one.id}",))}
+        tables = {r[0] for r in su.execute("select tablename from pg_tables where schemaname = %s", (f"t_{one.id}",))}
     assert tables == set(TENANT_TABLES)
 
 
@@ -330,6 +370,7 @@ def test_partner_jurisdiction_must_be_a_known_origin(local_stack, outputs):
     with pytest.raises(InputError, match="unknown origin jurisdiction 'XX'"):
         directory.add_partner_rows(outputs, unique("nowhere"), "XX")
     assert len(directory.partners(outputs)) == before
-    result = run_cli("partners", "add", "--stack", "local", "--partner", "nowhere-co", "--jurisdiction", "ZZ",
-                     root=local_stack.root)
+    result = run_cli(
+        "partners", "add", "--stack", "local", "--partner", "nowhere-co", "--jurisdiction", "ZZ", root=local_stack.root
+    )
     assert result.returncode == 2 and "unknown origin jurisdiction" in result.stderr

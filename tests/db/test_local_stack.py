@@ -1,5 +1,6 @@
 """The local embedded stack: TLS-only PostgreSQL cells, credentials via boto3 from moto,
 idempotent up, down stops exactly what it started, friendly errors."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,10 @@ from provisioner.outputs import load_outputs_file
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "provisioner", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
     )
 
 
@@ -39,9 +43,7 @@ def test_master_credentials_come_from_secrets_manager_and_connect_over_tls(outpu
     assert creds.username == "askasia_master"
     assert creds.password not in repr(creds)
     with connect_master(cluster, outputs.region) as conn:
-        ssl, version = conn.execute(
-            "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()"
-        ).fetchone()
+        ssl, version = conn.execute("select ssl, version from pg_stat_ssl where pid = pg_backend_pid()").fetchone()
         superuser = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()[0]
     assert ssl is True and version in ("TLSv1.2", "TLSv1.3")
     assert superuser is False  # like Aurora's master: everything must work without superuser
@@ -97,7 +99,7 @@ def test_env_sets_up_psql_and_boto3(local_stack):
     script = (
         f'eval "$({sys.executable} -m provisioner local env --root {local_stack.root})" && '
         "psql -tAc 'select ssl from pg_stat_ssl where pid = pg_backend_pid()' && "
-        f"{sys.executable} -c \"import boto3; "
+        f'{sys.executable} -c "import boto3; '
         "print(len(boto3.client('secretsmanager').list_secrets()['SecretList']) > 0)\""
     )
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)

@@ -3,6 +3,7 @@
 behaviour probes pass on a clean stack and fail when isolation is broken on purpose (committed
 breaks, repaired in `finally`), and the command's exit codes: 0 clean, 1 violations, 2 could
 not run."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,14 +52,27 @@ class World:
         out: dict[str, str | tuple[str, ...]] = {}
         for key, t in (("a", self.a), ("b", self.b), ("c", self.c)):
             schema = f"t_{t.id}"
-            out |= {f"{key}_id": t.id, f"{key}_schema": schema, f"{key}_app": f"{schema}_app",
-                    f"{key}_ro": f"{schema}_ro", f"{key}_owner": f"{schema}_owner",
-                    f"{key}_leads": (schema, "leads"), f"{key}_seq": (schema, "leads_id_seq"),
-                    f"{key}_fn": (schema, f"{PLANT}_fn"), f"{key}_type": (schema, f"{PLANT}_type"),
-                    f"p{key}": t.partner_id, f"p{key}_app": f"p_{t.partner_id}_app"}
+            out |= {
+                f"{key}_id": t.id,
+                f"{key}_schema": schema,
+                f"{key}_app": f"{schema}_app",
+                f"{key}_ro": f"{schema}_ro",
+                f"{key}_owner": f"{schema}_owner",
+                f"{key}_leads": (schema, "leads"),
+                f"{key}_seq": (schema, "leads_id_seq"),
+                f"{key}_fn": (schema, f"{PLANT}_fn"),
+                f"{key}_type": (schema, f"{PLANT}_type"),
+                f"p{key}": t.partner_id,
+                f"p{key}_app": f"p_{t.partner_id}_app",
+            }
         orphan = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
-        out |= {"plant": PLANT, "partition": self.partition, "slug_role": self.a.slug.replace("-", "_"),
-                "orphan_schema": f"t_{orphan}", "orphan_role": f"t_{orphan}_app"}
+        out |= {
+            "plant": PLANT,
+            "partition": self.partition,
+            "slug_role": self.a.slug.replace("-", "_"),
+            "orphan_schema": f"t_{orphan}",
+            "orphan_role": f"t_{orphan}_app",
+        }
         return out
 
 
@@ -77,14 +91,18 @@ def shown(text: str, names: dict) -> str:
 def world(local_stack, outputs) -> World:
     p1, p2 = unique("verify-p"), unique("verify-q")
     slugs = [unique("vfy") for _ in range(3)]
-    tenants = onboard(outputs, {p1: "EU", p2: "UK"},
-                      [(p1, slugs[0], "growth"), (p1, slugs[1], "starter"), (p2, slugs[2], "enterprise")],
-                      cell="cell-1")
+    tenants = onboard(
+        outputs,
+        {p1: "EU", p2: "UK"},
+        [(p1, slugs[0], "growth"), (p1, slugs[1], "starter"), (p2, slugs[2], "enterprise")],
+        cell="cell-1",
+    )
     with local_stack.superuser() as su:
         partition = su.execute(
             "select n.nspname, c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
             "join pg_namespace n on n.oid = c.relnamespace "
-            "where i.inhparent = 'platform.audit_events'::regclass order by c.relname limit 1").fetchone()
+            "where i.inhparent = 'platform.audit_events'::regclass order by c.relname limit 1"
+        ).fetchone()
     return World(*(tenants[s] for s in slugs), partition=tuple(partition))
 
 
@@ -126,241 +144,767 @@ def check_rows(su: psycopg.Connection, check: str) -> list[Finding]:
 
 # -- catalog checks: (check, case, break statements, object, detail, level) ----------------------
 BREAKS = [
-    ("tenant_acl", "table granted to another tenant", ["grant select on {b_leads} to {a_app}"],
-     "table {b_leads}", "SELECT held by {a_app}", "error"),
-    ("tenant_acl", "table granted to public", ["grant select on {b_leads} to public"],
-     "table {b_leads}", "SELECT held by PUBLIC", "error"),
-    ("tenant_acl", "schema usage for another tenant", ["grant usage on schema {b_schema} to {a_app}"],
-     "schema {b_schema}", "USAGE held by {a_app}", "error"),
-    ("tenant_acl", "column grant", ["grant select (email) on {b_leads} to {a_app}"],
-     "column {b_leads}.email", "SELECT held by {a_app}", "error"),
-    ("tenant_acl", "sequence grant", ["grant usage on sequence {b_seq} to {a_ro}"],
-     "sequence {b_seq}", "USAGE held by {a_ro}", "error"),
-    ("tenant_acl", "function granted to another tenant",
-     ["create function {b_fn}() returns int language sql as 'select 1'", "alter function {b_fn}() owner to {b_owner}",
-      "revoke execute on function {b_fn}() from public", "grant execute on function {b_fn}() to {a_app}"],
-     "function {b_fn}()", "EXECUTE held by {a_app}", "error"),
-    ("tenant_acl", "function executable by PUBLIC by default",
-     ["create function {b_fn}() returns int language sql as 'select 1'", "alter function {b_fn}() owner to {b_owner}"],
-     "function {b_fn}()", "EXECUTE held by PUBLIC", "error"),
-    ("tenant_acl", "type granted to another tenant",
-     ["create type {b_type} as enum ('x')", "alter type {b_type} owner to {b_owner}",
-      "grant usage on type {b_type} to {a_app}"], "type {b_type}", "USAGE held by {a_app}", "error"),
-    ("tenant_acl", "default privileges in a tenant schema",
-     ["alter default privileges for role {b_owner} in schema {b_schema} grant select on tables to {a_app}"],
-     "default privileges for role {b_owner} in schema {b_schema} on tables", "SELECT held by {a_app}", "error"),
-    ("tenant_acl", "default privileges elsewhere handing a tenant role objects",
-     ["alter default privileges for role askasia_master grant select on tables to {a_app}"],
-     "default privileges for role askasia_master on tables", "SELECT held by {a_app}", "error"),
-    ("tenant_acl", "large object of a tenant granted to another",
-     ["select lo_create(424242)", "alter large object 424242 owner to {b_owner}",
-      "grant select on large object 424242 to {a_app}"], "large object 424242", "SELECT held by {a_app}", "error"),
-    ("tenant_ownership", "table owned by another tenant's owner", ["alter table {b_leads} owner to {a_owner}"],
-     "table {b_leads}", "not by the tenant's owner role {b_owner}", "error"),
-    ("tenant_ownership", "tenant role owns an object outside its schema",
-     ["create table public.{plant} (id int)", "alter table public.{plant} owner to {a_owner}"],
-     "table public.{plant}", "outside its schema {a_schema}", "error"),
-    ("tenant_role_privileges", "app role may create in its schema", ["grant create on schema {a_schema} to {a_app}"],
-     "schema {a_schema}", "CREATE held by {a_app}", "warn"),
-    ("tenant_role_privileges", "read-only role writes", ["grant insert on {a_leads} to {a_ro}"],
-     "table {a_leads}", "INSERT held by {a_ro}", "warn"),
-    ("tenant_role_privileges", "app role truncates", ["grant truncate on {a_leads} to {a_app}"],
-     "table {a_leads}", "TRUNCATE held by {a_app}", "warn"),
-    ("rls_not_forced", "FORCE off on one partition", ["alter table {partition} no force row level security"],
-     "table {partition}", "enabled but not forced", "error"),
-    ("rls_not_forced", "ENABLE without FORCE on a shared table",
-     ["alter table platform.worker_runs no force row level security"],
-     "table platform.worker_runs", "enabled but not forced", "error"),
-    ("rls_not_forced", "RLS off on a shared table", ["alter table platform.cost_entries disable row level security"],
-     "table platform.cost_entries", "not enabled", "error"),
-    ("rls_not_forced", "a partition attached from another schema",
-     ["create table public.{plant} (like platform.audit_events)",
-      "alter table platform.audit_events attach partition public.{plant} for values from ('2090-01-01') to "
-      "('2090-02-01')"], "table public.{plant}", "not enabled", "error"),
-    ("rls_no_policy", "a partition's policies dropped",
-     ["drop policy operator_all on {partition}", "drop policy tenant_rows on {partition}",
-      "drop policy tenant_read_rows on {partition}", "drop policy partner_rows on {partition}"],
-     "table {partition}", "no policy", "warn"),
-    ("policy_using_true", "permissive USING (true) for the tenant group",
-     ["create policy {plant} on platform.worker_runs for select to askasia_tenant_app using (true)"],
-     "policy {plant} on platform.worker_runs", "USING (true)", "error"),
-    ("policy_using_true", "a constant qual",
-     ["create policy {plant} on platform.audit_events for select to askasia_tenant_read using (1 = 1)"],
-     "policy {plant} on platform.audit_events", "does not depend on the row", "error"),
-    ("policy_using_true", "WITH CHECK (true)",
-     ["create policy {plant} on platform.cost_entries for insert to askasia_tenant_app with check (true)"],
-     "policy {plant} on platform.cost_entries", "WITH CHECK (true)", "error"),
-    ("policy_using_true", "operator_all widened to the tenant group",
-     ["alter policy operator_all on platform.tenants to askasia_operator, askasia_tenant_app"],
-     "policy operator_all on platform.tenants", "askasia_tenant_app", "error"),
-    ("policy_to_public", "a policy TO PUBLIC",
-     ["create policy {plant} on platform.cost_entries for select to public "
-      "using (tenant_id = (select platform.bound_tenant()))"],
-     "policy {plant} on platform.cost_entries", "TO PUBLIC", "error"),
-    ("policy_missing_with_check", "FOR ALL without WITH CHECK",
-     ["create policy {plant} on platform.worker_runs for all to askasia_tenant_app "
-      "using (tenant_id = (select platform.bound_tenant()))"],
-     "policy {plant} on platform.worker_runs", "policy for all without WITH CHECK", "warn"),
-    ("policy_client_setting", "a policy reading current_setting",
-     ["create policy {plant} on platform.worker_runs for select to askasia_tenant_app "
-      "using (tenant_id = current_setting('app.tenant_id'))"],
-     "policy {plant} on platform.worker_runs", "current_setting('app.tenant_id'", "error"),
-    ("policy_client_setting", "a function the policies call reads a setting",
-     ["create or replace function platform.bound_tenant() returns text language sql stable "
-      "as $$ select current_setting('app.tenant_id', true) $$"],
-     "policy tenant_rows on platform.worker_runs", "calls platform.bound_tenant()", "error"),
-    ("role_attributes", "BYPASSRLS on an app role", ["alter role {a_app} bypassrls"],
-     "role {a_app}", "has BYPASSRLS", "error"),
-    ("role_attributes", "CREATEDB on a read-only role", ["alter role {a_ro} createdb"],
-     "role {a_ro}", "has CREATEDB", "error"),
-    ("role_attributes", "LOGIN on an owner role", ["alter role {a_owner} login"],
-     "role {a_owner}", "has LOGIN", "error"),
-    ("role_attributes", "CREATEROLE on the tenant group", ["alter role askasia_tenant_app createrole"],
-     "role askasia_tenant_app", "has CREATEROLE", "error"),
-    ("role_attributes", "SUPERUSER on a partner role", ["alter role {pa_app} superuser"],
-     "role {pa_app}", "has SUPERUSER", "error"),
-    ("role_membership", "another tenant's role granted", ["grant {b_app} to {a_app}"],
-     "role {a_app}", "a role of tenant {b_id}", "error"),
-    ("role_membership", "pg_read_all_data granted", ["grant pg_read_all_data to {a_app}"],
-     "role {a_app}", "predefined role pg_read_all_data", "error"),
-    ("role_membership", "pg_read_all_stats granted to the tenant group",
-     ["grant pg_read_all_stats to askasia_tenant_app"],
-     "role askasia_tenant_app", "predefined role pg_read_all_stats", "error"),
-    ("role_membership", "a chain through another role",
-     ["create role {plant}", "grant {plant} to {a_app}", "grant {b_owner} to {plant}"],
-     "role {a_app}", "a role of tenant {b_id} (via {a_app} -> {plant} -> {b_owner})", "error"),
-    ("role_membership", "a partner role granted", ["grant {pc_app} to {a_app}"],
-     "role {a_app}", "partner role {pc_app}", "error"),
-    ("role_membership", "an outsider inside a tenant's owner role",
-     ["create role {plant}", "grant {a_owner} to {plant}"],
-     "role {plant}", "is a member of {a_owner}", "error"),
-    ("role_membership", "an outsider inside the tenant group",
-     ["create role {plant} login", "grant askasia_tenant_app to {plant}"],
-     "role {plant}", "member of the group askasia_tenant_app", "error"),
-    ("role_membership", "ADMIN OPTION on the group", ["grant askasia_tenant_app to {a_app} with admin option"],
-     "role {a_app}", "ADMIN OPTION", "error"),
-    ("role_membership", "an outsider in the operator role",
-     ["create role {plant}", "grant askasia_operator to {plant}"],
-     "role {plant}", "reads every tenant's shared rows", "error"),
-    ("public_schema", "CREATE on public for PUBLIC", ["grant create on schema public to public"],
-     "schema public", "CREATE held by PUBLIC", "error"),
-    ("public_schema", "USAGE on public for a tenant", ["grant usage on schema public to {a_app}"],
-     "schema public", "USAGE held by {a_app}", "error"),
-    ("database_public_access", "CONNECT for PUBLIC", ["grant connect on database platform to public"],
-     "database platform", "CONNECT held by PUBLIC", "error"),
-    ("database_public_access", "TEMP for PUBLIC", ["grant temporary on database platform to public"],
-     "database platform", "TEMPORARY held by PUBLIC", "error"),
-    ("database_public_access", "TEMP for the tenant group",
-     ["grant temporary on database platform to askasia_tenant_app"],
-     "database platform", "TEMPORARY held by askasia_tenant_app", "error"),
-    ("security_definer_search_path", "no pinned search_path",
-     ["create function public.{plant}() returns int language sql security definer as 'select 1'"],
-     "function public.{plant}()", "without a pinned search_path", "error"),
-    ("security_definer_search_path", "pg_temp not last",
-     ["create function public.{plant}() returns int language sql security definer set search_path = public "
-      "as 'select 1'"], "function public.{plant}()", "pg_temp is not last", "warn"),
-    ("security_definer_executable", "executable by PUBLIC by default",
-     ["create function platform.{plant}() returns int language sql security definer "
-      "set search_path = pg_catalog, pg_temp as 'select 1'"],
-     "function platform.{plant}()", "executable by PUBLIC", "error"),
-    ("security_definer_executable", "executable by the tenant group",
-     ["create function platform.{plant}() returns int language sql security definer "
-      "set search_path = pg_catalog, pg_temp as 'select 1'",
-      "revoke execute on function platform.{plant}() from public",
-      "grant execute on function platform.{plant}() to askasia_tenant_app"],
-     "function platform.{plant}()", "executable by askasia_tenant_app", "error"),
-    ("view_security_invoker", "a definer-rights view over a shared table",
-     ["create view platform.{plant} as select * from platform.worker_runs",
-      "grant select on platform.{plant} to askasia_tenant_app"],
-     "view platform.{plant}", "selectable by askasia_tenant_app", "error"),
-    ("view_security_invoker", "a materialized view granted to a tenant",
-     ["create materialized view public.{plant} as select * from platform.tenants",
-      "grant select on public.{plant} to {a_app}"],
-     "materialized view public.{plant}", "selectable by {a_app}", "error"),
-    ("foreign_data_access", "USAGE on a wrapper for PUBLIC",
-     ["create foreign data wrapper {plant}", "grant usage on foreign data wrapper {plant} to public"],
-     "foreign data wrapper {plant}", "USAGE held by PUBLIC", "error"),
-    ("foreign_data_access", "USAGE on a server for a tenant",
-     ["create foreign data wrapper {plant}", "create server {plant} foreign data wrapper {plant}",
-      "grant usage on foreign server {plant} to {a_app}"], "server {plant}", "USAGE held by {a_app}", "error"),
-    ("foreign_data_access", "a user mapping for a tenant",
-     ["create foreign data wrapper {plant}", "create server {plant} foreign data wrapper {plant}",
-      "create user mapping for {a_app} server {plant}"], "user mapping for {a_app} server {plant}",
-     "stored login", "error"),
-    ("foreign_data_access", "dblink installed with its default grants",
-     ["create extension if not exists dblink schema public"], "function public.dblink_connect(text)",
-     "EXECUTE held by PUBLIC", "error"),
-    ("opaque_names", "a role named t_bad_name", ["create role t_bad_name"], "role t_bad_name",
-     "not t_<id>_owner|app|ro", "error"),
-    ("opaque_names", "a schema in the t_ namespace without an id", ["create schema t_short"], "schema t_short",
-     "not t_ + a 12-character opaque id", "error"),
-    ("opaque_names", "a role named after a tenant's slug", ["create role {slug_role}"], "role {slug_role}",
-     "named after a tenant's slug", "error"),
-    ("tenant_orphans", "a t_ schema with no tenant row", ["create schema {orphan_schema}"],
-     "schema {orphan_schema}", "an orphan schema", "error"),
-    ("tenant_orphans", "a t_ role with no tenant row", ["create role {orphan_role}"],
-     "role {orphan_role}", "an orphan role", "error"),
-    ("tenant_orphans", "an active tenant's schema dropped", ["drop schema {c_schema} cascade"],
-     "tenant {c_id}", "without its schema {c_schema}", "error"),
-    ("tenant_orphans", "an active tenant's role dropped", ["drop owned by {c_ro}", "drop role {c_ro}"],
-     "tenant {c_id}", "without its role {c_ro}", "error"),
-    ("role_bindings", "an app role bound to another tenant",
-     ["update platform.role_bindings set tenant_id = {b_id_lit} where role_name = {a_app_lit}"],
-     "binding '{a_app}'", "to tenant {b_id}", "error"),
-    ("role_bindings", "a tenant bound to another partner",
-     ["update platform.role_bindings set partner_id = {pc_lit} where role_name = {a_app_lit}"],
-     "binding '{a_app}'", "not its partner {pa}", "error"),
-    ("role_bindings", "the tenant group bound to a tenant",
-     ["insert into platform.role_bindings values ('askasia_tenant_app', {b_id_lit}, {pb_lit})"],
-     "binding 'askasia_tenant_app'", "not a tenant app/ro or partner role", "error"),
-    ("role_bindings", "a binding for a role that does not exist",
-     ["insert into platform.role_bindings values ({orphan_role_lit}, {b_id_lit}, {pb_lit})"],
-     "binding '{orphan_role}'", "does not exist", "error"),
-    ("role_bindings", "a tenant role without its binding",
-     ["delete from platform.role_bindings where role_name = {a_ro_lit}"],
-     "role {a_ro}", "without a binding", "warn"),
-    ("lo_compat_privileges", "on for the session", ["set local lo_compat_privileges = on"],
-     "setting lo_compat_privileges", "readable and writable by every role", "error"),
-    ("lo_compat_privileges", "on for one role", ["alter role {a_app} set lo_compat_privileges = on"],
-     "setting lo_compat_privileges for role {a_app}", "override", "error"),
-    ("platform_acl", "TRUNCATE on a shared table", ["grant truncate on platform.worker_runs to askasia_tenant_app"],
-     "table platform.worker_runs", "TRUNCATE ignores row level security", "error"),
-    ("platform_acl", "a grant on a partition", ["grant select on {partition} to askasia_tenant_app"],
-     "table {partition}", "on a partition", "error"),
-    ("platform_acl", "a shared table for PUBLIC", ["grant select on platform.partners to public"],
-     "table platform.partners", "PUBLIC holds SELECT", "error"),
-    ("platform_acl", "CREATE in schema platform", ["grant create on schema platform to askasia_operator"],
-     "schema platform", "CREATE held by askasia_operator: it lets its holder plant objects", "error"),
-    ("platform_acl", "a platform function for PUBLIC", ["grant execute on function platform.bound_tenant() to public"],
-     "function platform.bound_tenant()", "PUBLIC holds EXECUTE", "error"),
-    ("platform_acl", "a direct grant to one tenant's role", ["grant select on platform.tenants to {a_app}"],
-     "table platform.tenants", "not to its group", "warn"),
-    ("platform_ownership", "a shared table owned by the master",
-     ["alter table platform.cost_entries owner to askasia_master"],
-     "table platform.cost_entries", "owned by askasia_master", "error"),
-    ("role_search_path", "search_path pointing elsewhere",
-     ["alter role {a_app} set search_path = {b_schema}, public"], "role {a_app}", "search_path is {b_schema}, public",
-     "warn"),
-    ("role_search_path", "search_path not pinned", ["alter role {a_app} reset search_path"],
-     "role {a_app}", "not pinned", "warn"),
-    ("role_search_path", "a database-specific override",
-     ["alter role {a_ro} in database platform set search_path = public"],
-     "role {a_ro}", "search_path is public", "warn"),
-    ("function_default_privileges", "a tenant owner's default EXECUTE for PUBLIC back",
-     ["alter default privileges for role {a_owner} grant execute on functions to public"],
-     "role {a_owner}", "executable by PUBLIC", "warn"),
-    ("ledger_drift", "a versioned step's checksum tampered with",
-     ["update platform.schema_ledger set checksum = 'tampered' where target = 'tenant:' || {a_id_lit} "
-      "and step = 'V002__tables'"], "tenant:{a_id} V002__tables", "changed after it was applied", "error"),
-    ("ledger_drift", "a repeatable step out of date",
-     ["update platform.schema_ledger set checksum = 'stale' where target = 'platform' and step = 'R__policies'"],
-     "platform R__policies", "out of date", "warn"),
-    ("ledger_drift", "credentials never set",
-     ["delete from platform.schema_ledger where target = 'tenant:' || {b_id_lit} and step = 'credentials'"],
-     "tenant:{b_id} credentials", "never set", "warn"),
-    ("ledger_drift", "a versioned step never applied",
-     ["delete from platform.schema_ledger where target = 'partner:' || {pc_lit} and step = 'V001__partner_role'"],
-     "partner:{pc} V001__partner_role", "never applied", "warn"),
+    (
+        "tenant_acl",
+        "table granted to another tenant",
+        ["grant select on {b_leads} to {a_app}"],
+        "table {b_leads}",
+        "SELECT held by {a_app}",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "table granted to public",
+        ["grant select on {b_leads} to public"],
+        "table {b_leads}",
+        "SELECT held by PUBLIC",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "schema usage for another tenant",
+        ["grant usage on schema {b_schema} to {a_app}"],
+        "schema {b_schema}",
+        "USAGE held by {a_app}",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "column grant",
+        ["grant select (email) on {b_leads} to {a_app}"],
+        "column {b_leads}.email",
+        "SELECT held by {a_app}",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "sequence grant",
+        ["grant usage on sequence {b_seq} to {a_ro}"],
+        "sequence {b_seq}",
+        "USAGE held by {a_ro}",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "function granted to another tenant",
+        [
+            "create function {b_fn}() returns int language sql as 'select 1'",
+            "alter function {b_fn}() owner to {b_owner}",
+            "revoke execute on function {b_fn}() from public",
+            "grant execute on function {b_fn}() to {a_app}",
+        ],
+        "function {b_fn}()",
+        "EXECUTE held by {a_app}",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "function executable by PUBLIC by default",
+        [
+            "create function {b_fn}() returns int language sql as 'select 1'",
+            "alter function {b_fn}() owner to {b_owner}",
+        ],
+        "function {b_fn}()",
+        "EXECUTE held by PUBLIC",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "type granted to another tenant",
+        [
+            "create type {b_type} as enum ('x')",
+            "alter type {b_type} owner to {b_owner}",
+            "grant usage on type {b_type} to {a_app}",
+        ],
+        "type {b_type}",
+        "USAGE held by {a_app}",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "default privileges in a tenant schema",
+        ["alter default privileges for role {b_owner} in schema {b_schema} grant select on tables to {a_app}"],
+        "default privileges for role {b_owner} in schema {b_schema} on tables",
+        "SELECT held by {a_app}",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "default privileges elsewhere handing a tenant role objects",
+        ["alter default privileges for role askasia_master grant select on tables to {a_app}"],
+        "default privileges for role askasia_master on tables",
+        "SELECT held by {a_app}",
+        "error",
+    ),
+    (
+        "tenant_acl",
+        "large object of a tenant granted to another",
+        [
+            "select lo_create(424242)",
+            "alter large object 424242 owner to {b_owner}",
+            "grant select on large object 424242 to {a_app}",
+        ],
+        "large object 424242",
+        "SELECT held by {a_app}",
+        "error",
+    ),
+    (
+        "tenant_ownership",
+        "table owned by another tenant's owner",
+        ["alter table {b_leads} owner to {a_owner}"],
+        "table {b_leads}",
+        "not by the tenant's owner role {b_owner}",
+        "error",
+    ),
+    (
+        "tenant_ownership",
+        "tenant role owns an object outside its schema",
+        ["create table public.{plant} (id int)", "alter table public.{plant} owner to {a_owner}"],
+        "table public.{plant}",
+        "outside its schema {a_schema}",
+        "error",
+    ),
+    (
+        "tenant_role_privileges",
+        "app role may create in its schema",
+        ["grant create on schema {a_schema} to {a_app}"],
+        "schema {a_schema}",
+        "CREATE held by {a_app}",
+        "warn",
+    ),
+    (
+        "tenant_role_privileges",
+        "read-only role writes",
+        ["grant insert on {a_leads} to {a_ro}"],
+        "table {a_leads}",
+        "INSERT held by {a_ro}",
+        "warn",
+    ),
+    (
+        "tenant_role_privileges",
+        "app role truncates",
+        ["grant truncate on {a_leads} to {a_app}"],
+        "table {a_leads}",
+        "TRUNCATE held by {a_app}",
+        "warn",
+    ),
+    (
+        "rls_not_forced",
+        "FORCE off on one partition",
+        ["alter table {partition} no force row level security"],
+        "table {partition}",
+        "enabled but not forced",
+        "error",
+    ),
+    (
+        "rls_not_forced",
+        "ENABLE without FORCE on a shared table",
+        ["alter table platform.worker_runs no force row level security"],
+        "table platform.worker_runs",
+        "enabled but not forced",
+        "error",
+    ),
+    (
+        "rls_not_forced",
+        "RLS off on a shared table",
+        ["alter table platform.cost_entries disable row level security"],
+        "table platform.cost_entries",
+        "not enabled",
+        "error",
+    ),
+    (
+        "rls_not_forced",
+        "a partition attached from another schema",
+        [
+            "create table public.{plant} (like platform.audit_events)",
+            "alter table platform.audit_events attach partition public.{plant} for values from ('2090-01-01') to "
+            "('2090-02-01')",
+        ],
+        "table public.{plant}",
+        "not enabled",
+        "error",
+    ),
+    (
+        "rls_no_policy",
+        "a partition's policies dropped",
+        [
+            "drop policy operator_all on {partition}",
+            "drop policy tenant_rows on {partition}",
+            "drop policy tenant_read_rows on {partition}",
+            "drop policy partner_rows on {partition}",
+        ],
+        "table {partition}",
+        "no policy",
+        "warn",
+    ),
+    (
+        "policy_using_true",
+        "permissive USING (true) for the tenant group",
+        ["create policy {plant} on platform.worker_runs for select to askasia_tenant_app using (true)"],
+        "policy {plant} on platform.worker_runs",
+        "USING (true)",
+        "error",
+    ),
+    (
+        "policy_using_true",
+        "a constant qual",
+        ["create policy {plant} on platform.audit_events for select to askasia_tenant_read using (1 = 1)"],
+        "policy {plant} on platform.audit_events",
+        "does not depend on the row",
+        "error",
+    ),
+    (
+        "policy_using_true",
+        "WITH CHECK (true)",
+        ["create policy {plant} on platform.cost_entries for insert to askasia_tenant_app with check (true)"],
+        "policy {plant} on platform.cost_entries",
+        "WITH CHECK (true)",
+        "error",
+    ),
+    (
+        "policy_using_true",
+        "operator_all widened to the tenant group",
+        ["alter policy operator_all on platform.tenants to askasia_operator, askasia_tenant_app"],
+        "policy operator_all on platform.tenants",
+        "askasia_tenant_app",
+        "error",
+    ),
+    (
+        "policy_to_public",
+        "a policy TO PUBLIC",
+        [
+            "create policy {plant} on platform.cost_entries for select to public "
+            "using (tenant_id = (select platform.bound_tenant()))"
+        ],
+        "policy {plant} on platform.cost_entries",
+        "TO PUBLIC",
+        "error",
+    ),
+    (
+        "policy_missing_with_check",
+        "FOR ALL without WITH CHECK",
+        [
+            "create policy {plant} on platform.worker_runs for all to askasia_tenant_app "
+            "using (tenant_id = (select platform.bound_tenant()))"
+        ],
+        "policy {plant} on platform.worker_runs",
+        "policy for all without WITH CHECK",
+        "warn",
+    ),
+    (
+        "policy_client_setting",
+        "a policy reading current_setting",
+        [
+            "create policy {plant} on platform.worker_runs for select to askasia_tenant_app "
+            "using (tenant_id = current_setting('app.tenant_id'))"
+        ],
+        "policy {plant} on platform.worker_runs",
+        "current_setting('app.tenant_id'",
+        "error",
+    ),
+    (
+        "policy_client_setting",
+        "a function the policies call reads a setting",
+        [
+            "create or replace function platform.bound_tenant() returns text language sql stable "
+            "as $$ select current_setting('app.tenant_id', true) $$"
+        ],
+        "policy tenant_rows on platform.worker_runs",
+        "calls platform.bound_tenant()",
+        "error",
+    ),
+    (
+        "role_attributes",
+        "BYPASSRLS on an app role",
+        ["alter role {a_app} bypassrls"],
+        "role {a_app}",
+        "has BYPASSRLS",
+        "error",
+    ),
+    (
+        "role_attributes",
+        "CREATEDB on a read-only role",
+        ["alter role {a_ro} createdb"],
+        "role {a_ro}",
+        "has CREATEDB",
+        "error",
+    ),
+    (
+        "role_attributes",
+        "LOGIN on an owner role",
+        ["alter role {a_owner} login"],
+        "role {a_owner}",
+        "has LOGIN",
+        "error",
+    ),
+    (
+        "role_attributes",
+        "CREATEROLE on the tenant group",
+        ["alter role askasia_tenant_app createrole"],
+        "role askasia_tenant_app",
+        "has CREATEROLE",
+        "error",
+    ),
+    (
+        "role_attributes",
+        "SUPERUSER on a partner role",
+        ["alter role {pa_app} superuser"],
+        "role {pa_app}",
+        "has SUPERUSER",
+        "error",
+    ),
+    (
+        "role_membership",
+        "another tenant's role granted",
+        ["grant {b_app} to {a_app}"],
+        "role {a_app}",
+        "a role of tenant {b_id}",
+        "error",
+    ),
+    (
+        "role_membership",
+        "pg_read_all_data granted",
+        ["grant pg_read_all_data to {a_app}"],
+        "role {a_app}",
+        "predefined role pg_read_all_data",
+        "error",
+    ),
+    (
+        "role_membership",
+        "pg_read_all_stats granted to the tenant group",
+        ["grant pg_read_all_stats to askasia_tenant_app"],
+        "role askasia_tenant_app",
+        "predefined role pg_read_all_stats",
+        "error",
+    ),
+    (
+        "role_membership",
+        "a chain through another role",
+        ["create role {plant}", "grant {plant} to {a_app}", "grant {b_owner} to {plant}"],
+        "role {a_app}",
+        "a role of tenant {b_id} (via {a_app} -> {plant} -> {b_owner})",
+        "error",
+    ),
+    (
+        "role_membership",
+        "a partner role granted",
+        ["grant {pc_app} to {a_app}"],
+        "role {a_app}",
+        "partner role {pc_app}",
+        "error",
+    ),
+    (
+        "role_membership",
+        "an outsider inside a tenant's owner role",
+        ["create role {plant}", "grant {a_owner} to {plant}"],
+        "role {plant}",
+        "is a member of {a_owner}",
+        "error",
+    ),
+    (
+        "role_membership",
+        "an outsider inside the tenant group",
+        ["create role {plant} login", "grant askasia_tenant_app to {plant}"],
+        "role {plant}",
+        "member of the group askasia_tenant_app",
+        "error",
+    ),
+    (
+        "role_membership",
+        "ADMIN OPTION on the group",
+        ["grant askasia_tenant_app to {a_app} with admin option"],
+        "role {a_app}",
+        "ADMIN OPTION",
+        "error",
+    ),
+    (
+        "role_membership",
+        "an outsider in the operator role",
+        ["create role {plant}", "grant askasia_operator to {plant}"],
+        "role {plant}",
+        "reads every tenant's shared rows",
+        "error",
+    ),
+    (
+        "public_schema",
+        "CREATE on public for PUBLIC",
+        ["grant create on schema public to public"],
+        "schema public",
+        "CREATE held by PUBLIC",
+        "error",
+    ),
+    (
+        "public_schema",
+        "USAGE on public for a tenant",
+        ["grant usage on schema public to {a_app}"],
+        "schema public",
+        "USAGE held by {a_app}",
+        "error",
+    ),
+    (
+        "database_public_access",
+        "CONNECT for PUBLIC",
+        ["grant connect on database platform to public"],
+        "database platform",
+        "CONNECT held by PUBLIC",
+        "error",
+    ),
+    (
+        "database_public_access",
+        "TEMP for PUBLIC",
+        ["grant temporary on database platform to public"],
+        "database platform",
+        "TEMPORARY held by PUBLIC",
+        "error",
+    ),
+    (
+        "database_public_access",
+        "TEMP for the tenant group",
+        ["grant temporary on database platform to askasia_tenant_app"],
+        "database platform",
+        "TEMPORARY held by askasia_tenant_app",
+        "error",
+    ),
+    (
+        "security_definer_search_path",
+        "no pinned search_path",
+        ["create function public.{plant}() returns int language sql security definer as 'select 1'"],
+        "function public.{plant}()",
+        "without a pinned search_path",
+        "error",
+    ),
+    (
+        "security_definer_search_path",
+        "pg_temp not last",
+        [
+            "create function public.{plant}() returns int language sql security definer set search_path = public "
+            "as 'select 1'"
+        ],
+        "function public.{plant}()",
+        "pg_temp is not last",
+        "warn",
+    ),
+    (
+        "security_definer_executable",
+        "executable by PUBLIC by default",
+        [
+            "create function platform.{plant}() returns int language sql security definer "
+            "set search_path = pg_catalog, pg_temp as 'select 1'"
+        ],
+        "function platform.{plant}()",
+        "executable by PUBLIC",
+        "error",
+    ),
+    (
+        "security_definer_executable",
+        "executable by the tenant group",
+        [
+            "create function platform.{plant}() returns int language sql security definer "
+            "set search_path = pg_catalog, pg_temp as 'select 1'",
+            "revoke execute on function platform.{plant}() from public",
+            "grant execute on function platform.{plant}() to askasia_tenant_app",
+        ],
+        "function platform.{plant}()",
+        "executable by askasia_tenant_app",
+        "error",
+    ),
+    (
+        "view_security_invoker",
+        "a definer-rights view over a shared table",
+        [
+            "create view platform.{plant} as select * from platform.worker_runs",
+            "grant select on platform.{plant} to askasia_tenant_app",
+        ],
+        "view platform.{plant}",
+        "selectable by askasia_tenant_app",
+        "error",
+    ),
+    (
+        "view_security_invoker",
+        "a materialized view granted to a tenant",
+        [
+            "create materialized view public.{plant} as select * from platform.tenants",
+            "grant select on public.{plant} to {a_app}",
+        ],
+        "materialized view public.{plant}",
+        "selectable by {a_app}",
+        "error",
+    ),
+    (
+        "foreign_data_access",
+        "USAGE on a wrapper for PUBLIC",
+        ["create foreign data wrapper {plant}", "grant usage on foreign data wrapper {plant} to public"],
+        "foreign data wrapper {plant}",
+        "USAGE held by PUBLIC",
+        "error",
+    ),
+    (
+        "foreign_data_access",
+        "USAGE on a server for a tenant",
+        [
+            "create foreign data wrapper {plant}",
+            "create server {plant} foreign data wrapper {plant}",
+            "grant usage on foreign server {plant} to {a_app}",
+        ],
+        "server {plant}",
+        "USAGE held by {a_app}",
+        "error",
+    ),
+    (
+        "foreign_data_access",
+        "a user mapping for a tenant",
+        [
+            "create foreign data wrapper {plant}",
+            "create server {plant} foreign data wrapper {plant}",
+            "create user mapping for {a_app} server {plant}",
+        ],
+        "user mapping for {a_app} server {plant}",
+        "stored login",
+        "error",
+    ),
+    (
+        "foreign_data_access",
+        "dblink installed with its default grants",
+        ["create extension if not exists dblink schema public"],
+        "function public.dblink_connect(text)",
+        "EXECUTE held by PUBLIC",
+        "error",
+    ),
+    (
+        "opaque_names",
+        "a role named t_bad_name",
+        ["create role t_bad_name"],
+        "role t_bad_name",
+        "not t_<id>_owner|app|ro",
+        "error",
+    ),
+    (
+        "opaque_names",
+        "a schema in the t_ namespace without an id",
+        ["create schema t_short"],
+        "schema t_short",
+        "not t_ + a 12-character opaque id",
+        "error",
+    ),
+    (
+        "opaque_names",
+        "a role named after a tenant's slug",
+        ["create role {slug_role}"],
+        "role {slug_role}",
+        "named after a tenant's slug",
+        "error",
+    ),
+    (
+        "tenant_orphans",
+        "a t_ schema with no tenant row",
+        ["create schema {orphan_schema}"],
+        "schema {orphan_schema}",
+        "an orphan schema",
+        "error",
+    ),
+    (
+        "tenant_orphans",
+        "a t_ role with no tenant row",
+        ["create role {orphan_role}"],
+        "role {orphan_role}",
+        "an orphan role",
+        "error",
+    ),
+    (
+        "tenant_orphans",
+        "an active tenant's schema dropped",
+        ["drop schema {c_schema} cascade"],
+        "tenant {c_id}",
+        "without its schema {c_schema}",
+        "error",
+    ),
+    (
+        "tenant_orphans",
+        "an active tenant's role dropped",
+        ["drop owned by {c_ro}", "drop role {c_ro}"],
+        "tenant {c_id}",
+        "without its role {c_ro}",
+        "error",
+    ),
+    (
+        "role_bindings",
+        "an app role bound to another tenant",
+        ["update platform.role_bindings set tenant_id = {b_id_lit} where role_name = {a_app_lit}"],
+        "binding '{a_app}'",
+        "to tenant {b_id}",
+        "error",
+    ),
+    (
+        "role_bindings",
+        "a tenant bound to another partner",
+        ["update platform.role_bindings set partner_id = {pc_lit} where role_name = {a_app_lit}"],
+        "binding '{a_app}'",
+        "not its partner {pa}",
+        "error",
+    ),
+    (
+        "role_bindings",
+        "the tenant group bound to a tenant",
+        ["insert into platform.role_bindings values ('askasia_tenant_app', {b_id_lit}, {pb_lit})"],
+        "binding 'askasia_tenant_app'",
+        "not a tenant app/ro or partner role",
+        "error",
+    ),
+    (
+        "role_bindings",
+        "a binding for a role that does not exist",
+        ["insert into platform.role_bindings values ({orphan_role_lit}, {b_id_lit}, {pb_lit})"],
+        "binding '{orphan_role}'",
+        "does not exist",
+        "error",
+    ),
+    (
+        "role_bindings",
+        "a tenant role without its binding",
+        ["delete from platform.role_bindings where role_name = {a_ro_lit}"],
+        "role {a_ro}",
+        "without a binding",
+        "warn",
+    ),
+    (
+        "lo_compat_privileges",
+        "on for the session",
+        ["set local lo_compat_privileges = on"],
+        "setting lo_compat_privileges",
+        "readable and writable by every role",
+        "error",
+    ),
+    (
+        "lo_compat_privileges",
+        "on for one role",
+        ["alter role {a_app} set lo_compat_privileges = on"],
+        "setting lo_compat_privileges for role {a_app}",
+        "override",
+        "error",
+    ),
+    (
+        "platform_acl",
+        "TRUNCATE on a shared table",
+        ["grant truncate on platform.worker_runs to askasia_tenant_app"],
+        "table platform.worker_runs",
+        "TRUNCATE ignores row level security",
+        "error",
+    ),
+    (
+        "platform_acl",
+        "a grant on a partition",
+        ["grant select on {partition} to askasia_tenant_app"],
+        "table {partition}",
+        "on a partition",
+        "error",
+    ),
+    (
+        "platform_acl",
+        "a shared table for PUBLIC",
+        ["grant select on platform.partners to public"],
+        "table platform.partners",
+        "PUBLIC holds SELECT",
+        "error",
+    ),
+    (
+        "platform_acl",
+        "CREATE in schema platform",
+        ["grant create on schema platform to askasia_operator"],
+        "schema platform",
+        "CREATE held by askasia_operator: it lets its holder plant objects",
+        "error",
+    ),
+    (
+        "platform_acl",
+        "a platform function for PUBLIC",
+        ["grant execute on function platform.bound_tenant() to public"],
+        "function platform.bound_tenant()",
+        "PUBLIC holds EXECUTE",
+        "error",
+    ),
+    (
+        "platform_acl",
+        "a direct grant to one tenant's role",
+        ["grant select on platform.tenants to {a_app}"],
+        "table platform.tenants",
+        "not to its group",
+        "warn",
+    ),
+    (
+        "platform_ownership",
+        "a shared table owned by the master",
+        ["alter table platform.cost_entries owner to askasia_master"],
+        "table platform.cost_entries",
+        "owned by askasia_master",
+        "error",
+    ),
+    (
+        "role_search_path",
+        "search_path pointing elsewhere",
+        ["alter role {a_app} set search_path = {b_schema}, public"],
+        "role {a_app}",
+        "search_path is {b_schema}, public",
+        "warn",
+    ),
+    (
+        "role_search_path",
+        "search_path not pinned",
+        ["alter role {a_app} reset search_path"],
+        "role {a_app}",
+        "not pinned",
+        "warn",
+    ),
+    (
+        "role_search_path",
+        "a database-specific override",
+        ["alter role {a_ro} in database platform set search_path = public"],
+        "role {a_ro}",
+        "search_path is public",
+        "warn",
+    ),
+    (
+        "function_default_privileges",
+        "a tenant owner's default EXECUTE for PUBLIC back",
+        ["alter default privileges for role {a_owner} grant execute on functions to public"],
+        "role {a_owner}",
+        "executable by PUBLIC",
+        "warn",
+    ),
+    (
+        "ledger_drift",
+        "a versioned step's checksum tampered with",
+        [
+            "update platform.schema_ledger set checksum = 'tampered' where target = 'tenant:' || {a_id_lit} "
+            "and step = 'V002__tables'"
+        ],
+        "tenant:{a_id} V002__tables",
+        "changed after it was applied",
+        "error",
+    ),
+    (
+        "ledger_drift",
+        "a repeatable step out of date",
+        ["update platform.schema_ledger set checksum = 'stale' where target = 'platform' and step = 'R__policies'"],
+        "platform R__policies",
+        "out of date",
+        "warn",
+    ),
+    (
+        "ledger_drift",
+        "credentials never set",
+        ["delete from platform.schema_ledger where target = 'tenant:' || {b_id_lit} and step = 'credentials'"],
+        "tenant:{b_id} credentials",
+        "never set",
+        "warn",
+    ),
+    (
+        "ledger_drift",
+        "a versioned step never applied",
+        ["delete from platform.schema_ledger where target = 'partner:' || {pc_lit} and step = 'V001__partner_role'"],
+        "partner:{pc} V001__partner_role",
+        "never applied",
+        "warn",
+    ),
 ]
 
 
@@ -369,8 +913,9 @@ def test_every_check_has_a_negative_case():
     assert {c.name for c in catalog_checks()} | {"ledger_drift"} <= covered
 
 
-@pytest.mark.parametrize(("check", "case", "statements", "obj", "detail", "level"), BREAKS,
-                         ids=[f"{b[0]}: {b[1]}" for b in BREAKS])
+@pytest.mark.parametrize(
+    ("check", "case", "statements", "obj", "detail", "level"), BREAKS, ids=[f"{b[0]}: {b[1]}" for b in BREAKS]
+)
 def test_check_catches_its_break(su, world, check, case, statements, obj, detail, level):
     names = world.names()
     want_obj, want_detail = shown(obj, names), shown(detail, names)
@@ -379,8 +924,11 @@ def test_check_catches_its_break(su, world, check, case, statements, obj, detail
         return [f for f in check_rows(su, check) if want_obj in f.object and want_detail in f.detail]
 
     assert matching() == [], "the row must not be there before the break"
-    if check == "foreign_data_access" and "dblink" in case and not su.execute(
-            "select 1 from pg_available_extensions where name = 'dblink'").fetchone():
+    if (
+        check == "foreign_data_access"
+        and "dblink" in case
+        and not su.execute("select 1 from pg_available_extensions where name = 'dblink'").fetchone()
+    ):
         pytest.skip("dblink is not installed on this PostgreSQL")
     for statement in statements:
         su.execute(render(statement, names))
@@ -391,8 +939,13 @@ def test_check_catches_its_break(su, world, check, case, statements, obj, detail
 
 
 def test_a_security_definer_function_done_right_is_not_flagged(su, world):
-    su.execute(render("create function platform.{plant}() returns int language sql security definer "
-                      "set search_path = pg_catalog, pg_temp as 'select 1'", world.names()))
+    su.execute(
+        render(
+            "create function platform.{plant}() returns int language sql security definer "
+            "set search_path = pg_catalog, pg_temp as 'select 1'",
+            world.names(),
+        )
+    )
     su.execute(render("revoke execute on function platform.{plant}() from public", world.names()))
     rows = check_rows(su, "security_definer_search_path") + check_rows(su, "security_definer_executable")
     assert [f for f in rows if PLANT in f.object] == []
@@ -400,8 +953,11 @@ def test_a_security_definer_function_done_right_is_not_flagged(su, world):
 
 def test_a_security_invoker_view_is_not_flagged(su, world):
     names = world.names()
-    su.execute(render("create view platform.{plant} with (security_invoker = true) as "
-                      "select * from platform.worker_runs", names))
+    su.execute(
+        render(
+            "create view platform.{plant} with (security_invoker = true) as select * from platform.worker_runs", names
+        )
+    )
     su.execute(render("grant select on platform.{plant} to askasia_tenant_app", names))
     assert [f for f in check_rows(su, "view_security_invoker") if PLANT in f.object] == []
 
@@ -413,8 +969,9 @@ def test_the_operator_policy_and_the_master_are_not_flagged(su, world):
 
 # -- behaviour probes ------------------------------------------------------------------------
 def probe(outputs, world: World, **options) -> CellReport:
-    opts = VerifyOptions(probes=options.pop("probes", 10), catalog=False, ledger=False,
-                         tenants=options.pop("tenants", world.tenant_ids))
+    opts = VerifyOptions(
+        probes=options.pop("probes", 10), catalog=False, ledger=False, tenants=options.pop("tenants", world.tenant_ids)
+    )
     return verify_cell(outputs, outputs.cluster("cell-1"), opts)
 
 
@@ -434,13 +991,18 @@ def test_probes_pass_on_a_clean_stack(local_stack, outputs, world):
 
 def test_probe_catches_a_grant_on_another_tenants_table(local_stack, outputs, world):
     names = world.names()
-    with committed(local_stack, names, ["grant usage on schema {b_schema} to {a_app}",
-                                        "grant select, insert on {b_leads} to {a_app}"],
-                   ["revoke usage on schema {b_schema} from {a_app}",
-                    "revoke select, insert on {b_leads} from {a_app}"]):
+    with committed(
+        local_stack,
+        names,
+        ["grant usage on schema {b_schema} to {a_app}", "grant select, insert on {b_leads} to {a_app}"],
+        ["revoke usage on schema {b_schema} from {a_app}", "revoke select, insert on {b_leads} from {a_app}"],
+    ):
         report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
-    found = {f.detail for f in probe_findings(report, "probe_tenant_objects")
-             if f.object == shown("{a_app} -> {b_schema}.leads", names)}
+    found = {
+        f.detail
+        for f in probe_findings(report, "probe_tenant_objects")
+        if f.object == shown("{a_app} -> {b_schema}.leads", names)
+    }
     assert any(d.startswith("SELECT succeeded") for d in found)
     assert any(d.startswith("INSERT got past the privilege checks") for d in found)  # leads.name is NOT NULL
     assert exit_code([report]) == 1
@@ -448,9 +1010,12 @@ def test_probe_catches_a_grant_on_another_tenants_table(local_stack, outputs, wo
 
 def test_probe_catches_an_open_policy_on_a_shared_table(local_stack, outputs, world):
     names = world.names()
-    with committed(local_stack, names,
-                   ["create policy {plant} on platform.worker_runs for select to askasia_tenant_app using (true)"],
-                   ["drop policy {plant} on platform.worker_runs"]):
+    with committed(
+        local_stack,
+        names,
+        ["create policy {plant} on platform.worker_runs for select to askasia_tenant_app using (true)"],
+        ["drop policy {plant} on platform.worker_runs"],
+    ):
         report = probe(outputs, world)
     leaks = [f for f in probe_findings(report, "probe_shared_rows") if f.object.endswith("-> platform.worker_runs")]
     assert {f.object.split(" ")[0] for f in leaks} == {f"t_{t.id}_app" for t in (world.a, world.b, world.c)}
@@ -459,20 +1024,32 @@ def test_probe_catches_an_open_policy_on_a_shared_table(local_stack, outputs, wo
 
 def test_probe_catches_a_policy_that_trusts_a_client_setting(local_stack, outputs, world):
     names = world.names()
-    with committed(local_stack, names,
-                   ["create policy {plant} on platform.cost_entries for select to askasia_tenant_app "
-                    "using (tenant_id = current_setting('app.tenant_id', true))"],
-                   ["drop policy {plant} on platform.cost_entries"]):
+    with committed(
+        local_stack,
+        names,
+        [
+            "create policy {plant} on platform.cost_entries for select to askasia_tenant_app "
+            "using (tenant_id = current_setting('app.tenant_id', true))"
+        ],
+        ["drop policy {plant} on platform.cost_entries"],
+    ):
         report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
-    (leak,) = [f for f in probe_findings(report, "probe_shared_rows")
-               if f.object == shown("{a_app} -> platform.cost_entries", names)]
+    (leak,) = [
+        f
+        for f in probe_findings(report, "probe_shared_rows")
+        if f.object == shown("{a_app} -> platform.cost_entries", names)
+    ]
     assert "after set app.tenant_id" in leak.detail and "with no settings" not in leak.detail
 
 
 def test_probe_catches_a_membership_and_stats_visibility(local_stack, outputs, world):
     names = world.names()
-    with committed(local_stack, names, ["grant {b_ro} to {a_app}", "grant pg_read_all_stats to {a_app}"],
-                   ["revoke {b_ro} from {a_app}", "revoke pg_read_all_stats from {a_app}"]):
+    with committed(
+        local_stack,
+        names,
+        ["grant {b_ro} to {a_app}", "grant pg_read_all_stats to {a_app}"],
+        ["revoke {b_ro} from {a_app}", "revoke pg_read_all_stats from {a_app}"],
+    ):
         report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
     assert shown("{a_app} -> role {b_ro}", names) in {f.object for f in probe_findings(report, "probe_set_role")}
     stats = probe_findings(report, "probe_stat_activity")
@@ -481,9 +1058,12 @@ def test_probe_catches_a_membership_and_stats_visibility(local_stack, outputs, w
 
 def test_probe_catches_a_partner_seeing_other_partners(local_stack, outputs, world):
     names = world.names()
-    with committed(local_stack, names,
-                   ["create policy {plant} on platform.tenants for select to askasia_partner_app using (true)"],
-                   ["drop policy {plant} on platform.tenants"]):
+    with committed(
+        local_stack,
+        names,
+        ["create policy {plant} on platform.tenants for select to askasia_partner_app using (true)"],
+        ["drop policy {plant} on platform.tenants"],
+    ):
         report = probe(outputs, world)
     objects = {f.object for f in probe_findings(report, "probe_partner")}
     assert shown("{pa_app} -> platform.tenants", names) in objects
@@ -492,8 +1072,9 @@ def test_probe_catches_a_partner_seeing_other_partners(local_stack, outputs, wor
 
 def test_probe_reports_a_tenant_that_cannot_do_its_own_work(local_stack, outputs, world):
     names = world.names()
-    with committed(local_stack, names, ["revoke insert on {a_leads} from {a_app}"],
-                   ["grant insert on {a_leads} to {a_app}"]):
+    with committed(
+        local_stack, names, ["revoke insert on {a_leads} from {a_app}"], ["grant insert on {a_leads} to {a_app}"]
+    ):
         report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
     assert [f.object for f in probe_findings(report, "probe_own_work")] == [shown("{a_app} -> {a_schema}.leads", names)]
 
@@ -514,9 +1095,11 @@ def test_missing_credentials_mean_could_not_run(outputs, world):
 
 def test_seeds_left_by_a_killed_run_are_cleaned_up(local_stack, outputs, world):
     with local_stack.superuser() as su:
-        su.execute("insert into platform.worker_runs (tenant_id, partner_id, worker, status, started_at) "
-                   "values (%s, %s, %s, 'probe:killed', now() - interval '2 hours')",
-                   (world.a.id, world.a.partner_id, MARK))
+        su.execute(
+            "insert into platform.worker_runs (tenant_id, partner_id, worker, status, started_at) "
+            "values (%s, %s, %s, 'probe:killed', now() - interval '2 hours')",
+            (world.a.id, world.a.partner_id, MARK),
+        )
         su.commit()
     probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
     with local_stack.superuser() as su:
@@ -528,8 +1111,13 @@ def run_cli(*args: str, root=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "250"}  # rich folds long names on a narrow console
     if root is not None:
         env["ASKASIA_LOCAL_DIR"] = str(root)
-    return subprocess.run([sys.executable, "-m", "provisioner", "tenants", "verify", "--stack", "local", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", "tenants", "verify", "--stack", "local", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def only(world: World) -> list[str]:
@@ -549,11 +1137,15 @@ def test_cli_clean_stack_exits_0_with_no_rows(local_stack, world):
 
 def test_cli_violation_exits_1_with_tap_naming_the_checks(local_stack, world):
     names = world.names()
-    with committed(local_stack, names, ["grant usage on schema {b_schema} to {a_app}",
-                                        "grant select on {b_leads} to {a_app}"],
-                   ["revoke usage on schema {b_schema} from {a_app}", "revoke select on {b_leads} from {a_app}"]):
-        result = run_cli("--tap", "--cell", "cell-1", "--tenant", world.a.id, "--tenant", world.b.id,
-                         root=local_stack.root)
+    with committed(
+        local_stack,
+        names,
+        ["grant usage on schema {b_schema} to {a_app}", "grant select on {b_leads} to {a_app}"],
+        ["revoke usage on schema {b_schema} from {a_app}", "revoke select on {b_leads} from {a_app}"],
+    ):
+        result = run_cli(
+            "--tap", "--cell", "cell-1", "--tenant", world.a.id, "--tenant", world.b.id, root=local_stack.root
+        )
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "TAP version 14"

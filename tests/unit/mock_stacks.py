@@ -1,4 +1,5 @@
 """Shared helpers for the component tests: stack configs, cached mock runs, small look-ups."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +17,7 @@ STACKS = ("prod-eu-west-1", "prod-ap-south-1", "prod-us-east-1")
 
 
 def stack_names() -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
 @functools.cache

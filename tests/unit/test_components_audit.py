@@ -1,4 +1,5 @@
 """Audit: CloudTrail, the audit bucket, per-tier log groups, GuardDuty -> EventBridge -> SNS."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,12 @@ def test_audit_bucket_blocks_public_access():
     bucket = r.named(f"{AUDIT}-bucket")
     block = r.named(f"{AUDIT}-bucket-public-access").inputs
     assert block["bucket"] == bucket.id
-    assert (block["blockPublicAcls"], block["blockPublicPolicy"], block["ignorePublicAcls"],
-            block["restrictPublicBuckets"]) == (True, True, True, True)
+    assert (
+        block["blockPublicAcls"],
+        block["blockPublicPolicy"],
+        block["ignorePublicAcls"],
+        block["restrictPublicBuckets"],
+    ) == (True, True, True, True)
     ownership = r.named(f"{AUDIT}-bucket-ownership").inputs
     assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
     assert bucket.inputs["objectLockEnabled"] is False
@@ -48,7 +53,9 @@ def test_audit_bucket_is_versioned_and_kms_encrypted():
     assert r.named(f"{AUDIT}-bucket-versioning").inputs["versioningConfiguration"]["status"] == "Enabled"
     rule = r.named(f"{AUDIT}-bucket-encryption").inputs["rules"][0]
     assert rule["applyServerSideEncryptionByDefault"] == {
-        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn(r, "logs")}
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": key_arn(r, "logs"),
+    }
     assert rule["bucketKeyEnabled"] is True
 
 
@@ -105,10 +112,15 @@ def test_guardduty_findings_reach_the_encrypted_security_topic():
     assert detector.inputs["enable"] is True
     feature = r.one("aws:guardduty/detectorFeature:DetectorFeature")
     assert (feature.inputs["detectorId"], feature.inputs["name"], feature.inputs["status"]) == (
-        detector.id, "RDS_LOGIN_EVENTS", "ENABLED")
+        detector.id,
+        "RDS_LOGIN_EVENTS",
+        "ENABLED",
+    )
     rule = r.one("aws:cloudwatch/eventRule:EventRule")
     assert json.loads(rule.inputs["eventPattern"]) == {
-        "source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]}
+        "source": ["aws.guardduty"],
+        "detail-type": ["GuardDuty Finding"],
+    }
     topic = r.one("aws:sns/topic:Topic")
     assert topic.inputs["kmsMasterKeyId"] == key_arn(r, "logs")
     target = r.one("aws:cloudwatch/eventTarget:EventTarget")
@@ -122,15 +134,16 @@ def test_topic_policy_lets_eventbridge_publish_for_this_rule_only():
     rule = r.one("aws:cloudwatch/eventRule:EventRule")
     topic_policy = r.one("aws:sns/topicPolicy:TopicPolicy")
     assert topic_policy.inputs["arn"] == topic.outputs["arn"]
-    publish = next(s for s in statements(policy(topic_policy))
-                   if s["Principal"] == {"Service": "events.amazonaws.com"})
+    publish = next(s for s in statements(policy(topic_policy)) if s["Principal"] == {"Service": "events.amazonaws.com"})
     assert as_list(publish["Action"]) == ["sns:Publish"]
     assert publish["Resource"] == topic.outputs["arn"]
     assert publish["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
     # EventBridge must also be able to use the topic's key, or deliveries fail silently.
     logs_key = next(k for k in r.of_type("aws:kms/key:Key") if k.outputs["arn"] == topic.inputs["kmsMasterKeyId"])
-    assert any(s["Principal"] == {"Service": "events.amazonaws.com"} and "kms:GenerateDataKey*" in s["Action"]
-               for s in statements(policy(logs_key)))
+    assert any(
+        s["Principal"] == {"Service": "events.amazonaws.com"} and "kms:GenerateDataKey*" in s["Action"]
+        for s in statements(policy(logs_key))
+    )
 
 
 def test_security_team_subscribes_by_email():

@@ -1,4 +1,5 @@
 """Backup: KMS vault here, every recovery point copied to a KMS vault in the DR region."""
+
 from __future__ import annotations
 
 import pytest
@@ -48,14 +49,26 @@ def test_selection_covers_every_cluster():
     assert selection.inputs["planId"] == r.named(f"{BACKUP}-plan").id
     role = r.named(f"{BACKUP}-role")
     assert selection.inputs["iamRoleArn"] == role.outputs["arn"]
-    attached = {a.inputs["policyArn"] for a in r.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-                if a.inputs["role"] == role.outputs["name"]}
-    assert attached == {"arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
-                        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"}
+    attached = {
+        a.inputs["policyArn"]
+        for a in r.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == role.outputs["name"]
+    }
+    assert attached == {
+        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+    }
 
 
 def test_backup_args_refuse_short_retention():
     with pytest.raises(ValueError, match="retention_days"):
-        BackupArgs(stack="s", dr_region="eu-central-1", dr_provider=None,  # type: ignore[arg-type]
-                   backup_key_arn="k", dr_backup_key_arn="d", cluster_arns=["c"], account_id="1",
-                   retention_days=3)
+        BackupArgs(
+            stack="s",
+            dr_region="eu-central-1",
+            dr_provider=None,  # type: ignore[arg-type]
+            backup_key_arn="k",
+            dr_backup_key_arn="d",
+            cluster_arns=["c"],
+            account_id="1",
+            retention_days=3,
+        )

@@ -1,4 +1,5 @@
 """Stack config: typed, validated, one clear line per mistake, weakening only by explicit opt-in."""
+
 from __future__ import annotations
 
 import copy
@@ -64,9 +65,17 @@ def test_defaults_are_the_secure_ones():
 
 
 REQUIRED = [
-    "aws:region", "askasia:environment", "askasia:drRegion", "askasia:origins", "askasia:cells",
-    "askasia:vpcId", "askasia:privateSubnetIds", "askasia:allowedSourceSecurityGroupIds",
-    "askasia:domain", "askasia:hostedZoneId", "askasia:subprocessors",
+    "aws:region",
+    "askasia:environment",
+    "askasia:drRegion",
+    "askasia:origins",
+    "askasia:cells",
+    "askasia:vpcId",
+    "askasia:privateSubnetIds",
+    "askasia:allowedSourceSecurityGroupIds",
+    "askasia:domain",
+    "askasia:hostedZoneId",
+    "askasia:subprocessors",
 ]
 
 
@@ -80,36 +89,50 @@ def test_missing_required_key_is_named(key):
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda v: v["askasia:cells"][0].update(instances="two"),
-         "askasia:cells[0].instances: expected an integer, got 'two'"),
+        (
+            lambda v: v["askasia:cells"][0].update(instances="two"),
+            "askasia:cells[0].instances: expected an integer, got 'two'",
+        ),
         (lambda v: v["askasia:cells"][0].pop("name"), "missing required key askasia:cells[0].name"),
         (lambda v: v.update({"askasia:engineVersion": 16.6}), "askasia:engineVersion: expected a string"),
         (lambda v: v.update({"askasia:origins": "EU"}), "askasia:origins: expected a list"),
-        (lambda v: v.update({"askasia:deletionProtection": "no"}),
-         "askasia:deletionProtection: expected true or false"),
-        (lambda v: v.update({"askasia:backupRetentionDays": True}),
-         "askasia:backupRetentionDays: expected an integer, got True"),
+        (
+            lambda v: v.update({"askasia:deletionProtection": "no"}),
+            "askasia:deletionProtection: expected true or false",
+        ),
+        (
+            lambda v: v.update({"askasia:backupRetentionDays": True}),
+            "askasia:backupRetentionDays: expected an integer, got True",
+        ),
         (lambda v: v.update({"askasia:origins": ["EU", "FR"]}), "askasia:origins[1]: 'FR' is not one of"),
         (lambda v: v.update({"askasia:drRegion": "eu-west-1"}), "askasia:drRegion: must differ"),
         (lambda v: v.update({"askasia:drMode": "aurora-global"}), "aurora-global is not supported"),
-        (lambda v: v.update({"askasia:privateSubnetIds": ["subnet-0a11b22c33d44e551"]}),
-         "askasia:privateSubnetIds: needs at least 2"),
-        (lambda v: v["askasia:allowedSourceSecurityGroupIds"].append("0.0.0.0/0"),
-         "is not a valid security group id"),
+        (
+            lambda v: v.update({"askasia:privateSubnetIds": ["subnet-0a11b22c33d44e551"]}),
+            "askasia:privateSubnetIds: needs at least 2",
+        ),
+        (lambda v: v["askasia:allowedSourceSecurityGroupIds"].append("0.0.0.0/0"), "is not a valid security group id"),
         (lambda v: v.update({"askasia:masterUsername": "postgres"}), "is a default admin name"),
         (lambda v: v.update({"askasia:accessTokenTtlMinutes": 61}), "61 is outside 1..60"),
         (lambda v: v.update({"askasia:engineVersion": "14.9"}), "Aurora PostgreSQL 15.x or 16.x"),
         (lambda v: v.update({"askasia:databaseLogRetentionDays": 100}), "100 is not one of"),
         (lambda v: v.update({"askasia:deletionProtecton": False}), "unknown key askasia:deletionProtecton"),
         (lambda v: v["askasia:cells"].append({"name": "cell-1"}), "duplicate cell names"),
-        (lambda v: v["askasia:subprocessors"]["payments"].update(rotationLambdaArn="stripe-rotator"),
-         "is not a valid Lambda function ARN"),
-        (lambda v: v["askasia:cells"][0].update(restoreFromSnapshot="snap-1",
-                                                restoreToPointInTime={"sourceClusterIdentifier": "x",
-                                                                      "useLatestRestorableTime": True}),
-         "are exclusive"),
-        (lambda v: v.update({"askasia:preferredMaintenanceWindow": "sun:02:30-sun:03:30"}),
-         "overlaps the backup window"),
+        (
+            lambda v: v["askasia:subprocessors"]["payments"].update(rotationLambdaArn="stripe-rotator"),
+            "is not a valid Lambda function ARN",
+        ),
+        (
+            lambda v: v["askasia:cells"][0].update(
+                restoreFromSnapshot="snap-1",
+                restoreToPointInTime={"sourceClusterIdentifier": "x", "useLatestRestorableTime": True},
+            ),
+            "are exclusive",
+        ),
+        (
+            lambda v: v.update({"askasia:preferredMaintenanceWindow": "sun:02:30-sun:03:30"}),
+            "overlaps the backup window",
+        ),
     ],
 )
 def test_wrong_values_get_one_clear_line(mutate, expected):
@@ -195,10 +218,11 @@ def test_engine_config_through_the_sdk_config_store():
     ("change", "expected"),
     [
         (lambda v: v.pop("askasia:vpcId"), "stack prod-eu-west-1 config: missing required key askasia:vpcId"),
-        (lambda v: v.update({"askasia:backupRetentionDays": "many"}),
-         "askasia:backupRetentionDays: expected an integer, got 'many'"),
-        (lambda v: v.update({"askasia:deletionProtection": "false"}),
-         "deletionProtection weakens a secure default"),
+        (
+            lambda v: v.update({"askasia:backupRetentionDays": "many"}),
+            "askasia:backupRetentionDays: expected an integer, got 'many'",
+        ),
+        (lambda v: v.update({"askasia:deletionProtection": "false"}), "deletionProtection weakens a secure default"),
         (lambda v: v.update({"askasia:colour": "blue"}), "unknown key askasia:colour"),
     ],
 )

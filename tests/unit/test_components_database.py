@@ -1,4 +1,5 @@
 """Aurora cells: every hardening default asserted on the resource inputs the engine receives."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,10 @@ def cluster(r: MockRun, cell: str = CELL):
 
 
 def instances(r: MockRun, cell: str = CELL):
-    return sorted((i for i in r.of_type("aws:rds/clusterInstance:ClusterInstance")
-                   if i.name.startswith(f"{cell}-instance-")), key=lambda i: i.name)
+    return sorted(
+        (i for i in r.of_type("aws:rds/clusterInstance:ClusterInstance") if i.name.startswith(f"{cell}-instance-")),
+        key=lambda i: i.name,
+    )
 
 
 def test_one_cluster_per_cell():
@@ -87,21 +90,29 @@ def test_security_group_admits_5432_only_from_named_groups():
     assert not sg.inputs.get("ingress") and not sg.inputs.get("egress")
     proxy_sg = r.named(f"{CELL}-endpoint-proxy-sg")
     allowed = {*config().allowed_source_security_group_ids, proxy_sg.id}
-    rules = [x for x in r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-             if x.inputs["securityGroupId"] == sg.id]
+    rules = [
+        x
+        for x in r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if x.inputs["securityGroupId"] == sg.id
+    ]
     assert {x.inputs["referencedSecurityGroupId"] for x in rules} == allowed
     for rule in rules:
         assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
         assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
-    egress = [x for x in r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
-              if x.inputs["securityGroupId"] == sg.id]
+    egress = [
+        x
+        for x in r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if x.inputs["securityGroupId"] == sg.id
+    ]
     assert egress == []
 
 
 def test_no_security_group_rule_anywhere_opens_to_the_internet():
     r = stack_run()
-    for rule in [*r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
-                 *r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")]:
+    for rule in [
+        *r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
+        *r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"),
+    ]:
         assert rule.inputs.get("cidrIpv4") not in ("0.0.0.0/0",) and rule.inputs.get("cidrIpv6") != "::/0"
         assert rule.inputs.get("referencedSecurityGroupId", "").startswith("sg-")
 
@@ -166,7 +177,11 @@ def test_monitoring_role_trusts_only_rds_monitoring_for_this_account():
 
 def test_restore_options_are_ignored_after_creation():
     assert set(cluster(stack_run()).ignore_changes) == {
-        "snapshotIdentifier", "globalClusterIdentifier", "replicationSourceIdentifier", "restoreToPointInTime"}
+        "snapshotIdentifier",
+        "globalClusterIdentifier",
+        "replicationSourceIdentifier",
+        "restoreToPointInTime",
+    }
     assert len(RESTORE_IGNORE_CHANGES) == 4
 
 
@@ -194,20 +209,30 @@ def test_restore_to_point_in_time():
 
 
 def args(**changes) -> DatabaseArgs:
-    base = dict(stack="prod-eu-west-1", cell="cell-1", vpc_id="vpc-0a1b2c3d4e5f60718",
-                subnet_ids=["subnet-0a11b22c33d44e551", "subnet-0b22c33d44e55f662"],
-                allowed_source_security_group_ids=["sg-0e1f2a3b4c5d6e7f8"],
-                data_key_arn="arn:d", secrets_key_arn="arn:s", logs_key_arn="arn:l", account_id="123456789012")
+    base = dict(
+        stack="prod-eu-west-1",
+        cell="cell-1",
+        vpc_id="vpc-0a1b2c3d4e5f60718",
+        subnet_ids=["subnet-0a11b22c33d44e551", "subnet-0b22c33d44e55f662"],
+        allowed_source_security_group_ids=["sg-0e1f2a3b4c5d6e7f8"],
+        data_key_arn="arn:d",
+        secrets_key_arn="arn:s",
+        logs_key_arn="arn:l",
+        account_id="123456789012",
+    )
     return DatabaseArgs(**{**base, **changes})
 
 
-@pytest.mark.parametrize(("change", "setting"), [
-    ({"deletion_protection": False}, "deletionProtection"),
-    ({"backup_retention_days": 1}, "backupRetentionDays"),
-    ({"publicly_accessible": True}, "publiclyAccessible"),
-    ({"instances": 1}, "singleInstance"),
-    ({"monitoring_interval": 0}, "enhancedMonitoring"),
-])
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        ({"deletion_protection": False}, "deletionProtection"),
+        ({"backup_retention_days": 1}, "backupRetentionDays"),
+        ({"publicly_accessible": True}, "publiclyAccessible"),
+        ({"instances": 1}, "singleInstance"),
+        ({"monitoring_interval": 0}, "enhancedMonitoring"),
+    ],
+)
 def test_component_refuses_a_weaker_setting_without_opt_in(change, setting):
     with pytest.raises(InsecureSettingRefused, match=setting):
         args(**change)
@@ -224,8 +249,13 @@ def test_component_requires_source_groups_and_two_subnets():
 
 
 def test_opted_in_weakening_is_applied_tagged_and_warned():
-    r = run(variant(deletion_protection=False, publicly_accessible=True,
-                    allow_insecure=frozenset({"deletionProtection", "publiclyAccessible"})))
+    r = run(
+        variant(
+            deletion_protection=False,
+            publicly_accessible=True,
+            allow_insecure=frozenset({"deletionProtection", "publiclyAccessible"}),
+        )
+    )
     c = cluster(r)
     assert c.inputs["deletionProtection"] is False
     assert c.tags[INSECURE_TAG] == "deletionProtection publiclyAccessible"

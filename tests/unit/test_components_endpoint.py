@@ -1,4 +1,5 @@
 """Endpoint: RDS Proxy requiring TLS and IAM auth, DNS names, a DNS-validated certificate."""
+
 from __future__ import annotations
 
 import json
@@ -19,13 +20,15 @@ def test_proxy_requires_tls_and_iam_auth_against_the_master_secret():
     assert i["engineFamily"] == "POSTGRESQL"
     assert i["requireTls"] is True
     assert i["debugLogging"] is False
-    assert i["auths"] == [{
-        "authScheme": "SECRETS",
-        "iamAuth": "REQUIRED",
-        "clientPasswordAuthType": "POSTGRES_SCRAM_SHA_256",
-        "secretArn": secret_arn,
-        "description": "master credentials; clients must present an IAM token",
-    }]
+    assert i["auths"] == [
+        {
+            "authScheme": "SECRETS",
+            "iamAuth": "REQUIRED",
+            "clientPasswordAuthType": "POSTGRES_SCRAM_SHA_256",
+            "secretArn": secret_arn,
+            "description": "master credentials; clients must present an IAM token",
+        }
+    ]
 
 
 def test_proxy_sits_in_the_private_subnets_behind_its_own_group():
@@ -35,14 +38,20 @@ def test_proxy_sits_in_the_private_subnets_behind_its_own_group():
     db_sg = r.named(f"{CELL}-sg")
     assert proxy.inputs["vpcSubnetIds"] == list(config().private_subnet_ids)
     assert proxy.inputs["vpcSecurityGroupIds"] == [proxy_sg.id]
-    ingress = {x.inputs["referencedSecurityGroupId"]
-               for x in r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-               if x.inputs["securityGroupId"] == proxy_sg.id}
+    ingress = {
+        x.inputs["referencedSecurityGroupId"]
+        for x in r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if x.inputs["securityGroupId"] == proxy_sg.id
+    }
     assert ingress == set(config().allowed_source_security_group_ids)
-    egress = [x.inputs for x in r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
-              if x.inputs["securityGroupId"] == proxy_sg.id]
-    assert egress == [{**egress[0], "referencedSecurityGroupId": db_sg.id, "fromPort": 5432, "toPort": 5432,
-                       "ipProtocol": "tcp"}]
+    egress = [
+        x.inputs
+        for x in r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if x.inputs["securityGroupId"] == proxy_sg.id
+    ]
+    assert egress == [
+        {**egress[0], "referencedSecurityGroupId": db_sg.id, "fromPort": 5432, "toPort": 5432, "ipProtocol": "tcp"}
+    ]
 
 
 def test_proxy_role_reads_only_the_master_secret():
@@ -76,7 +85,9 @@ def test_certificate_is_dns_validated_with_a_strong_key():
     assert cert.inputs["keyAlgorithm"] in ("RSA_2048", "EC_prime256v1", "EC_secp384r1")
     assert cert.inputs["domainName"] == "cell-1.db.eu-west-1.askasia.in"
     assert set(cert.inputs["subjectAlternativeNames"]) == {
-        "cell-1-ro.db.eu-west-1.askasia.in", "cell-1-proxy.db.eu-west-1.askasia.in"}
+        "cell-1-ro.db.eu-west-1.askasia.in",
+        "cell-1-proxy.db.eu-west-1.askasia.in",
+    }
     expected = {(o["resourceRecordName"], o["resourceRecordValue"]) for o in cert.outputs["domainValidationOptions"]}
     records = [r.named(f"{CELL}-endpoint-cert-validation-{i}") for i in range(3)]
     assert {(x.inputs["name"], x.inputs["records"][0]) for x in records} == expected
@@ -103,8 +114,21 @@ def test_dns_names_point_at_writer_reader_and_proxy():
 
 def test_endpoint_args_refuse_weak_certificate_keys():
     with pytest.raises(ValueError, match="certificate_key_algorithm"):
-        EndpointArgs(stack="s", region="eu-west-1", cell="cell-1", domain="askasia.in", hosted_zone_id="Z1",
-                     vpc_id="vpc-1", subnet_ids=["a", "b"], allowed_source_security_group_ids=["sg-1"],
-                     database_security_group_id="sg-2", cluster_identifier="c", writer_endpoint="w",
-                     reader_endpoint="r", master_secret_arn="s", secrets_key_arn="k", account_id="1",
-                     certificate_key_algorithm="RSA_1024")
+        EndpointArgs(
+            stack="s",
+            region="eu-west-1",
+            cell="cell-1",
+            domain="askasia.in",
+            hosted_zone_id="Z1",
+            vpc_id="vpc-1",
+            subnet_ids=["a", "b"],
+            allowed_source_security_group_ids=["sg-1"],
+            database_security_group_id="sg-2",
+            cluster_identifier="c",
+            writer_endpoint="w",
+            reader_endpoint="r",
+            master_secret_arn="s",
+            secrets_key_arn="k",
+            account_id="1",
+            certificate_key_algorithm="RSA_1024",
+        )

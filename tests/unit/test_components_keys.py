@@ -1,4 +1,5 @@
 """KMS keys: rotation, customer-managed per purpose, explicit policies without open principals."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,15 @@ import pytest
 from components.keys import SYMMETRIC_PURPOSES, KeysArgs
 from tests.unit.mock_stacks import as_list, key, key_arn, policy, run, stack_run, statements, variant
 
-CRYPTO_PREFIXES = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:Sign",
-                   "kms:CreateGrant", "kms:*")
+CRYPTO_PREFIXES = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt",
+    "kms:GenerateDataKey",
+    "kms:Sign",
+    "kms:CreateGrant",
+    "kms:*",
+)
 
 
 def is_crypto(action: str) -> bool:
@@ -61,12 +69,15 @@ def test_key_policies_have_no_open_principal_and_condition_every_use(purpose):
             assert st.get("Condition"), f"{purpose}/{st['Sid']} allows use without a condition"
 
 
-@pytest.mark.parametrize(("purpose", "service"), [
-    ("data", "rds.eu-west-1.amazonaws.com"),
-    ("backup", "backup.eu-west-1.amazonaws.com"),
-    ("secrets", "secretsmanager.eu-west-1.amazonaws.com"),
-    ("logs", "s3.eu-west-1.amazonaws.com"),
-])
+@pytest.mark.parametrize(
+    ("purpose", "service"),
+    [
+        ("data", "rds.eu-west-1.amazonaws.com"),
+        ("backup", "backup.eu-west-1.amazonaws.com"),
+        ("secrets", "secretsmanager.eu-west-1.amazonaws.com"),
+        ("logs", "s3.eu-west-1.amazonaws.com"),
+    ],
+)
 def test_use_is_scoped_to_the_service_that_needs_it(purpose, service):
     doc = policy(key(stack_run(), purpose))
     use = next(s for s in statements(doc) if s["Sid"] == "UseThroughServices")
@@ -81,10 +92,12 @@ def test_logs_key_lets_cloudwatch_cloudtrail_and_eventbridge_in_with_conditions(
     by_service = {s["Principal"].get("Service"): s for s in statements(doc) if "Service" in s["Principal"]}
     logs = by_service["logs.eu-west-1.amazonaws.com"]
     assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
-        "arn:aws:logs:eu-west-1:123456789012:log-group:*")
+        "arn:aws:logs:eu-west-1:123456789012:log-group:*"
+    )
     trail = next(s for s in statements(doc) if s["Sid"] == "CloudTrailEncryptsLogs")
     assert trail["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"].startswith(
-        "arn:aws:cloudtrail:*:123456789012:trail/")
+        "arn:aws:cloudtrail:*:123456789012:trail/"
+    )
     events = by_service["events.amazonaws.com"]
     assert "kms:GenerateDataKey*" in events["Action"]
     assert events["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
@@ -130,5 +143,11 @@ def test_token_ttl_follows_config():
 @pytest.mark.parametrize("ttl", [0, 61, 24 * 60])
 def test_keys_args_refuse_long_lived_tokens(ttl):
     with pytest.raises(ValueError, match="access_token_ttl_minutes"):
-        KeysArgs(stack="s", region="eu-west-1", account_id="123456789012", partition="aws",
-                 jwt_issuer="https://auth.example", access_token_ttl_minutes=ttl)
+        KeysArgs(
+            stack="s",
+            region="eu-west-1",
+            account_id="123456789012",
+            partition="aws",
+            jwt_issuer="https://auth.example",
+            access_token_ttl_minutes=ttl,
+        )

@@ -1,4 +1,5 @@
 """RegionalPlatform: composition, component conventions, the transfer gate, CA export."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,12 @@ from provisioner.mockrun import run_function_under_mocks
 from tests.unit.mock_stacks import run, stack_run, variant
 
 COMPONENT_TYPES = {
-    "askasia:platform:RegionalPlatform", "askasia:platform:Keys", "askasia:platform:Audit",
-    "askasia:platform:Database", "askasia:platform:Endpoint", "askasia:platform:Subprocessors",
+    "askasia:platform:RegionalPlatform",
+    "askasia:platform:Keys",
+    "askasia:platform:Audit",
+    "askasia:platform:Database",
+    "askasia:platform:Endpoint",
+    "askasia:platform:Subprocessors",
     "askasia:platform:Backup",
 }
 
@@ -42,8 +47,12 @@ def test_every_resource_is_parented_inside_the_platform():
 def test_only_dr_resources_use_the_dr_provider():
     r = stack_run()
     in_dr = sorted(res.type for res in r.resources if res.region == "eu-central-1" and res.custom)
-    assert in_dr == ["aws:backup/vault:Vault", "aws:kms/alias:Alias", "aws:kms/replicaKey:ReplicaKey",
-                     "pulumi:providers:aws"]
+    assert in_dr == [
+        "aws:backup/vault:Vault",
+        "aws:kms/alias:Alias",
+        "aws:kms/replicaKey:ReplicaKey",
+        "pulumi:providers:aws",
+    ]
 
 
 def test_transfer_gate_runs_before_any_resource():
@@ -72,7 +81,8 @@ def test_ca_bundle_is_what_the_instances_present():
     r = run(variant(ca_cert_identifier="rds-ca-ecc384-g1"))
     assert {c["ca_bundle"] for c in r.outputs["clusters"]} == {"rds-ca-ecc384-g1"}
     assert {i.inputs["caCertIdentifier"] for i in r.of_type("aws:rds/clusterInstance:ClusterInstance")} == {
-        "rds-ca-ecc384-g1"}
+        "rds-ca-ecc384-g1"
+    }
 
 
 def test_cluster_outputs_come_from_the_cluster_resources():

@@ -1,4 +1,5 @@
 """Sub-processors: SES with DKIM and TLS required; payment credentials encrypted and rotated."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,9 @@ def test_email_domain_uses_the_configuration_set_and_dkim():
     assert identity.inputs["dkimSigningAttributes"]["nextSigningKeyLength"] == "RSA_2048_BIT"
     assert identity.tags[SUBPROCESSOR_TAG] == "amazon-ses"
     tokens = identity.outputs["dkimSigningAttributes"]["tokens"]
-    records = {r.named(f"{SUB}-email-dkim-{i}").inputs["name"]: r.named(f"{SUB}-email-dkim-{i}").inputs
-               for i in range(3)}
+    records = {
+        r.named(f"{SUB}-email-dkim-{i}").inputs["name"]: r.named(f"{SUB}-email-dkim-{i}").inputs for i in range(3)
+    }
     for token in tokens:
         record = records[f"{token}._domainkey.mail.eu.askasia.in"]
         assert (record["type"], record["records"]) == ("CNAME", [f"{token}.dkim.amazonses.com"])

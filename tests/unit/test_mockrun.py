@@ -1,4 +1,5 @@
 """The offline mock runner: re-entrant, deterministic, loud about what it cannot mock."""
+
 from __future__ import annotations
 
 import pulumi
@@ -47,5 +48,4 @@ def test_outputs_are_json_ready_and_realistic():
 
 def test_program_errors_propagate():
     with pytest.raises(ValueError, match="boom"):
-        run_function_under_mocks(lambda: (_ for _ in ()).throw(ValueError("boom")), stack="probe",
-                                 region="eu-west-1")
+        run_function_under_mocks(lambda: (_ for _ in ()).throw(ValueError("boom")), stack="probe", region="eu-west-1")

@@ -1,4 +1,5 @@
 """The stack-outputs contract: the validator accepts the DESIGN.md shape and names what is wrong."""
+
 import copy
 import json
 
@@ -10,11 +11,17 @@ from provisioner.outputs import load_outputs_file, parse_outputs
 GOOD = {
     "stack": "prod-eu-west-1",
     "region": "eu-west-1",
-    "clusters": [{
-        "cell": "cell-1", "endpoint": "c1.cluster-abc.eu-west-1.rds.amazonaws.com", "port": 5432,
-        "database": "platform", "master_secret_arn": "arn:aws:secretsmanager:eu-west-1:1:secret:x",
-        "ca_bundle": "rds-ca-rsa2048-g1", "iam_auth": True,
-    }],
+    "clusters": [
+        {
+            "cell": "cell-1",
+            "endpoint": "c1.cluster-abc.eu-west-1.rds.amazonaws.com",
+            "port": 5432,
+            "database": "platform",
+            "master_secret_arn": "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+            "ca_bundle": "rds-ca-rsa2048-g1",
+            "iam_auth": True,
+        }
+    ],
     "kms": {"data": "arn:d", "logs": "arn:l", "backup": "arn:b", "secrets": "arn:s", "jwt_signing": "arn:j"},
     "dr": {"region": "eu-central-1", "mode": "snapshot-copy"},
     "audit_log_groups": {"starter": "/a/s", "growth": "/a/g", "enterprise": "/a/e"},

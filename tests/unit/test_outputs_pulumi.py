@@ -1,4 +1,5 @@
 """Reading stack outputs through the Automation API needs the `pulumi` CLI."""
+
 import shutil
 
 import pytest
@@ -28,8 +29,9 @@ def test_outputs_come_back_through_the_automation_api(tmp_path, monkeypatch):
         for key, value in GOOD.items():
             pulumi.export(key, value)
 
-    stack = automation.create_or_select_stack(stack_name="prod-eu-west-1", project_name="askasia-platform",
-                                              program=program)
+    stack = automation.create_or_select_stack(
+        stack_name="prod-eu-west-1", project_name="askasia-platform", program=program
+    )
     stack.up()
     work = tmp_path / "project"
     work.mkdir()

@@ -1,4 +1,5 @@
 """`provision plan`: the real program under mocks, judged by the rules, exit 0/1/2."""
+
 from __future__ import annotations
 
 import json
@@ -57,10 +58,14 @@ def test_json_report_has_inventory_counts_and_no_violations(capsys, monkeypatch)
 
 
 def test_insecure_on_purpose_with_the_opt_in_is_still_a_mandatory_violation(tmp_path, capsys, monkeypatch) -> None:
-    stacks = _stack_copy(tmp_path, "test-insecure", {
-        "askasia:deletionProtection": False,
-        "askasia:allowInsecure": ["deletionProtection"],
-    })
+    stacks = _stack_copy(
+        tmp_path,
+        "test-insecure",
+        {
+            "askasia:deletionProtection": False,
+            "askasia:allowInsecure": ["deletionProtection"],
+        },
+    )
     code, out, err = run_cli(["plan", "--stack", "test-insecure", "--stacks-dir", str(stacks)], capsys, monkeypatch)
     assert code == 1
     assert "[mandatory] rds-cluster-deletion-protection test-insecure-cell-1-cluster" in out
@@ -75,8 +80,11 @@ def test_weakening_without_the_opt_in_cannot_run(tmp_path, capsys, monkeypatch) 
 
 
 def test_me_south_1_serving_eu_is_refused_with_one_line(tmp_path, capsys, monkeypatch) -> None:
-    stacks = _stack_copy(tmp_path, "test-bahrain", {
-        "aws:region": "me-south-1", "askasia:drRegion": "me-central-1", "askasia:origins": ["EU"]})
+    stacks = _stack_copy(
+        tmp_path,
+        "test-bahrain",
+        {"aws:region": "me-south-1", "askasia:drRegion": "me-central-1", "askasia:origins": ["EU"]},
+    )
     code, out, err = run_cli(["plan", "--stack", "test-bahrain", "--stacks-dir", str(stacks)], capsys, monkeypatch)
     assert code == 1
     error_lines = [line for line in err.splitlines() if line.strip()]

@@ -1,4 +1,5 @@
 """Every rule: a resource that breaks it is reported, a compliant one passes."""
+
 from __future__ import annotations
 
 import json
@@ -53,10 +54,20 @@ GOOD_KEY: dict[str, Any] = {
     "enableKeyRotation": True,
     "deletionWindowInDays": 30.0,
     "policy": _policy(
-        {"Sid": "Account", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "Logs", "Effect": "Allow", "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
-         "Action": ["kms:Encrypt*", "kms:Decrypt*"], "Resource": "*"},
+        {
+            "Sid": "Account",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*"],
+            "Resource": "*",
+        },
     ),
 }
 GOOD_TRAIL: dict[str, Any] = {
@@ -67,16 +78,29 @@ GOOD_TRAIL: dict[str, Any] = {
     "cloudWatchLogsRoleArn": "arn:aws:iam::123456789012:role/trail",
 }
 SSL_DENY = {
-    "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+    "Sid": "DenyInsecureTransport",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
     "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
 }
 GOOD_LIFECYCLE = {"rules": [{"id": "expire", "status": "Enabled", "expiration": {"days": 400.0}}]}
-GOOD_SSE = {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms",
-                                                              "kmsMasterKeyId": KEY_ARN}}]}
-GOOD_PLAN = {"rules": [{"ruleName": "daily", "lifecycle": {"deleteAfter": 35.0},
-                        "copyActions": [{"destinationVaultArn": "arn:aws:backup:eu-central-1:1:backup-vault:dr",
-                                         "lifecycle": {"deleteAfter": 35.0}}]}]}
+GOOD_SSE = {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY_ARN}}]}
+GOOD_PLAN = {
+    "rules": [
+        {
+            "ruleName": "daily",
+            "lifecycle": {"deleteAfter": 35.0},
+            "copyActions": [
+                {
+                    "destinationVaultArn": "arn:aws:backup:eu-central-1:1:backup-vault:dr",
+                    "lifecycle": {"deleteAfter": 35.0},
+                }
+            ],
+        }
+    ]
+}
 
 
 def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -92,80 +116,151 @@ def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
 # rule id -> (compliant inputs, violating inputs, text the message must contain)
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
     "rds-cluster-encrypted-cmk": (GOOD_CLUSTER, _with(GOOD_CLUSTER, kmsKeyId=...), "kmsKeyId"),
-    "rds-cluster-deletion-protection": (GOOD_CLUSTER, _with(GOOD_CLUSTER, deletionProtection=False),
-                                        "deletionProtection"),
-    "rds-cluster-iam-auth": (GOOD_CLUSTER, _with(GOOD_CLUSTER, iamDatabaseAuthenticationEnabled=...),
-                             "iamDatabaseAuthenticationEnabled"),
+    "rds-cluster-deletion-protection": (
+        GOOD_CLUSTER,
+        _with(GOOD_CLUSTER, deletionProtection=False),
+        "deletionProtection",
+    ),
+    "rds-cluster-iam-auth": (
+        GOOD_CLUSTER,
+        _with(GOOD_CLUSTER, iamDatabaseAuthenticationEnabled=...),
+        "iamDatabaseAuthenticationEnabled",
+    ),
     "rds-cluster-backup-retention": (GOOD_CLUSTER, _with(GOOD_CLUSTER, backupRetentionPeriod=3.0), "3 < 7"),
-    "rds-cluster-postgresql-logs": (GOOD_CLUSTER, _with(GOOD_CLUSTER, enabledCloudwatchLogsExports=[]),
-                                    "postgresql"),
-    "rds-cluster-copy-tags-to-snapshot": (GOOD_CLUSTER, _with(GOOD_CLUSTER, copyTagsToSnapshot=...),
-                                          "copyTagsToSnapshot"),
+    "rds-cluster-postgresql-logs": (GOOD_CLUSTER, _with(GOOD_CLUSTER, enabledCloudwatchLogsExports=[]), "postgresql"),
+    "rds-cluster-copy-tags-to-snapshot": (
+        GOOD_CLUSTER,
+        _with(GOOD_CLUSTER, copyTagsToSnapshot=...),
+        "copyTagsToSnapshot",
+    ),
     "rds-cluster-custom-parameter-group": (
-        GOOD_CLUSTER, _with(GOOD_CLUSTER, dbClusterParameterGroupName="default.aurora-postgresql16"),
-        "default"),
+        GOOD_CLUSTER,
+        _with(GOOD_CLUSTER, dbClusterParameterGroupName="default.aurora-postgresql16"),
+        "default",
+    ),
     "rds-cluster-performance-insights-cmk": (
-        GOOD_CLUSTER, _with(GOOD_CLUSTER, performanceInsightsKmsKeyId=...), "performanceInsightsKmsKeyId"),
-    "rds-cluster-managed-master-secret": (GOOD_CLUSTER, _with(GOOD_CLUSTER, masterPassword="hunter2hunter2"),
-                                          "masterPassword"),
-    "rds-cluster-final-snapshot": (GOOD_CLUSTER, _with(GOOD_CLUSTER, skipFinalSnapshot=True),
-                                   "skipFinalSnapshot"),
+        GOOD_CLUSTER,
+        _with(GOOD_CLUSTER, performanceInsightsKmsKeyId=...),
+        "performanceInsightsKmsKeyId",
+    ),
+    "rds-cluster-managed-master-secret": (
+        GOOD_CLUSTER,
+        _with(GOOD_CLUSTER, masterPassword="hunter2hunter2"),
+        "masterPassword",
+    ),
+    "rds-cluster-final-snapshot": (GOOD_CLUSTER, _with(GOOD_CLUSTER, skipFinalSnapshot=True), "skipFinalSnapshot"),
     "rds-instance-not-public": (GOOD_INSTANCE, _with(GOOD_INSTANCE, publiclyAccessible=True), "true"),
     "rds-instance-performance-insights-cmk": (
-        GOOD_INSTANCE, _with(GOOD_INSTANCE, performanceInsightsKmsKeyId=...), "performanceInsightsKmsKeyId"),
-    "rds-instance-minor-upgrades": (GOOD_INSTANCE, _with(GOOD_INSTANCE, autoMinorVersionUpgrade=False),
-                                    "autoMinorVersionUpgrade"),
-    "rds-instance-enhanced-monitoring": (GOOD_INSTANCE, _with(GOOD_INSTANCE, monitoringInterval=0.0),
-                                         "monitoringInterval"),
-    "rds-pg-force-ssl": (GOOD_PARAMS, {"family": "aurora-postgresql16", "parameters": [
-        {"name": "rds.force_ssl", "value": "0"}]}, "rds.force_ssl=0"),
-    "rds-pg-scram-passwords": (GOOD_PARAMS, {"family": "aurora-postgresql16", "parameters": [
-        {"name": "password_encryption", "value": "md5"}]}, "md5"),
-    "rds-pg-tls-min-version": (GOOD_PARAMS, {"family": "aurora-postgresql16", "parameters": [
-        {"name": "ssl_min_protocol_version", "value": "TLSv1.1"}]}, "TLSv1.1"),
-    "rds-proxy-require-tls": ({"engineFamily": "POSTGRESQL", "requireTls": True},
-                              {"engineFamily": "POSTGRESQL", "requireTls": False}, "requireTls"),
+        GOOD_INSTANCE,
+        _with(GOOD_INSTANCE, performanceInsightsKmsKeyId=...),
+        "performanceInsightsKmsKeyId",
+    ),
+    "rds-instance-minor-upgrades": (
+        GOOD_INSTANCE,
+        _with(GOOD_INSTANCE, autoMinorVersionUpgrade=False),
+        "autoMinorVersionUpgrade",
+    ),
+    "rds-instance-enhanced-monitoring": (
+        GOOD_INSTANCE,
+        _with(GOOD_INSTANCE, monitoringInterval=0.0),
+        "monitoringInterval",
+    ),
+    "rds-pg-force-ssl": (
+        GOOD_PARAMS,
+        {"family": "aurora-postgresql16", "parameters": [{"name": "rds.force_ssl", "value": "0"}]},
+        "rds.force_ssl=0",
+    ),
+    "rds-pg-scram-passwords": (
+        GOOD_PARAMS,
+        {"family": "aurora-postgresql16", "parameters": [{"name": "password_encryption", "value": "md5"}]},
+        "md5",
+    ),
+    "rds-pg-tls-min-version": (
+        GOOD_PARAMS,
+        {"family": "aurora-postgresql16", "parameters": [{"name": "ssl_min_protocol_version", "value": "TLSv1.1"}]},
+        "TLSv1.1",
+    ),
+    "rds-proxy-require-tls": (
+        {"engineFamily": "POSTGRESQL", "requireTls": True},
+        {"engineFamily": "POSTGRESQL", "requireTls": False},
+        "requireTls",
+    ),
     "rds-snapshot-not-public": ({"sharedAccounts": ["210987654321"]}, {"sharedAccounts": ["all"]}, "all"),
-    "rds-snapshot-copy-cmk": ({"kmsKeyId": KEY_ARN, "destinationRegion": "eu-central-1"},
-                              {"destinationRegion": "eu-central-1"}, "kmsKeyId"),
+    "rds-snapshot-copy-cmk": (
+        {"kmsKeyId": KEY_ARN, "destinationRegion": "eu-central-1"},
+        {"destinationRegion": "eu-central-1"},
+        "kmsKeyId",
+    ),
     "kms-key-rotation": (GOOD_KEY, _with(GOOD_KEY, enableKeyRotation=False), "enableKeyRotation"),
-    "kms-key-policy-no-wildcard": (GOOD_KEY, _with(GOOD_KEY, policy=_policy(
-        {"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt",
-         "Resource": "*"})), "Open"),
+    "kms-key-policy-no-wildcard": (
+        GOOD_KEY,
+        _with(
+            GOOD_KEY,
+            policy=_policy(
+                {"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}
+            ),
+        ),
+        "Open",
+    ),
     "kms-key-deletion-window": (GOOD_KEY, _with(GOOD_KEY, deletionWindowInDays=7.0), "7 < 30"),
     "iam-no-kms-decrypt-all-keys": (
         {"policy": _policy({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN})},
         {"policy": _policy({"Sid": "All", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*"})},
-        "All"),
+        "All",
+    ),
     "cloudtrail-multi-region": (GOOD_TRAIL, _with(GOOD_TRAIL, isMultiRegionTrail=False), "isMultiRegionTrail"),
-    "cloudtrail-log-file-validation": (GOOD_TRAIL, _with(GOOD_TRAIL, enableLogFileValidation=...),
-                                       "enableLogFileValidation"),
+    "cloudtrail-log-file-validation": (
+        GOOD_TRAIL,
+        _with(GOOD_TRAIL, enableLogFileValidation=...),
+        "enableLogFileValidation",
+    ),
     "cloudtrail-kms": (GOOD_TRAIL, _with(GOOD_TRAIL, kmsKeyId=...), "kmsKeyId"),
     "cloudtrail-logging-on": (GOOD_TRAIL, _with(GOOD_TRAIL, enableLogging=False), "enableLogging"),
     "cloudtrail-cloudwatch": (GOOD_TRAIL, _with(GOOD_TRAIL, cloudWatchLogsGroupArn=...), "cloudWatchLogsGroupArn"),
     "s3-public-access-block": (
         {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True},
         {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True},
-        "restrictPublicBuckets"),
-    "s3-ssl-only": ({"policy": _policy(SSL_DENY)},
-                    {"policy": _policy({**SSL_DENY, "Condition": {"Bool": {"aws:SecureTransport": "true"}}})},
-                    "SecureTransport"),
-    "s3-lifecycle-expiry": (GOOD_LIFECYCLE,
-                            {"rules": [{"id": "expire", "status": "Disabled", "expiration": {"days": 30.0}}]},
-                            "expiration"),
-    "s3-sse-cmk": (GOOD_SSE, {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
-                   "aws:kms"),
-    "s3-no-compliance-lock": ({"rule": {"defaultRetention": {"mode": "GOVERNANCE", "days": 30.0}}},
-                              {"rule": {"defaultRetention": {"mode": "COMPLIANCE", "days": 30.0}}},
-                              "COMPLIANCE"),
+        "restrictPublicBuckets",
+    ),
+    "s3-ssl-only": (
+        {"policy": _policy(SSL_DENY)},
+        {"policy": _policy({**SSL_DENY, "Condition": {"Bool": {"aws:SecureTransport": "true"}}})},
+        "SecureTransport",
+    ),
+    "s3-lifecycle-expiry": (
+        GOOD_LIFECYCLE,
+        {"rules": [{"id": "expire", "status": "Disabled", "expiration": {"days": 30.0}}]},
+        "expiration",
+    ),
+    "s3-sse-cmk": (
+        GOOD_SSE,
+        {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
+        "aws:kms",
+    ),
+    "s3-no-compliance-lock": (
+        {"rule": {"defaultRetention": {"mode": "GOVERNANCE", "days": 30.0}}},
+        {"rule": {"defaultRetention": {"mode": "COMPLIANCE", "days": 30.0}}},
+        "COMPLIANCE",
+    ),
     "secret-cmk": ({"kmsKeyId": KEY_ARN}, {"description": "payments"}, "kmsKeyId"),
     "backup-vault-cmk": ({"kmsKeyArn": KEY_ARN}, {"name": "vault"}, "kmsKeyArn"),
-    "backup-plan-expiry": (GOOD_PLAN, {"rules": [{**GOOD_PLAN["rules"][0], "copyActions": [
-        {"destinationVaultArn": "arn:aws:backup:eu-central-1:1:backup-vault:dr"}]}]}, "copy action #0"),
+    "backup-plan-expiry": (
+        GOOD_PLAN,
+        {
+            "rules": [
+                {
+                    **GOOD_PLAN["rules"][0],
+                    "copyActions": [{"destinationVaultArn": "arn:aws:backup:eu-central-1:1:backup-vault:dr"}],
+                }
+            ]
+        },
+        "copy action #0",
+    ),
     "logs-retention-plan-tier": (
         {"retentionInDays": 400.0, "kmsKeyId": KEY_ARN, "tags": {"askasia:plan-tier": "enterprise"}},
         {"retentionInDays": 90.0, "kmsKeyId": KEY_ARN, "tags": {"askasia:plan-tier": "enterprise"}},
-        "requires retentionInDays 400, got 90"),
+        "requires retentionInDays 400, got 90",
+    ),
     "logs-retention-set": ({"retentionInDays": 90.0}, {"retentionInDays": 100.0}, "not a value"),
     "logs-cmk": ({"retentionInDays": 90.0, "kmsKeyId": KEY_ARN}, {"retentionInDays": 90.0}, "kmsKeyId"),
 }
@@ -216,8 +311,15 @@ def test_asymmetric_keys_are_exempt_from_rotation() -> None:
 
 
 def test_wildcard_principal_with_a_condition_is_allowed() -> None:
-    conditioned = _policy({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
-                           "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}})
+    conditioned = _policy(
+        {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}},
+        }
+    )
     assert _rule("kms-key-policy-no-wildcard").check({"policy": conditioned}) is None
     bare = _policy({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"})
     assert _rule("kms-key-policy-no-wildcard").check({"policy": bare})
@@ -255,9 +357,12 @@ def _attachments(*skip: str) -> list[Resource]:
         "policy": Resource("aws:s3/bucketPolicy:BucketPolicy", "pol", {"bucket": "audit-bkt"}),
         "sse": Resource(
             "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-            "sse", {"bucket": "audit-bkt"}),
-        "lifecycle": Resource("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lc",
-                              {"bucket": "audit-bkt"}),
+            "sse",
+            {"bucket": "audit-bkt"},
+        ),
+        "lifecycle": Resource(
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lc", {"bucket": "audit-bkt"}
+        ),
     }
     return [r for k, r in parts.items() if k not in skip]
 
@@ -283,8 +388,12 @@ def test_attachment_matched_through_crossguard_property_dependencies() -> None:
 
 
 CLUSTER = Resource("aws:rds/cluster:Cluster", "cell-1", {**GOOD_CLUSTER}, {"id": "askasia-cell-1"})
-PARAMS = Resource("aws:rds/clusterParameterGroup:ClusterParameterGroup", "cell-1-params",
-                  {**GOOD_PARAMS, "name": "askasia-prod-cell-1"}, {"id": "askasia-prod-cell-1"})
+PARAMS = Resource(
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+    "cell-1-params",
+    {**GOOD_PARAMS, "name": "askasia-prod-cell-1"},
+    {"id": "askasia-prod-cell-1"},
+)
 
 
 def test_cluster_linked_to_a_force_ssl_group_passes() -> None:
@@ -292,12 +401,21 @@ def test_cluster_linked_to_a_force_ssl_group_passes() -> None:
 
 
 def test_cluster_linked_to_a_group_without_force_ssl_is_reported() -> None:
-    weak = Resource(PARAMS.type, PARAMS.name, {"family": "aurora-postgresql16", "name": "askasia-prod-cell-1",
-                                               "parameters": [{"name": "rds.force_ssl", "value": "0"}]})
+    weak = Resource(
+        PARAMS.type,
+        PARAMS.name,
+        {
+            "family": "aurora-postgresql16",
+            "name": "askasia-prod-cell-1",
+            "parameters": [{"name": "rds.force_ssl", "value": "0"}],
+        },
+    )
     assert _stack_rule("rds-cluster-force-ssl-linked").check([CLUSTER, weak]) == [
-        ("cell-1", "its parameter group does not set rds.force_ssl=1")]
+        ("cell-1", "its parameter group does not set rds.force_ssl=1")
+    ]
     assert _stack_rule("rds-cluster-force-ssl-linked").check([CLUSTER]) == [
-        ("cell-1", "parameter group is not declared in this stack")]
+        ("cell-1", "parameter group is not declared in this stack")
+    ]
 
 
 def _instance(name: str) -> Resource:
@@ -312,23 +430,40 @@ def test_multi_az_needs_two_instances() -> None:
 
 def test_secret_rotation_must_point_at_the_secret() -> None:
     rule = _stack_rule("secret-rotation-configured")
-    secret = Resource("aws:secretsmanager/secret:Secret", "payments", {"kmsKeyId": KEY_ARN},
-                      {"arn": "arn:aws:secretsmanager:eu-west-1:1:secret:payments-AbCdEf"})
-    rotation = Resource("aws:secretsmanager/secretRotation:SecretRotation", "rot",
-                        {"secretId": "arn:aws:secretsmanager:eu-west-1:1:secret:payments-AbCdEf"})
+    secret = Resource(
+        "aws:secretsmanager/secret:Secret",
+        "payments",
+        {"kmsKeyId": KEY_ARN},
+        {"arn": "arn:aws:secretsmanager:eu-west-1:1:secret:payments-AbCdEf"},
+    )
+    rotation = Resource(
+        "aws:secretsmanager/secretRotation:SecretRotation",
+        "rot",
+        {"secretId": "arn:aws:secretsmanager:eu-west-1:1:secret:payments-AbCdEf"},
+    )
     assert rule.check([secret, rotation]) == []
     assert rule.check([secret]) == [("payments", "no SecretRotation for this secret")]
 
 
 def test_evaluate_orders_mandatory_first_and_includes_stack_rules() -> None:
-    found = evaluate([
-        Resource("aws:rds/clusterInstance:ClusterInstance", "i1",
-                 {**GOOD_INSTANCE, "autoMinorVersionUpgrade": False, "clusterIdentifier": "askasia-cell-1"}),
-        Resource("aws:secretsmanager/secret:Secret", "s", {}),
-        CLUSTER, PARAMS,
-    ])
+    found = evaluate(
+        [
+            Resource(
+                "aws:rds/clusterInstance:ClusterInstance",
+                "i1",
+                {**GOOD_INSTANCE, "autoMinorVersionUpgrade": False, "clusterIdentifier": "askasia-cell-1"},
+            ),
+            Resource("aws:secretsmanager/secret:Secret", "s", {}),
+            CLUSTER,
+            PARAMS,
+        ]
+    )
     severities = [v.severity for v in found]
     assert severities == sorted(severities, key=lambda s: s != "mandatory")
-    assert {v.rule_id for v in found} >= {"secret-cmk", "rds-instance-minor-upgrades", "rds-cluster-multi-az",
-                                          "secret-rotation-configured"}
+    assert {v.rule_id for v in found} >= {
+        "secret-cmk",
+        "rds-instance-minor-upgrades",
+        "rds-cluster-multi-az",
+        "secret-rotation-configured",
+    }
     assert check_stack([]) == []

@@ -1,4 +1,5 @@
 """`provision register`: sub-processor list and data-location/transfer register from the records."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -90,8 +91,11 @@ def test_html_is_self_contained_colour_coded_and_escaped(tmp_path, capsys, monke
     subs["subprocessors"][2]["purpose"] = "<script>alert(1)</script> billing"
     (stacks / "subprocessors.yaml").write_text(yaml.safe_dump(subs), encoding="utf-8")
     out_file = tmp_path / "register.html"
-    code, _, err = run_cli(["register", "--all", "--format", "html", "--output", str(out_file),
-                            "--stacks-dir", str(stacks)], capsys, monkeypatch)
+    code, _, err = run_cli(
+        ["register", "--all", "--format", "html", "--output", str(out_file), "--stacks-dir", str(stacks)],
+        capsys,
+        monkeypatch,
+    )
     html = out_file.read_text(encoding="utf-8")
     assert code == 0 and "wrote" in err
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; billing" in html
@@ -102,8 +106,10 @@ def test_html_is_self_contained_colour_coded_and_escaped(tmp_path, capsys, monke
 
 
 def test_stack_with_an_unrecorded_transfer_is_flagged_exit_1(tmp_path, capsys, monkeypatch) -> None:
-    stacks = _stacks_dir(tmp_path, {"test-bahrain": {"aws:region": "me-south-1", "askasia:drRegion": "eu-west-1",
-                                                     "askasia:origins": ["EU"]}})
+    stacks = _stacks_dir(
+        tmp_path,
+        {"test-bahrain": {"aws:region": "me-south-1", "askasia:drRegion": "eu-west-1", "askasia:origins": ["EU"]}},
+    )
     code, out, err = run_cli(["register", "--stack", "test-bahrain", "--stacks-dir", str(stacks)], capsys, monkeypatch)
     assert code == 1
     assert "EU -> me-south-1 (BH, Bahrain) in stack test-bahrain (primary): record bases.EU.BH" in out
@@ -111,8 +117,17 @@ def test_stack_with_an_unrecorded_transfer_is_flagged_exit_1(tmp_path, capsys, m
 
 
 def test_unknown_subprocessor_named_by_a_stack_exits_2(tmp_path, capsys, monkeypatch) -> None:
-    stacks = _stacks_dir(tmp_path, {"test-mailer": {"askasia:subprocessors": {
-        "email": {"name": "mailgun", "domain": "mail.eu.askasia.in"}, "payments": {"name": "stripe"}}}})
+    stacks = _stacks_dir(
+        tmp_path,
+        {
+            "test-mailer": {
+                "askasia:subprocessors": {
+                    "email": {"name": "mailgun", "domain": "mail.eu.askasia.in"},
+                    "payments": {"name": "stripe"},
+                }
+            }
+        },
+    )
     code, _, err = run_cli(["register", "--stack", "test-mailer", "--stacks-dir", str(stacks)], capsys, monkeypatch)
     assert code == 2 and "names sub-processor 'mailgun'" in err
 

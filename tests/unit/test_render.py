@@ -1,4 +1,5 @@
 """Rendering: StrictUndefined, quoting filters only, Flyway ordering, one keyword style."""
+
 import re
 
 import jinja2
@@ -41,21 +42,28 @@ def test_checksums_follow_the_rendered_text():
     a = tenant_target("abcdefghij12", "zyxwvutsrq98", "growth").rendered
     b = tenant_target("abcdefghij13", "zyxwvutsrq98", "growth").rendered
     assert [x.checksum for x in a] != [y.checksum for y in b]
-    assert [x.checksum for x in a] == [x.checksum for x in tenant_target("abcdefghij12", "zyxwvutsrq98",
-                                                                           "growth").rendered]
+    assert [x.checksum for x in a] == [
+        x.checksum for x in tenant_target("abcdefghij12", "zyxwvutsrq98", "growth").rendered
+    ]
 
 
 def test_audit_months_cover_the_year_boundary():
     import datetime as dt
 
     months = audit_months(dt.date(2026, 12, 15))
-    assert [m["name"] for m in months] == ["audit_events_2026_11", "audit_events_2026_12",
-                                           "audit_events_2027_01", "audit_events_2027_02", "audit_events_2027_03"]
+    assert [m["name"] for m in months] == [
+        "audit_events_2026_11",
+        "audit_events_2026_12",
+        "audit_events_2027_01",
+        "audit_events_2027_02",
+        "audit_events_2027_03",
+    ]
     assert months[1]["end"] == "2027-01-01"
 
 
 KEYWORDS = re.compile(
-    r"\b(CREATE|ALTER|GRANT|REVOKE|SELECT|INSERT|UPDATE|DELETE|TABLE|ROLE|SCHEMA|POLICY|FROM|WHERE|JOIN|AND|OR)\b")
+    r"\b(CREATE|ALTER|GRANT|REVOKE|SELECT|INSERT|UPDATE|DELETE|TABLE|ROLE|SCHEMA|POLICY|FROM|WHERE|JOIN|AND|OR)\b"
+)
 
 
 def test_sql_uses_one_keyword_style_lower_case():

@@ -1,4 +1,5 @@
 """Every stack file: valid config, passes the transfer gate, and outputs exactly the contract."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ from provisioner.outputs import parse_outputs
 from tests.unit.mock_stacks import ROOT, STACKS, STACKS_DIR, config, stack_names, stack_run
 
 CONTRACT = {"stack", "region", "clusters", "kms", "dr", "audit_log_groups"}
-CLUSTER_FIELDS = {"cell": str, "endpoint": str, "port": int, "database": str, "master_secret_arn": str,
-                  "ca_bundle": str, "iam_auth": bool}
+CLUSTER_FIELDS = {
+    "cell": str,
+    "endpoint": str,
+    "port": int,
+    "database": str,
+    "master_secret_arn": str,
+    "ca_bundle": str,
+    "iam_auth": bool,
+}
 KMS = {"data", "logs", "backup", "secrets", "jwt_signing"}
 TIERS = {"starter", "growth", "enterprise"}
 
@@ -52,8 +60,10 @@ def test_stack_outputs_match_the_contract(stack):
     assert out["dr"]["region"] != out["region"]
     assert [c["cell"] for c in out["clusters"]] == [c.name for c in cfg.cells]
     for cluster in out["clusters"]:
-        assert re.fullmatch(rf"askasia-{stack}-{cluster['cell']}\.cluster-[0-9a-f]+\.{cfg.region}\.rds\.amazonaws\.com",
-                            cluster["endpoint"])
+        assert re.fullmatch(
+            rf"askasia-{stack}-{cluster['cell']}\.cluster-[0-9a-f]+\.{cfg.region}\.rds\.amazonaws\.com",
+            cluster["endpoint"],
+        )
         assert cluster["port"] == 5432
         assert cluster["database"] == "platform"
         assert cluster["master_secret_arn"].startswith(f"arn:aws:secretsmanager:{cfg.region}:")
@@ -86,8 +96,9 @@ def test_entry_point_reads_engine_config_and_exports_the_contract():
     # The engine hands the program strings, structured values as JSON.
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in doc.items()})
     try:
-        r = run_function_under_mocks(lambda: runpy.run_path(str(ROOT / "__main__.py")),
-                                     stack="prod-ap-south-1", region="ap-south-1")
+        r = run_function_under_mocks(
+            lambda: runpy.run_path(str(ROOT / "__main__.py")), stack="prod-ap-south-1", region="ap-south-1"
+        )
     finally:
         pulumi.runtime.set_all_config({})
     assert r.outputs == stack_run("prod-ap-south-1").outputs

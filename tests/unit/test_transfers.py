@@ -1,4 +1,5 @@
 """The transfer gate: stacks/transfers.yaml decides where each jurisdiction's data may live."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,14 +20,40 @@ from policy.transfers import (
 
 # The AWS commercial regions and their countries (REFERENCE.md), all of which must be listed.
 REGIONS = {
-    "af-south-1": "ZA", "ap-east-1": "HK", "ap-east-2": "TW", "ap-northeast-1": "JP",
-    "ap-northeast-2": "KR", "ap-northeast-3": "JP", "ap-south-1": "IN", "ap-south-2": "IN",
-    "ap-southeast-1": "SG", "ap-southeast-2": "AU", "ap-southeast-3": "ID", "ap-southeast-4": "AU",
-    "ap-southeast-5": "MY", "ap-southeast-6": "NZ", "ap-southeast-7": "TH", "ca-central-1": "CA",
-    "ca-west-1": "CA", "eu-central-1": "DE", "eu-central-2": "CH", "eu-north-1": "SE",
-    "eu-south-1": "IT", "eu-south-2": "ES", "eu-west-1": "IE", "eu-west-2": "GB", "eu-west-3": "FR",
-    "il-central-1": "IL", "me-central-1": "AE", "me-south-1": "BH", "mx-central-1": "MX",
-    "sa-east-1": "BR", "us-east-1": "US", "us-east-2": "US", "us-west-1": "US", "us-west-2": "US",
+    "af-south-1": "ZA",
+    "ap-east-1": "HK",
+    "ap-east-2": "TW",
+    "ap-northeast-1": "JP",
+    "ap-northeast-2": "KR",
+    "ap-northeast-3": "JP",
+    "ap-south-1": "IN",
+    "ap-south-2": "IN",
+    "ap-southeast-1": "SG",
+    "ap-southeast-2": "AU",
+    "ap-southeast-3": "ID",
+    "ap-southeast-4": "AU",
+    "ap-southeast-5": "MY",
+    "ap-southeast-6": "NZ",
+    "ap-southeast-7": "TH",
+    "ca-central-1": "CA",
+    "ca-west-1": "CA",
+    "eu-central-1": "DE",
+    "eu-central-2": "CH",
+    "eu-north-1": "SE",
+    "eu-south-1": "IT",
+    "eu-south-2": "ES",
+    "eu-west-1": "IE",
+    "eu-west-2": "GB",
+    "eu-west-3": "FR",
+    "il-central-1": "IL",
+    "me-central-1": "AE",
+    "me-south-1": "BH",
+    "mx-central-1": "MX",
+    "sa-east-1": "BR",
+    "us-east-1": "US",
+    "us-east-2": "US",
+    "us-west-1": "US",
+    "us-west-2": "US",
 }
 
 
@@ -51,16 +78,28 @@ def test_every_recorded_basis_cites_a_source_and_its_particulars() -> None:
 
 
 def test_eu_adequacy_list_is_recorded_with_decision_references() -> None:
-    for region, ref in (("ap-northeast-1", "2019/419"), ("ap-northeast-2", "2022/254"),
-                        ("eu-central-2", "2000/518"), ("eu-west-2", "2021/1772"), ("sa-east-1", "2026/179"),
-                        ("ca-central-1", "2002/2"), ("il-central-1", "2011/61"), ("ap-southeast-6", "2013/65")):
+    for region, ref in (
+        ("ap-northeast-1", "2019/419"),
+        ("ap-northeast-2", "2022/254"),
+        ("eu-central-2", "2000/518"),
+        ("eu-west-2", "2021/1772"),
+        ("sa-east-1", "2026/179"),
+        ("ca-central-1", "2002/2"),
+        ("il-central-1", "2011/61"),
+        ("ap-southeast-6", "2013/65"),
+    ):
         b = basis_for("EU", region)
         assert b is not None and b.mechanism == "adequacy" and ref in b.reference, region
 
 
 def test_same_jurisdiction_is_domestic_not_a_transfer() -> None:
-    for origin, region in (("EU", "eu-central-1"), ("EU", "eu-north-1"), ("UK", "eu-west-2"),
-                           ("IN", "ap-south-2"), ("US", "us-west-2")):
+    for origin, region in (
+        ("EU", "eu-central-1"),
+        ("EU", "eu-north-1"),
+        ("UK", "eu-west-2"),
+        ("IN", "ap-south-2"),
+        ("US", "us-west-2"),
+    ):
         b = basis_for(origin, region)
         assert b is not None and b.mechanism == "domestic" and not b.is_transfer
 
@@ -150,9 +189,14 @@ def test_a_basis_missing_its_tia_makes_the_registry_invalid(tmp_path: Path) -> N
 
 def test_recording_a_basis_opens_the_region(tmp_path: Path) -> None:
     doc = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
-    doc["bases"]["EU"]["BH"] = {"mechanism": "sccs", "reference": "Decision (EU) 2021/914",
-                                "source": "eu-sccs", "module": "Module 2", "contract": "Partner DPA",
-                                "tia": "TIA-2026-EU-BH-01"}
+    doc["bases"]["EU"]["BH"] = {
+        "mechanism": "sccs",
+        "reference": "Decision (EU) 2021/914",
+        "source": "eu-sccs",
+        "module": "Module 2",
+        "contract": "Partner DPA",
+        "tia": "TIA-2026-EU-BH-01",
+    }
     t = load_transfers(_write(tmp_path, doc))
     assert check_stack_transfers("me-south-1", None, ["EU"], transfers=t) is None
     assert check_placement("EU", "me-south-1", transfers=t).tia == "TIA-2026-EU-BH-01"

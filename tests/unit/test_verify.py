@@ -1,5 +1,6 @@
 """The verifier's pieces that need no database: the check files' contract, pair sampling, the
 probe log, TAP output and exit codes."""
+
 from __future__ import annotations
 
 import random
@@ -62,8 +63,13 @@ def test_tap_has_a_plan_a_point_per_cell_and_check_and_yaml_for_failures():
     lines = tap_lines(reports, ["tenant_acl", "role_membership"])
     points = [line for line in lines if line.startswith(("ok ", "not ok "))]
     assert lines[:2] == ["TAP version 14", f"1..{len(points)}"]
-    assert points == ["ok 1 - c1: verified", "ok 2 - c1: tenant_acl", "not ok 3 - c1: role_membership",
-                      "not ok 4 - c2: verified", "ok 5 - c2: tenant_acl # SKIP not run",
-                      "ok 6 - c2: role_membership # SKIP not run"]
+    assert points == [
+        "ok 1 - c1: verified",
+        "ok 2 - c1: tenant_acl",
+        "not ok 3 - c1: role_membership",
+        "not ok 4 - c2: verified",
+        "ok 5 - c2: tenant_acl # SKIP not run",
+        "ok 6 - c2: role_membership # SKIP not run",
+    ]
     assert '      object: "role \\"x\\""' in lines  # YAML scalars quoted as JSON
     assert as_json("s", reports)["exit_code"] == 2
