@@ -11,10 +11,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from provisioner import directory  # noqa: E402
+from contract.outputs import StackOutputs, parse_outputs  # noqa: E402
+from provisioner import directory, onboarding  # noqa: E402
 from provisioner.local.layout import Layout  # noqa: E402
 from provisioner.local.stack import LocalStack  # noqa: E402
-from provisioner.outputs import StackOutputs, parse_outputs  # noqa: E402
 
 
 def fresh_stack(name: str, cells: int = 1) -> tuple[LocalStack, StackOutputs]:
@@ -28,7 +28,7 @@ def fresh_stack(name: str, cells: int = 1) -> tuple[LocalStack, StackOutputs]:
 
 def record_tenants(outputs: StackOutputs, partner: str, count: int, prefix: str) -> list[directory.Placement]:
     rows = [{"partner": partner, "tenant": f"{prefix}-{i:05d}", "plan": "starter"} for i in range(count)]
-    return directory.place_tenants(outputs, directory.validate_new_tenants(outputs, rows))
+    return directory.place_tenants(outputs, onboarding.validate_new_tenants(outputs, rows))
 
 
 def psql_file(stack: LocalStack, path: Path) -> None:

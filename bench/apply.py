@@ -19,9 +19,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from _stack import REPO, fresh_stack, line, psql_file, record_tenants
+from _stack import fresh_stack, line, psql_file, record_tenants
 
-from provisioner import directory, render
+from provisioner import directory, render, resources
 from provisioner.apply import ApplyOptions, apply_stack
 from provisioner.connect import connect_master
 from provisioner.stackref import credential_store
@@ -126,13 +126,13 @@ def main() -> None:
 
     # 3. One more grant in the repeatable step: a copy of sql/ with the change.
     changed_sql = work / "sql"
-    shutil.copytree(REPO / "sql", changed_sql)
+    shutil.copytree(resources.sql_dir(), changed_sql)
     grants = changed_sql / "tenant" / "R__grants.sql.j2"
     text = grants.read_text()
     last = text.rindex("revoke {{ owner }} from current_user;")  # the step ends by dropping the membership
     extra = "grant references on {{ schema }}.leads to {{ ro }};\n"
     grants.write_text(text[:last] + extra + text[last:])
-    render.SQL_DIR = changed_sql
+    resources.sql_dir = lambda: changed_sql  # the changed copy stands in for the packaged templates
     render.environment.cache_clear()
     render.steps.cache_clear()
     with connect_master(outputs.clusters[0], outputs.region) as conn:

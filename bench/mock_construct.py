@@ -23,8 +23,8 @@ TARGET_SECONDS = 5.0
 def main() -> int:
     warnings.simplefilter("ignore", DeprecationWarning)  # pulumi_aws warns about its own aliases
     started = time.perf_counter()
-    from components.config import load_stack_config
-    from provisioner.mockrun import run_under_mocks
+    from offline.mockrun import run_under_mocks
+    from stackconfig.files import load_stack_config
 
     stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
     configs = [load_stack_config(s, REPO / "stacks") for s in stacks]

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.hardening import AUDIT_RETENTION_DAYS, CLOUDWATCH_RETENTION_DAYS
 from components.iam import account_root, document, service_trust
+from contract.logs import CLOUDWATCH_RETENTION_DAYS
+from contract.tiers import AUDIT_RETENTION_DAYS
 
 GUARDDUTY_PATTERN = {"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]}
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.hardening import MAX_BACKUP_RETENTION_DAYS, MIN_BACKUP_RETENTION_DAYS
 from components.iam import service_trust
+from stackconfig.hardening import MAX_BACKUP_RETENTION_DAYS, MIN_BACKUP_RETENTION_DAYS
 
 BACKUP_MANAGED_POLICIES = {
     "backups": "service-role/AWSBackupServiceRolePolicyForBackup",

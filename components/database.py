@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.hardening import (
+from components.iam import service_trust
+from components.network import PORT, postgres_security_group
+from contract.logs import CLOUDWATCH_RETENTION_DAYS
+from stackconfig.hardening import (
     CELL_DEFAULTS,
-    CLOUDWATCH_RETENTION_DAYS,
     DEFAULT_BACKUP_RETENTION_DAYS,
     DEFAULT_CA_IDENTIFIER,
     MAX_BACKUP_RETENTION_DAYS,
@@ -26,8 +28,6 @@ from components.hardening import (
     insecure_tags,
     require_opt_in,
 )
-from components.iam import service_trust
-from components.network import PORT, postgres_security_group
 
 ENGINE = "aurora-postgresql"
 

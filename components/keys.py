@@ -15,10 +15,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.hardening import DEFAULT_ACCESS_TOKEN_TTL_MINUTES, MAX_ACCESS_TOKEN_TTL_MINUTES
 from components.iam import account_root, document
-
-SYMMETRIC_PURPOSES = ("data", "logs", "backup", "secrets")
+from contract.kms import SYMMETRIC_PURPOSES
+from stackconfig.hardening import DEFAULT_ACCESS_TOKEN_TTL_MINUTES, MAX_ACCESS_TOKEN_TTL_MINUTES
 
 # Administrative actions only: no Encrypt/Decrypt/Sign and no CreateGrant (a grant is use).
 ADMIN_ACTIONS = [

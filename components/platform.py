@@ -12,17 +12,13 @@ import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
 from components.backup import Backup, BackupArgs
-from components.config import CellConfig, PlatformConfig
 from components.database import Database, DatabaseArgs, PointInTimeRestore, SnapshotRestore
 from components.endpoint import Endpoint, EndpointArgs
-from components.hardening import INSECURE_SETTINGS, MIN_BACKUP_RETENTION_DAYS
 from components.keys import Keys, KeysArgs
 from components.subprocessors import EmailDelivery, PaymentProcessor, Subprocessors, SubprocessorsArgs
-
-# Top-level keys of the stack outputs (DESIGN.md, "The contract between the two halves").
-CONTRACT_KEYS = ("stack", "region", "clusters", "kms", "dr", "audit_log_groups")
-CLUSTER_KEYS = ("cell", "endpoint", "port", "database", "master_secret_arn", "ca_bundle", "iam_auth")
-KMS_KEYS = ("data", "logs", "backup", "secrets", "jwt_signing")
+from contract.kms import KMS_PURPOSES
+from stackconfig.config import CellConfig, PlatformConfig
+from stackconfig.hardening import INSECURE_SETTINGS, MIN_BACKUP_RETENTION_DAYS
 
 
 @dataclass(frozen=True)
@@ -212,7 +208,7 @@ class RegionalPlatform(pulumi.ComponentResource):
                 }
                 for cell, db in self.databases.items()
             ],
-            "kms": {purpose: keys.arns[purpose] for purpose in KMS_KEYS},
+            "kms": {purpose: keys.arns[purpose] for purpose in KMS_PURPOSES},
             "dr": {"region": cfg.dr_region, "mode": cfg.dr_mode},
             "audit_log_groups": dict(audit.log_group_names),
         }

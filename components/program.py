@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pulumi
 
-from components.config import PlatformConfig
-from components.platform import CONTRACT_KEYS, RegionalPlatform, RegionalPlatformArgs
-from policy.transfers import check_stack_transfers
+from compliance.transfers import check_stack_transfers
+from components.platform import RegionalPlatform, RegionalPlatformArgs
+from contract.outputs import TOP_LEVEL_KEYS
+from stackconfig.config import PlatformConfig
 
 
 def program(config: PlatformConfig) -> None:
@@ -14,5 +15,5 @@ def program(config: PlatformConfig) -> None:
     # Before any resource: a refused region (or DR copy) must leave nothing half-declared.
     check_stack_transfers(config.region, config.dr_region, list(config.origins))
     platform = RegionalPlatform(config.stack, RegionalPlatformArgs(config))
-    for key in CONTRACT_KEYS:
+    for key in TOP_LEVEL_KEYS:
         pulumi.export(key, platform.outputs[key])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.hardening import DEFAULT_SECRET_ROTATION_DAYS, MAX_SECRET_ROTATION_DAYS
+from stackconfig.hardening import DEFAULT_SECRET_ROTATION_DAYS, MAX_SECRET_ROTATION_DAYS
 
 SUBPROCESSOR_TAG = "askasia:subprocessor"
 ROTATION_TAG = "askasia:rotation"

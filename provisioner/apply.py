@@ -9,7 +9,7 @@ step whose text changed is drift: that target stops, the others go on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -17,23 +17,20 @@ import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
+from contract.outputs import Cluster, StackOutputs
+from provisioner import celllock, ledger
+from provisioner.celllock import CellBusy
 from provisioner.connect import connect_master
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier
 from provisioner.errors import ProvisionError
-from provisioner.outputs import Cluster, StackOutputs
-from provisioner.targets import RenderedStep, Target, partner_target, platform_target, tenant_target
+from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target
+from provisioner.status import ExitStatus
+from provisioner.targets import platform_target
 
-APPLY_LOCK_KEY = 7_361_626_173  # one advisory lock per cell for every apply
-CREDENTIALS_STEP = "credentials"
 LOCKS_PER_TENANT = 80  # measured: a new tenant holds ~66 locks (tests/db/test_apply.py checks it)
 MAX_TARGETS_PER_TX = 50
-CHUNK = 1000  # targets read per ledger query; bounds the tool's memory whatever the tenant count
 
 Progress = Callable[[str, int, int], None]  # (cell, done, total)
-
-
-class CellBusy(ProvisionError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -44,19 +41,6 @@ class ApplyOptions:
     statement_timeout: str = "300s"
     tenant_ids: frozenset[str] | None = None  # limit tenants (e.g. the one just added)
     partner_ids: frozenset[str] | None = None
-
-
-@dataclass
-class TargetPlan:
-    target: Target
-    pending: list[RenderedStep]
-    drift: list[str]
-    needs_credentials: bool = False
-    role: str | None = None
-
-    @property
-    def has_work(self) -> bool:
-        return bool(self.pending or self.needs_credentials) and not self.drift
 
 
 @dataclass
@@ -71,22 +55,14 @@ class CellResult:
     seconds: float = 0.0
 
 
-def plan_target(target: Target, recorded: dict[str, str], login_role: str | None = None) -> TargetPlan:
-    pending, drift = [], []
-    for rendered in target.rendered:
-        previous = recorded.get(rendered.step.name)
-        if rendered.step.repeatable:
-            if previous != rendered.checksum:
-                pending.append(rendered)
-        elif previous is None:
-            pending.append(rendered)
-        elif previous != rendered.checksum:
-            drift.append(
-                f"{target.key}: {rendered.step.name} changed after it was applied "
-                f"(recorded {previous[:12]}, now {rendered.checksum[:12]}); add a new V step instead"
-            )
-    needs = login_role is not None and CREDENTIALS_STEP not in recorded
-    return TargetPlan(target, pending, drift, needs_credentials=needs, role=login_role)
+COULD_NOT_RUN = {"unreachable", "busy"}
+
+
+def apply_status(results: list[CellResult]) -> ExitStatus:
+    """COULD_NOT_RUN when a cell was not reached or was busy, VIOLATIONS when a target failed or drifted."""
+    if any(r.status in COULD_NOT_RUN for r in results):
+        return ExitStatus.COULD_NOT_RUN
+    return ExitStatus.VIOLATIONS if any(r.status != "ok" for r in results) else ExitStatus.OK
 
 
 def _ledger_rows(rows: list[tuple[str, str, str, bool]]) -> str:
@@ -105,21 +81,21 @@ def _ledger_rows(rows: list[tuple[str, str, str, bool]]) -> str:
 def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
     """One transaction's text: each target's pending steps and password, then the ledger rows."""
     parts: list[str] = []
-    ledger: list[tuple[str, str, str, bool]] = []
+    entries: list[tuple[str, str, str, bool]] = []
     for plan in plans:
         key = plan.target.key
         for rendered in plan.pending:
             parts.append(rendered.text)
-            ledger.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable))
+            entries.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable))
         if key in verifiers:
             parts.append(
                 sql.SQL("alter role {} password {};")
                 .format(sql.Identifier(plan.role), sql.Literal(verifiers[key]))
                 .as_string(None)
             )
-            ledger.append((key, CREDENTIALS_STEP, "set", False))
-    if ledger:
-        parts.append(_ledger_rows(ledger))
+            entries.append((key, CREDENTIALS_STEP, "set", False))
+    if entries:
+        parts.append(_ledger_rows(entries))
     return "\n".join(parts)
 
 
@@ -148,66 +124,6 @@ class CellApplier:
         )
         return conn
 
-    def _lock(self, conn: psycopg.Connection) -> None:
-        deadline = time.monotonic() + self.options.lock_wait
-        while True:
-            if conn.execute("select pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.2)
-        holder = conn.execute(
-            "select a.pid, a.application_name, a.xact_start from pg_locks l "
-            "join pg_stat_activity a using (pid) where l.locktype = 'advisory' and l.granted "
-            "and (l.classid::bigint << 32 | l.objid::bigint) = %s limit 1",
-            (APPLY_LOCK_KEY,),
-        ).fetchone()
-        who = f" (pid {holder[0]}, {holder[1] or 'unknown client'})" if holder else ""
-        raise CellBusy(
-            f"cell {self.cluster.cell}: another apply (or a verify) holds the lock{who}; "
-            "wait for it or pass --lock-wait SECONDS"
-        )
-
-    # -- reading the ledger --------------------------------------------------------------
-    @staticmethod
-    def _platform_exists(conn: psycopg.Connection) -> bool:
-        return conn.execute("select to_regclass('platform.schema_ledger') is not null").fetchone()[0]
-
-    @staticmethod
-    def _recorded(conn: psycopg.Connection, target: str) -> dict[str, str]:
-        rows = conn.execute("select step, checksum from platform.schema_ledger where target = %s", (target,))
-        return dict(rows.fetchall())
-
-    def _chunks(self, conn: psycopg.Connection, kind: str) -> Iterator[list[tuple]]:
-        """Keyset pages of (id, partner_id, plan, {step: checksum}) for active partners/tenants."""
-        if kind == "tenant":
-            base = (
-                "select t.id, t.partner_id, t.plan, coalesce(jsonb_object_agg(l.step, l.checksum) "
-                "filter (where l.step is not null), '{}') from platform.tenants t "
-                "left join platform.schema_ledger l on l.target = 'tenant:' || t.id "
-                "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null "
-                "or t.id = any(%(only)s)) group by t.id order by t.id limit %(limit)s"
-            )
-            only = self.options.tenant_ids
-        else:
-            base = (
-                "select p.id, p.id, null, coalesce(jsonb_object_agg(l.step, l.checksum) "
-                "filter (where l.step is not null), '{}') from platform.partners p "
-                "left join platform.schema_ledger l on l.target = 'partner:' || p.id "
-                "where p.status = 'active' and p.id > %(after)s and (%(only)s::text[] is null "
-                "or p.id = any(%(only)s)) group by p.id order by p.id limit %(limit)s"
-            )
-            only = self.options.partner_ids
-        after = ""
-        while True:
-            rows = conn.execute(
-                base, {"after": after, "only": sorted(only) if only is not None else None, "limit": CHUNK}
-            ).fetchall()
-            if not rows:
-                return
-            yield rows
-            after = rows[-1][0]
-
     # -- running -------------------------------------------------------------------------
     def run(self) -> CellResult:
         started = time.monotonic()
@@ -218,7 +134,7 @@ class CellApplier:
             return self.result
         try:
             if not self.options.dry_run:
-                self._lock(conn)
+                celllock.take_exclusive(conn, self.cluster.cell, self.options.lock_wait)
             self._apply_all(conn)
         except CellBusy as exc:
             self.result.status, self.result.errors = "busy", [str(exc)]
@@ -237,9 +153,9 @@ class CellApplier:
         return self.result
 
     def _apply_all(self, conn: psycopg.Connection) -> None:
-        exists = self._platform_exists(conn)
+        exists = ledger.platform_exists(conn)
         platform = plan_target(
-            platform_target(self.cluster.database), self._recorded(conn, "platform") if exists else {}
+            platform_target(self.cluster.database), ledger.recorded_steps(conn, "platform") if exists else {}
         )
         self._run_plans(conn, [platform], batch=1)
         if self.result.drift or self.result.errors or (self.options.dry_run and not exists):
@@ -249,17 +165,9 @@ class CellApplier:
 
     def _apply_kind(self, conn: psycopg.Connection, kind: str) -> None:
         per_tx = self._targets_per_tx(conn) if kind == "tenant" else MAX_TARGETS_PER_TX
-        for rows in self._chunks(conn, kind):
-            plans = []
-            for target_id, partner_id, plan_name, recorded in rows:
-                if kind == "tenant":
-                    target = tenant_target(target_id, partner_id, plan_name)
-                    role = target.context["tenant"]["app_role"]
-                else:
-                    target = partner_target(target_id)
-                    role = target.context["partner"]["app_role"]
-                plans.append(plan_target(target, recorded, role))
-            self._run_plans(conn, plans, batch=per_tx)
+        only = self.options.tenant_ids if kind == "tenant" else self.options.partner_ids
+        for page in ledger.plans(conn, kind, only):
+            self._run_plans(conn, page, batch=per_tx)
 
     def _targets_per_tx(self, conn: psycopg.Connection) -> int:
         # Stay well under the shared lock table (max_locks_per_transaction x max_connections):
@@ -271,7 +179,7 @@ class CellApplier:
 
     def _run_plans(self, conn: psycopg.Connection, plans: list[TargetPlan], batch: int) -> None:
         for plan in plans:
-            self.result.drift.extend(plan.drift)
+            self.result.drift.extend(str(d) for d in plan.drift)
         work = [p for p in plans if p.has_work]
         if self.options.dry_run:
             for plan in work:

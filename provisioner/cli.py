@@ -1,4 +1,8 @@
-"""The `provision` entry point: noun-verb subcommands, one clear line on error, exit 0/1/2."""
+"""The `provision` entry point: noun-verb subcommands, one clear line on error, exit 0/1/2.
+
+Start-up stays light: no command group imports the Pulumi SDK, the components or the policy
+rules; `plan` loads the offline run only when it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ import sys
 
 import typer
 
+from compliance.transfers import TransferRefused
+from contract.outputs import OutputsInvalid
 from provisioner.console import err
 from provisioner.errors import ProvisionError
+from provisioner.status import ExitStatus
+from stackconfig.config import ConfigError
 
 app = typer.Typer(
     help="Askasia platform provisioner: post-deploy SQL, isolation checks, lifecycle, local stack.",
@@ -15,6 +23,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+# Refusals of the dependency-free rooms (bad outputs, bad stack config, no transfer basis):
+# like ProvisionError, one line and exit 2.
+PLAIN_REFUSALS = (OutputsInvalid, ConfigError, TransferRefused)
 
 
 def _register() -> None:
@@ -29,10 +41,16 @@ def _register() -> None:
     app.command("register")(register.register)
 
 
+def fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
     _register()
     try:
         app()
     except ProvisionError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        fail(str(exc), exc.exit_code)
+    except PLAIN_REFUSALS as exc:
+        fail(str(exc), ExitStatus.COULD_NOT_RUN)

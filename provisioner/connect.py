@@ -9,10 +9,10 @@ from pathlib import Path
 
 import psycopg
 
+from contract.outputs import Cluster
 from provisioner import aws
 from provisioner.errors import ProvisionError
-from provisioner.local.layout import REPO_ROOT
-from provisioner.outputs import Cluster
+from provisioner.stackref import project_dir
 
 APPLICATION_NAME = "askasia-provisioner"
 
@@ -45,7 +45,7 @@ def resolve_ca_bundle(value: str) -> Path:
     direct = Path(value)
     if direct.is_file():
         return direct
-    ca_dir = Path(os.environ.get("ASKASIA_CA_DIR", REPO_ROOT / "certs"))
+    ca_dir = Path(os.environ.get("ASKASIA_CA_DIR") or project_dir() / "certs")
     named = ca_dir / f"{value}.pem"
     if named.is_file():
         return named

@@ -11,10 +11,10 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
+from contract.outputs import Cluster, StackOutputs
 from provisioner.connect import connect_master
 from provisioner.errors import InputError, ProvisionError
-from provisioner.names import check_jurisdiction, check_plan, check_slug, new_id
-from provisioner.outputs import Cluster, StackOutputs
+from provisioner.names import new_id
 
 
 @dataclass(frozen=True)
@@ -102,21 +102,9 @@ def cell_loads(outputs: StackOutputs) -> dict[str, int]:
     return _per_cell(outputs, count)
 
 
-def validate_partner(slug: str, jurisdiction: str) -> None:
-    """A partner's slug, and a jurisdiction the transfers registry knows as an origin."""
-    from policy.transfers import TransferRefused, load_transfers
-
-    check_slug(slug, "partner")
-    check_jurisdiction(jurisdiction)
-    try:
-        load_transfers().origin(jurisdiction)
-    except TransferRefused as exc:
-        raise InputError(str(exc)) from None
-
-
 def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Partner:
-    """Record a partner in every cell (idempotent: the same slug keeps its id)."""
-    validate_partner(slug, jurisdiction)
+    """Record a partner in every cell (idempotent: the same slug keeps its id); the slug and
+    jurisdiction are validated by the caller (provisioner.onboarding)."""
     existing = {p.slug: p for p in partners(outputs)}
     if slug in existing:
         partner = existing[slug]
@@ -135,45 +123,6 @@ def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Par
 
     _per_cell(outputs, insert)
     return partner
-
-
-def validate_new_tenants(outputs: StackOutputs, rows: list[dict]) -> list[NewTenant]:
-    """Every check for a batch of new tenants, before anything is written; raises on the first
-    bad row with its line number."""
-    from policy.transfers import TransferRefused, check_placement
-
-    known = {p.slug: p for p in partners(outputs)}
-    dr_region = outputs.dr.get("region")
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for number, row in enumerate(rows, start=1):
-        where = f"row {number}: " if len(rows) > 1 else ""
-        try:
-            slug = check_slug(row.get("tenant"), "tenant")
-            plan = check_plan(row.get("plan"))
-            partner_slug = check_slug(row.get("partner"), "partner")
-            region = row.get("region") or outputs.region
-            if partner_slug not in known:
-                raise InputError(f"partner {partner_slug!r} not found in stack {outputs.stack}")
-            partner = known[partner_slug]
-            try:
-                check_placement(partner.jurisdiction, region)
-                if dr_region:  # the tenant's data is copied there too
-                    check_placement(partner.jurisdiction, dr_region, role="DR region")
-            except TransferRefused as exc:
-                raise InputError(str(exc)) from None
-            if region != outputs.region:
-                raise InputError(
-                    f"region {region} is not served by stack {outputs.stack} ({outputs.region}); "
-                    "use that region's stack"
-                )
-            if (partner_slug, slug) in seen:
-                raise InputError(f"tenant {slug!r} of partner {partner_slug!r} appears twice")
-            seen.add((partner_slug, slug))
-        except InputError as exc:
-            raise InputError(f"{where}{exc}") from None
-        out.append(NewTenant(partner, slug, plan, region))
-    return out
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""Errors the CLI turns into one clear line and an exit code (never a traceback)."""
+"""Errors the CLI turns into one clear line and an exit status (never a traceback)."""
+
+from provisioner.status import ExitStatus
 
 
 class ProvisionError(Exception):
-    """A problem the operator must fix; the message is the whole story. Exit code 2."""
+    """A problem the operator must fix; the message is the whole story."""
 
-    exit_code = 2
+    exit_code = ExitStatus.COULD_NOT_RUN
 
 
 class InputError(ProvisionError):
@@ -12,6 +14,6 @@ class InputError(ProvisionError):
 
 
 class ViolationsFound(ProvisionError):
-    """A check ran and found violations. Exit code 1."""
+    """A check ran and found violations."""
 
-    exit_code = 1
+    exit_code = ExitStatus.VIOLATIONS

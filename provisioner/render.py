@@ -16,9 +16,9 @@ import jinja2
 from markupsafe import Markup
 from psycopg import sql
 
-from provisioner.local.layout import REPO_ROOT
+from provisioner import resources
+from provisioner.resources import PackageIncomplete
 
-SQL_DIR = REPO_ROOT / "sql"
 _STEP = re.compile(r"^(?:V(?P<version>\d{3})|R)__(?P<name>[a-z0-9_]+)\.sql\.j2$")
 
 
@@ -50,7 +50,7 @@ def _only_quoted(value: Any) -> Any:
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(SQL_DIR)),
+        loader=jinja2.FileSystemLoader(str(resources.sql_dir())),
         undefined=jinja2.StrictUndefined,
         finalize=_only_quoted,
         autoescape=True,  # with finalize: only Markup (quoted SQL) is ever emitted
@@ -85,15 +85,15 @@ def checksum(text: str) -> str:
 def steps(kind: str) -> tuple[Step, ...]:
     """Versioned steps in version order, then repeatable steps by name (Flyway's order)."""
     versioned, repeatable = [], []
-    for path in sorted((SQL_DIR / kind).glob("*.sql.j2")):
+    for path in resources.sql_files(kind, "*.sql.j2"):
         match = _STEP.match(path.name)
         if not match:
-            raise ValueError(f"{path}: not a V###__name.sql.j2 or R__name.sql.j2 step")
+            raise PackageIncomplete(f"{path}: not a V###__name.sql.j2 or R__name.sql.j2 step")
         if match.group("version"):
             versioned.append(Step(kind, path.name, False))
         else:
             repeatable.append(Step(kind, path.name, True))
     versions = [s.file[:4] for s in versioned]
     if len(set(versions)) != len(versions):
-        raise ValueError(f"sql/{kind}: two steps share a version number")
+        raise PackageIncomplete(f"sql/{kind}: two steps share a version number")
     return tuple(versioned + repeatable)

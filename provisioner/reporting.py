@@ -6,22 +6,15 @@ from dataclasses import asdict
 
 from rich.table import Table
 
-from provisioner.apply import CellResult
+from provisioner.apply import CellResult, apply_status
 from provisioner.console import err, out, print_json
-
-COULD_NOT_RUN = {"unreachable", "busy"}
-
-
-def exit_code(results: list[CellResult]) -> int:
-    if any(r.status in COULD_NOT_RUN for r in results):
-        return 2
-    return 1 if any(r.status != "ok" for r in results) else 0
+from provisioner.status import ExitStatus
 
 
-def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> int:
-    code = exit_code(results)
+def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitStatus:
+    code = apply_status(results)
     if as_json:
-        print_json({"dry_run": dry_run, "exit_code": code, "cells": [asdict(r) for r in results]})
+        print_json({"dry_run": dry_run, "exit_code": int(code), "cells": [asdict(r) for r in results]})
         return code
     table = Table(title="dry run: what would run" if dry_run else "apply")
     for column in ("cell", "status", "platform", "partners", "tenants", "steps", "seconds"):

@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from contract.outputs import StackOutputs, parse_outputs
 from provisioner.local.layout import Layout
 from provisioner.local.stack import CellState, LocalStack
-from provisioner.outputs import StackOutputs, parse_outputs
 
 # Tests never use the developer's .local/ stack or real AWS credentials.
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):

@@ -6,11 +6,11 @@ import secrets
 
 import psycopg
 
-from provisioner import directory
+from contract.outputs import StackOutputs
+from provisioner import directory, onboarding
 from provisioner.apply import ApplyOptions, CellResult, apply_stack
 from provisioner.connect import Credentials, connect, read_secret_json
 from provisioner.credentials import secret_name
-from provisioner.outputs import StackOutputs
 from provisioner.stackref import credential_store
 
 
@@ -28,7 +28,9 @@ def onboard(
     """partners: slug -> jurisdiction; tenants: (partner slug, tenant slug, plan). Returns by slug."""
     apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())
     ids = [directory.add_partner_rows(outputs, slug, j).id for slug, j in partners.items()]
-    new = directory.validate_new_tenants(outputs, [{"partner": p, "tenant": t, "plan": plan} for p, t, plan in tenants])
+    new = onboarding.validate_new_tenants(
+        outputs, [{"partner": p, "tenant": t, "plan": plan} for p, t, plan in tenants]
+    )
     placed = directory.place_tenants(outputs, new, cell=cell)
     results = apply(outputs, partner_ids=frozenset(ids), tenant_ids=frozenset(p.id for p in placed))
     assert all(r.status == "ok" for r in results), [r.errors + r.drift for r in results]

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+from contract.logs import CLOUDWATCH_RETENTION_DAYS as VALID_RETENTION_DAYS
+from contract.tiers import AUDIT_RETENTION_DAYS as TIER_RETENTION_DAYS
 from policy.rules.base import Props, number, present, rule, tags_of
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-
-# The privacy policy: 90 days for Starter and Growth, 13 months (-> 400) for Enterprise.
-TIER_RETENTION_DAYS = {"starter": 90, "growth": 90, "enterprise": 400}
 TIER_TAG_KEYS = ("askasia:plan-tier", "plan-tier", "PlanTier")
-# The only values CloudWatch Logs accepts.
-VALID_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-)
 
 
 def plan_tier(props: Props) -> str | None:
@@ -28,7 +23,7 @@ def plan_tier(props: Props) -> str | None:
     "mandatory",
     LOG_GROUP,
     "A log group tagged with a plan tier keeps logs exactly as long as the plan promises (90/90/400).",
-    "Set retention_in_days to 90 (starter, growth) or 400 (enterprise).",
+    "Set retention_in_days to the tier's days: " + ", ".join(f"{t} {d}" for t, d in TIER_RETENTION_DAYS.items()) + ".",
 )
 def retention_plan_tier(props: Props) -> str | None:
     tier = plan_tier(props)

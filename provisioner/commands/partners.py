@@ -8,10 +8,12 @@ import typer
 from rich.table import Table
 
 from provisioner import directory
-from provisioner.apply import ApplyOptions
-from provisioner.commands.tenants import _apply, _ensure_platform
 from provisioner.console import out, print_json
-from provisioner.stackref import JsonOption, OutputsOption, StackOption, resolve
+from provisioner.onboarding import Onboarding
+from provisioner.progress import cell_progress
+from provisioner.reporting import show_apply
+from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
+from provisioner.validation import validate_partner
 
 app = typer.Typer(help="Partners: white-label operators whose tenants live on the platform.", no_args_is_help=True)
 
@@ -25,11 +27,11 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Record a partner in every cell and create its console role (credentials in Secrets Manager)."""
-    directory.validate_partner(partner, jurisdiction)
+    validate_partner(partner, jurisdiction)  # before the stack is even looked up
     outputs = resolve(stack, outputs_file)
-    _ensure_platform(outputs)
-    record = directory.add_partner_rows(outputs, partner, jurisdiction)
-    code = _apply(outputs, ApplyOptions(partner_ids=frozenset([record.id]), tenant_ids=frozenset()), as_json)
+    with cell_progress(not as_json) as progress:
+        record, results = Onboarding(outputs, credential_store(outputs), progress).add_partner(partner, jurisdiction)
+    code = show_apply(results, as_json, dry_run=False)
     if not as_json:
         out.print(f"partner [bold]{partner}[/] ({record.id}, {jurisdiction}) on {len(outputs.clusters)} cell(s)")
     raise typer.Exit(code)

@@ -7,11 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from compliance.register import FORMATS, RegisterError, build_register, render
 from provisioner.errors import InputError, ViolationsFound
-from provisioner.local.layout import REPO_ROOT
-from provisioner.register import FORMATS, RegisterError, build_register, render
-
-STACKS_DIR = REPO_ROOT / "stacks"
+from provisioner.stackdirs import StacksDirOption, stacks_dir_or_fail
 
 
 def register(
@@ -19,7 +17,7 @@ def register(
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stacks/Pulumi.*.yaml.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="md, json or html.")] = "md",
     output: Annotated[Optional[Path], typer.Option("--output", help="Write here instead of stdout.")] = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of stack configs.")] = STACKS_DIR,
+    stacks_dir: StacksDirOption = None,
 ) -> None:
     """Generate the register from subprocessors.yaml, transfers.yaml and the stack configs.
 
@@ -30,7 +28,7 @@ def register(
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     try:
-        reg = build_register(None if all_stacks else list(stack or []), stacks_dir)
+        reg = build_register(None if all_stacks else list(stack or []), stacks_dir_or_fail(stacks_dir))
         text = render(reg, fmt)
     except RegisterError as exc:
         raise InputError(str(exc)) from None
@@ -46,5 +44,5 @@ def register(
         raise ViolationsFound(
             f"{len(reg.unrecorded)} transfer(s) without a recorded basis, e.g. {a.origin} -> "
             f"{a.region} ({a.country}) in {a.stack}: record bases.{a.origin}.{a.country} in "
-            f"stacks/transfers.yaml"
+            f"compliance/transfers.yaml"
         )

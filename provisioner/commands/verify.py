@@ -10,7 +10,7 @@ from provisioner.console import err
 from provisioner.errors import InputError
 from provisioner.names import check_id
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, resolve
-from provisioner.verify.findings import exit_code
+from provisioner.verify.findings import verify_status
 from provisioner.verify.report import show_json, show_table, show_tap
 from provisioner.verify.runner import VerifyOptions, check_names, verify_stack
 
@@ -51,4 +51,4 @@ def verify(
         show_tap(reports, checks)
     else:
         show_table(stack, reports, checks)
-    raise typer.Exit(exit_code(reports))
+    raise typer.Exit(verify_status(reports))

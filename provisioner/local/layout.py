@@ -9,15 +9,14 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_ROOT = REPO_ROOT / ".local"
-LOCAL_STACK = "local"
+from provisioner.stackref import AWS_ENV_FILE, OUTPUTS_FILE, local_root
+
 LOCAL_REGION = "eu-west-1"
 LOCAL_DR_REGION = "eu-central-1"
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("ASKASIA_LOCAL_DIR", DEFAULT_ROOT)).resolve()
+    return local_root()
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,11 @@ class Layout:
 
     @property
     def outputs_file(self) -> Path:
-        return self.root / "outputs.json"
+        return self.root / OUTPUTS_FILE
+
+    @property
+    def aws_env_file(self) -> Path:
+        return self.root / AWS_ENV_FILE
 
     @property
     def tls_dir(self) -> Path:

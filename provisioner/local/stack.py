@@ -13,23 +13,22 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from contract.kms import KMS_PURPOSES
+from contract.outputs import parse_outputs
+from contract.tiers import AUDIT_RETENTION_DAYS
 from provisioner.errors import InputError, ProvisionError
 from provisioner.local import tls
-from provisioner.local.layout import LOCAL_DR_REGION, LOCAL_REGION, LOCAL_STACK, Layout, server_user
+from provisioner.local.layout import LOCAL_DR_REGION, LOCAL_REGION, Layout, server_user
 from provisioner.local.motoserver import MotoServer, free_port, port_free
 from provisioner.local.pgserver import BOOTSTRAP_SUPERUSER, PgServer, find_pg_bin
+from provisioner.stackref import LOCAL_STACK
 
 HOST = "127.0.0.1"
 DATABASE = "platform"
 MASTER_USER = "askasia_master"
-AUDIT_RETENTION_DAYS = {"starter": 90, "growth": 90, "enterprise": 400}
-KMS_KEYS = {
-    "data": {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"},
-    "logs": {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"},
-    "backup": {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"},
-    "secrets": {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"},
-    "jwt_signing": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
-}
+_SIGNING = {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}
+_SYMMETRIC = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
+KMS_KEYS = {purpose: _SIGNING if purpose == "jwt_signing" else _SYMMETRIC for purpose in KMS_PURPOSES}
 DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 Report = Callable[[str], None]
@@ -140,8 +139,9 @@ class LocalStack:
             self._save_state(state)
 
         self._activate_env(moto)
-        outputs = self._ensure_aws(known, ca_cert)
+        outputs = parse_outputs(self._ensure_aws(known, ca_cert)).to_json()  # the contract's shape, checked
         self.layout.outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
+        self.layout.aws_env_file.write_text(json.dumps(self.aws_env(moto), indent=2) + "\n")
         self._write_pgpass(known)
         return outputs
 

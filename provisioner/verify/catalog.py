@@ -12,11 +12,10 @@ from pathlib import Path
 
 import psycopg
 
-from provisioner.render import SQL_DIR
+from provisioner.resources import PackageIncomplete, sql_files
 from provisioner.targets import ROLES
 from provisioner.verify.findings import Finding
 
-CHECK_DIR = SQL_DIR / "verify"
 _FILE = re.compile(r"^(?P<order>\d{3})_(?P<name>[a-z0-9_]+)\.sql$")
 
 
@@ -30,14 +29,14 @@ class CatalogCheck:
 @cache
 def catalog_checks() -> tuple[CatalogCheck, ...]:
     checks = []
-    for path in sorted(CHECK_DIR.glob("*.sql")):
+    for path in sql_files("verify", "*.sql"):
         match = _FILE.match(path.name)
         if not match:
-            raise ValueError(f"{path}: not a NNN_name.sql check")
+            raise PackageIncomplete(f"{path}: not a NNN_name.sql check")
         checks.append(CatalogCheck(match.group("name"), path, path.read_text()))
     names = [c.name for c in checks]
     if len(set(names)) != len(names):
-        raise ValueError(f"{CHECK_DIR}: two checks share a name")
+        raise PackageIncomplete(f"{path.parent}: two checks share a name")
     return tuple(checks)
 
 

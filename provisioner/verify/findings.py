@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from provisioner.status import ExitStatus
+
 LEVELS = ("error", "warn")
 
 
@@ -48,8 +50,8 @@ class CellReport:
         }
 
 
-def exit_code(reports: list[CellReport]) -> int:
-    """2 when any cell could not be (fully) verified, 1 on any violation, 0 when clean."""
+def verify_status(reports: list[CellReport]) -> ExitStatus:
+    """COULD_NOT_RUN when any cell could not be (fully) verified, VIOLATIONS on any finding."""
     if any(r.errors for r in reports):
-        return 2
-    return 1 if any(r.findings for r in reports) else 0
+        return ExitStatus.COULD_NOT_RUN
+    return ExitStatus.VIOLATIONS if any(r.findings for r in reports) else ExitStatus.OK

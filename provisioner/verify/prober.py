@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from contract.outputs import Cluster
 from provisioner.connect import Credentials, connect, secret_credentials
 from provisioner.credentials import secret_name
 from provisioner.errors import ProvisionError
 from provisioner.names import PartnerNames
-from provisioner.outputs import Cluster
 from provisioner.verify.findings import Finding
 from provisioner.verify.probes import PartnerProbe, TenantProbe, TenantRef
 from provisioner.verify.seeding import MARK, seed, unseed

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from provisioner.console import err, out, print_json
-from provisioner.verify.findings import CellReport, Finding, exit_code
+from provisioner.verify.findings import CellReport, Finding, verify_status
 
 ROWS_SHOWN = 20  # per check in the table; --json has them all
 
 
 def as_json(stack: str, reports: Sequence[CellReport]) -> dict:
-    return {"stack": stack, "exit_code": exit_code(list(reports)), "cells": [r.as_json() for r in reports]}
+    return {"stack": stack, "exit_code": int(verify_status(list(reports))), "cells": [r.as_json() for r in reports]}
 
 
 def show_json(stack: str, reports: Sequence[CellReport]) -> None:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import psycopg
 
-from provisioner.apply import APPLY_LOCK_KEY
+from contract.outputs import Cluster, StackOutputs
+from provisioner import celllock
 from provisioner.connect import connect, secret_credentials
 from provisioner.errors import ProvisionError
-from provisioner.outputs import Cluster, StackOutputs
 from provisioner.verify.catalog import catalog_checks, platform_present, run_catalog
 from provisioner.verify.findings import CellReport
 from provisioner.verify.ledger import CHECK as LEDGER_CHECK
@@ -81,7 +81,7 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
                 return
             # Shared with other verifies, exclusive with apply: a half-applied cell would show
             # findings that are only transient. Released when the session ends.
-            if not conn.execute("select pg_try_advisory_lock_shared(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
+            if not celllock.take_shared(conn):
                 report.errors.append(f"cell {cluster.cell}: an apply is running; verify when it has finished")
                 return
             if options.catalog:

@@ -14,11 +14,12 @@ import time
 import psycopg
 import pytest
 
-from provisioner import directory
-from provisioner.apply import APPLY_LOCK_KEY, LOCKS_PER_TENANT, batch_sql, plan_target
+from provisioner import directory, onboarding
+from provisioner.apply import LOCKS_PER_TENANT, apply_status, batch_sql
+from provisioner.celllock import APPLY_LOCK_KEY
 from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
-from provisioner.reporting import exit_code
+from provisioner.ledger import plan_target
 from provisioner.targets import tenant_target
 from tests.helpers import apply, onboard, unique
 
@@ -113,7 +114,7 @@ def test_changed_versioned_step_is_drift_and_stops_that_target(local_stack, outp
         assert any(one.id in line and "V002__tables" in line for line in cell.drift)
         assert cell.steps_run == 1  # the other tenant's repeatable step still ran
         assert ledger(local_stack, "cell-2", target)["V002__tables"][0] == "edited"  # never silently re-run
-        assert exit_code(list(results.values())) == 1
+        assert apply_status(list(results.values())) == 1
     finally:
         with local_stack.superuser(cell="cell-2") as su:
             su.execute(
@@ -140,7 +141,7 @@ def test_app_secret_has_rds_shape_and_logs_in(outputs, pair):
 def test_dry_run_changes_nothing(local_stack, outputs):
     partner = unique("dry")
     directory.add_partner_rows(outputs, partner, "EU")
-    new = directory.validate_new_tenants(outputs, [{"partner": partner, "tenant": "ghost", "plan": "starter"}])
+    new = onboarding.validate_new_tenants(outputs, [{"partner": partner, "tenant": "ghost", "plan": "starter"}])
     placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
     results = apply(outputs, dry_run=True)
     planned = [step for r in results for target, step in r.planned if target == f"tenant:{placed.id}"]
@@ -157,7 +158,7 @@ def test_second_concurrent_apply_fails_fast_with_a_clear_message(local_stack, ou
         assert results["cell-1"].status == "busy"
         assert "another apply (or a verify) holds the lock" in results["cell-1"].errors[0]
         assert results["cell-2"].status == "ok"
-        assert exit_code(list(results.values())) == 2
+        assert apply_status(list(results.values())) == 2
 
 
 def test_concurrent_apply_waits_for_the_lock_when_asked(local_stack, outputs):
@@ -193,7 +194,7 @@ def test_a_cell_that_is_down_fails_alone(outputs):
     assert results["cell-1"].status == "ok"
     assert results["cell-2"].status == "unreachable"
     assert "cannot connect" in results["cell-2"].errors[0]
-    assert exit_code(list(results.values())) == 2
+    assert apply_status(list(results.values())) == 2
 
 
 @pytest.mark.parametrize(
@@ -215,7 +216,7 @@ def test_hostile_tenant_names_are_refused_before_any_sql(local_stack, outputs, s
 
     before = len(directory.tenants(outputs))
     with pytest.raises(InputError, match="is invalid"):
-        directory.validate_new_tenants(outputs, [{"partner": "any-partner", "tenant": slug, "plan": "starter"}])
+        onboarding.validate_new_tenants(outputs, [{"partner": "any-partner", "tenant": slug, "plan": "starter"}])
     assert len(directory.tenants(outputs)) == before
 
 
@@ -247,7 +248,7 @@ def test_unknown_region_and_missing_transfer_basis_are_refused(local_stack, outp
     directory.add_partner_rows(outputs, partner, "EU")
     for region, message in (("mars-north-1", "mars-north-1"), ("me-south-1", "BH")):
         with pytest.raises(InputError, match=message):
-            directory.validate_new_tenants(
+            onboarding.validate_new_tenants(
                 outputs, [{"partner": partner, "tenant": "placed", "plan": "starter", "region": region}]
             )
 
@@ -342,7 +343,7 @@ def test_secrets_manager_failure_fails_the_cell_cleanly(local_stack, outputs):
 
     partner = unique("sm-down")
     directory.add_partner_rows(outputs, partner, "EU")
-    new = directory.validate_new_tenants(outputs, [{"partner": partner, "tenant": "nosecret", "plan": "starter"}])
+    new = onboarding.validate_new_tenants(outputs, [{"partner": partner, "tenant": "nosecret", "plan": "starter"}])
     placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
     store = Refusing(outputs.stack, outputs.region, outputs.kms["secrets"])
     results = {r.cell: r for r in apply_stack(outputs, ApplyOptions(), store)}
@@ -360,15 +361,17 @@ def test_placement_is_refused_when_the_dr_copy_lacks_a_basis(outputs):
     directory.add_partner_rows(outputs, partner, "EU")
     bahrain_dr = dataclasses.replace(outputs, dr={"region": "me-south-1", "mode": "snapshot-copy"})
     with pytest.raises(InputError, match="EU -> DR region me-south-1 \\(BH"):
-        directory.validate_new_tenants(bahrain_dr, [{"partner": partner, "tenant": "copied", "plan": "starter"}])
+        onboarding.validate_new_tenants(bahrain_dr, [{"partner": partner, "tenant": "copied", "plan": "starter"}])
 
 
 def test_partner_jurisdiction_must_be_a_known_origin(local_stack, outputs):
     from provisioner.errors import InputError
+    from provisioner.onboarding import Onboarding
+    from provisioner.stackref import credential_store
 
     before = len(directory.partners(outputs))
     with pytest.raises(InputError, match="unknown origin jurisdiction 'XX'"):
-        directory.add_partner_rows(outputs, unique("nowhere"), "XX")
+        Onboarding(outputs, credential_store(outputs)).add_partner(unique("nowhere"), "XX")
     assert len(directory.partners(outputs)) == before
     result = run_cli(
         "partners", "add", "--stack", "local", "--partner", "nowhere-co", "--jurisdiction", "ZZ", root=local_stack.root

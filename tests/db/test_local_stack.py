@@ -16,7 +16,7 @@ from provisioner.connect import connect_master, conninfo, secret_credentials
 from provisioner.local import tls
 from provisioner.local.layout import Layout
 from provisioner.local.stack import LocalStack
-from provisioner.outputs import load_outputs_file
+from provisioner.stackref import load_outputs_file
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

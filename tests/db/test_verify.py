@@ -24,7 +24,7 @@ from provisioner import aws, directory
 from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.verify.catalog import catalog_checks, run_checks
-from provisioner.verify.findings import CellReport, Finding, exit_code
+from provisioner.verify.findings import CellReport, Finding, verify_status
 from provisioner.verify.ledger import ledger_findings
 from provisioner.verify.runner import VerifyOptions, verify_cell
 from provisioner.verify.seeding import MARK
@@ -1005,7 +1005,7 @@ def test_probe_catches_a_grant_on_another_tenants_table(local_stack, outputs, wo
     }
     assert any(d.startswith("SELECT succeeded") for d in found)
     assert any(d.startswith("INSERT got past the privilege checks") for d in found)  # leads.name is NOT NULL
-    assert exit_code([report]) == 1
+    assert verify_status([report]) == 1
 
 
 def test_probe_catches_an_open_policy_on_a_shared_table(local_stack, outputs, world):
@@ -1090,7 +1090,7 @@ def test_missing_credentials_mean_could_not_run(outputs, world):
         sm.create_secret(Name=name, SecretString=json.dumps(original))
     assert any(f"no credentials for tenant {world.a.id}" in e for e in report.errors)
     assert report.probe_pairs == 1  # b -> a still ran
-    assert exit_code([report]) == 2
+    assert verify_status([report]) == 2
 
 
 def test_seeds_left_by_a_killed_run_are_cleaned_up(local_stack, outputs, world):
@@ -1181,11 +1181,11 @@ def test_cli_human_table_and_exclusive_formats(local_stack, world):
 
 
 def test_verify_does_not_run_while_an_apply_holds_the_cell(local_stack, outputs, world):
-    from provisioner.apply import APPLY_LOCK_KEY
-    from provisioner.verify.findings import exit_code
+    from provisioner.celllock import APPLY_LOCK_KEY
+    from provisioner.verify.findings import verify_status
 
     with local_stack.superuser(cell="cell-1", autocommit=True) as holder:
         holder.execute("select pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
         report = verify_cell(outputs, outputs.cluster("cell-1"), VerifyOptions(probes=0))
     assert any("an apply is running" in e for e in report.errors)
-    assert exit_code([report]) == 2
+    assert verify_status([report]) == 2

@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from components.config import PlatformConfig, load_stack_config
-from provisioner.mockrun import MockResource, MockRun, run_under_mocks
+from offline.mockrun import MockResource, MockRun, run_under_mocks
+from stackconfig.config import PlatformConfig
+from stackconfig.files import load_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"

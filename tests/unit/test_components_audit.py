@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.audit import AuditArgs
-from components.hardening import CLOUDWATCH_RETENTION_DAYS
+from contract.logs import CLOUDWATCH_RETENTION_DAYS
 from tests.unit.mock_stacks import as_list, key_arn, policy, stack_run, statements
 
 AUDIT = "prod-eu-west-1-audit"

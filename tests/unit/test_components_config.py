@@ -11,14 +11,10 @@ import pulumi
 import pytest
 import yaml
 
-from components.config import (
-    ConfigError,
-    PlatformConfig,
-    config_from_pulumi,
-    load_stack_config,
-    parse_config,
-)
-from components.hardening import INSECURE_SETTINGS
+from components.config import config_from_pulumi
+from stackconfig.config import ConfigError, PlatformConfig, parse_config
+from stackconfig.files import load_stack_config
+from stackconfig.hardening import INSECURE_SETTINGS
 from tests.unit.mock_stacks import STACKS_DIR
 
 SOURCE = "stacks/Pulumi.prod-eu-west-1.yaml"
@@ -146,9 +142,12 @@ def test_missing_stack_file_is_one_line(tmp_path: Path):
         load_stack_config("prod-xx-1", tmp_path)
 
 
-def test_config_error_is_a_run_error_so_the_engine_prints_no_traceback():
-    assert issubclass(ConfigError, pulumi.RunError)
-    assert issubclass(ConfigError, ValueError)
+def test_config_error_from_the_engine_is_a_run_error_so_the_engine_prints_no_traceback():
+    values = {**raw_config(), "askasia:environment": "Prod!"}
+    with pytest.raises(ConfigError) as caught:
+        config_from_pulumi("prod-eu-west-1", get=lambda key: values.get(key), keys=lambda: list(values))
+    assert isinstance(caught.value, pulumi.RunError)
+    assert isinstance(caught.value, ValueError)
 
 
 WEAKENINGS = {

@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from components.config import CellConfig, PointInTimeRestore
 from components.database import RESTORE_IGNORE_CHANGES, DatabaseArgs
-from components.hardening import CLOUDWATCH_RETENTION_DAYS, INSECURE_TAG, InsecureSettingRefused
-from provisioner.mockrun import MockRun
+from contract.logs import CLOUDWATCH_RETENTION_DAYS
+from offline.mockrun import MockRun
+from stackconfig.config import CellConfig, PointInTimeRestore
+from stackconfig.hardening import INSECURE_TAG, InsecureSettingRefused
 from tests.unit.mock_stacks import config, key_arn, run, stack_run, variant
 
 CELL = "prod-eu-west-1-cell-1"

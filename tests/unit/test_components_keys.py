@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from components.keys import SYMMETRIC_PURPOSES, KeysArgs
+from components.keys import KeysArgs
+from contract.kms import SYMMETRIC_PURPOSES
 from tests.unit.mock_stacks import as_list, key, key_arn, policy, run, stack_run, statements, variant
 
 CRYPTO_PREFIXES = (

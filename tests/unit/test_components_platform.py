@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from compliance.transfers import TransferRefused
 from components.program import program
-from policy.transfers import TransferRefused
-from provisioner.mockrun import run_function_under_mocks
+from offline.mockrun import run_function_under_mocks
 from tests.unit.mock_stacks import run, stack_run, variant
 
 COMPONENT_TYPES = {

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from provisioner.mockrun import run_function_under_mocks, run_under_mocks
+from offline.mockrun import run_function_under_mocks, run_under_mocks
 from tests.unit.mock_stacks import config, stack_run
 
 

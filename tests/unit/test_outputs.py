@@ -5,8 +5,9 @@ import json
 
 import pytest
 
+from contract.outputs import OutputsInvalid, StackOutputs, parse_outputs
 from provisioner.errors import InputError
-from provisioner.outputs import load_outputs_file, parse_outputs
+from provisioner.stackref import load_outputs_file
 
 GOOD = {
     "stack": "prod-eu-west-1",
@@ -51,13 +52,29 @@ def test_good_outputs_parse():
 def test_bad_outputs_are_named(mutate, message):
     doc = copy.deepcopy(GOOD)
     mutate(doc)
-    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(OutputsInvalid, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_outputs(doc)
 
 
+def test_to_json_gives_back_the_contract_shape():
+    parsed = parse_outputs(GOOD)
+    assert parsed.to_json() == GOOD
+    assert parse_outputs(json.loads(json.dumps(parsed.to_json()))) == parsed
+    assert isinstance(parsed, StackOutputs)
+
+
 def test_unknown_cell_is_a_clear_error():
-    with pytest.raises(InputError, match="no cell 'cell-9'"):
+    with pytest.raises(OutputsInvalid, match="no cell 'cell-9'"):
         parse_outputs(GOOD).cluster("cell-9")
+
+
+def test_a_bad_outputs_file_is_an_input_error(tmp_path):
+    doc = copy.deepcopy(GOOD)
+    doc.pop("kms")
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="lack kms"):
+        load_outputs_file(path)
 
 
 def test_outputs_file_errors(tmp_path):

@@ -4,8 +4,9 @@ import shutil
 
 import pytest
 
+from contract.outputs import parse_outputs
+from provisioner.automation import stack_outputs
 from provisioner.errors import ProvisionError
-from provisioner.outputs import load_from_pulumi
 from tests.unit.test_outputs import GOOD
 
 HAVE_PULUMI = shutil.which("pulumi") is not None
@@ -14,7 +15,7 @@ HAVE_PULUMI = shutil.which("pulumi") is not None
 @pytest.mark.skipif(HAVE_PULUMI, reason="the pulumi CLI is installed: the missing-CLI message cannot be shown")
 def test_without_the_cli_the_error_says_what_to_do(tmp_path):
     with pytest.raises(ProvisionError, match="pulumi CLI is not on PATH.*--outputs FILE"):
-        load_from_pulumi("prod-eu-west-1", tmp_path)
+        stack_outputs("prod-eu-west-1", tmp_path)
 
 
 @pytest.mark.skipif(not HAVE_PULUMI, reason="the pulumi CLI is not installed: the Automation API cannot run here")
@@ -36,4 +37,4 @@ def test_outputs_come_back_through_the_automation_api(tmp_path, monkeypatch):
     work = tmp_path / "project"
     work.mkdir()
     (work / "Pulumi.yaml").write_text("name: askasia-platform\nruntime: python\n")
-    assert load_from_pulumi("prod-eu-west-1", work).clusters[0].cell == "cell-1"
+    assert parse_outputs(stack_outputs("prod-eu-west-1", work)).clusters[0].cell == "cell-1"

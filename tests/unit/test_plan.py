@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from offline.plan import PlanCouldNotRun, plan_stack
 from provisioner import cli
-from provisioner.plan import PlanCouldNotRun, plan_stack
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 
@@ -33,7 +32,6 @@ def _stack_copy(tmp_path: Path, name: str, changes: dict[str, Any], base: str = 
     doc = yaml.safe_load((STACKS / f"Pulumi.{base}.yaml").read_text(encoding="utf-8"))
     doc["config"].update(changes)
     (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
-    shutil.copy(STACKS / "subprocessors.yaml", tmp_path / "subprocessors.yaml")
     return tmp_path
 
 
@@ -89,7 +87,7 @@ def test_me_south_1_serving_eu_is_refused_with_one_line(tmp_path, capsys, monkey
     assert code == 1
     error_lines = [line for line in err.splitlines() if line.strip()]
     assert len(error_lines) == 1
-    for text in ("transfer-basis-recorded", "EU", "me-south-1", "BH", "stacks/transfers.yaml"):
+    for text in ("transfer-basis-recorded", "EU", "me-south-1", "BH", "compliance/transfers.yaml"):
         assert text in error_lines[0]
     assert "resources: 0" in out  # nothing is declared for a refused stack
 

@@ -28,9 +28,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
+from offline.mockrun import run_function_under_mocks
 from policy.engine import evaluate
 from policy.rules import RULES, STACK_RULES, Resource
-from provisioner.mockrun import run_function_under_mocks
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from compliance import register
+from compliance.register import RegisterError, build_register, render
 from provisioner import cli
-from provisioner.register import RegisterError, build_register, render
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 TODAY = dt.date(2026, 6, 1)
@@ -31,7 +32,6 @@ def run_cli(args, capsys, monkeypatch) -> tuple[int, str, str]:
 def _stacks_dir(tmp_path: Path, extra: dict[str, dict] | None = None) -> Path:
     for path in STACKS.glob("Pulumi.*.yaml"):
         shutil.copy(path, tmp_path / path.name)
-    shutil.copy(STACKS / "subprocessors.yaml", tmp_path / "subprocessors.yaml")
     for name, changes in (extra or {}).items():
         doc = yaml.safe_load((STACKS / "Pulumi.prod-eu-west-1.yaml").read_text(encoding="utf-8"))
         doc["config"].update(changes)
@@ -87,9 +87,11 @@ def test_json_form_is_complete(capsys, monkeypatch) -> None:
 
 def test_html_is_self_contained_colour_coded_and_escaped(tmp_path, capsys, monkeypatch) -> None:
     stacks = _stacks_dir(tmp_path)
-    subs = yaml.safe_load((stacks / "subprocessors.yaml").read_text(encoding="utf-8"))
+    subs = yaml.safe_load(register.SUBPROCESSORS_FILE.read_text(encoding="utf-8"))
     subs["subprocessors"][2]["purpose"] = "<script>alert(1)</script> billing"
-    (stacks / "subprocessors.yaml").write_text(yaml.safe_dump(subs), encoding="utf-8")
+    hostile = tmp_path / "subprocessors.yaml"
+    hostile.write_text(yaml.safe_dump(subs), encoding="utf-8")
+    monkeypatch.setattr(register, "SUBPROCESSORS_FILE", hostile)
     out_file = tmp_path / "register.html"
     code, _, err = run_cli(
         ["register", "--all", "--format", "html", "--output", str(out_file), "--stacks-dir", str(stacks)],

@@ -5,7 +5,7 @@ import re
 import jinja2
 import pytest
 
-from provisioner import render
+from provisioner import render, resources
 from provisioner.targets import audit_months, platform_target, tenant_target
 
 
@@ -68,9 +68,9 @@ KEYWORDS = re.compile(
 
 def test_sql_uses_one_keyword_style_lower_case():
     offenders = []
-    for path in sorted(render.SQL_DIR.rglob("*.sql*")):
+    for path in sorted(resources.sql_dir().rglob("*.sql*")):
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             code = line.split("--", 1)[0]
             if KEYWORDS.search(code):
-                offenders.append(f"{path.relative_to(render.SQL_DIR)}:{number}")
+                offenders.append(f"{path.relative_to(resources.sql_dir())}:{number}")
     assert offenders == []

@@ -11,9 +11,9 @@ import pulumi
 import pytest
 import yaml
 
-from components.hardening import RDS_CA_IDENTIFIERS
-from provisioner.mockrun import run_function_under_mocks
-from provisioner.outputs import parse_outputs
+from contract.outputs import parse_outputs
+from offline.mockrun import run_function_under_mocks
+from stackconfig.hardening import RDS_CA_IDENTIFIERS
 from tests.unit.mock_stacks import ROOT, STACKS, STACKS_DIR, config, stack_names, stack_run
 
 CONTRACT = {"stack", "region", "clusters", "kms", "dr", "audit_log_groups"}

@@ -1,4 +1,4 @@
-"""The transfer gate: stacks/transfers.yaml decides where each jurisdiction's data may live."""
+"""The transfer gate: compliance/transfers.yaml decides where each jurisdiction's data may live."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policy.transfers import (
+from compliance.transfers import (
     DEFAULT_PATH,
     TransferRefused,
     TransfersFileInvalid,
@@ -109,7 +109,7 @@ def test_me_south_1_serving_eu_is_refused_naming_what_to_record() -> None:
         check_stack_transfers("me-south-1", None, ["EU"])
     message = str(exc.value)
     assert "\n" not in message
-    for text in ("EU", "me-south-1", "BH", "Bahrain", "stacks/transfers.yaml", "bases.EU.BH", "SCCs"):
+    for text in ("EU", "me-south-1", "BH", "Bahrain", "compliance/transfers.yaml", "bases.EU.BH", "SCCs"):
         assert text in message
 
 

@@ -7,7 +7,7 @@ import random
 import re
 
 from provisioner.verify.catalog import catalog_checks
-from provisioner.verify.findings import CellReport, Finding, exit_code
+from provisioner.verify.findings import CellReport, Finding, verify_status
 from provisioner.verify.prober import sample_pairs
 from provisioner.verify.probes import TenantRef
 from provisioner.verify.report import as_json, tap_lines
@@ -52,9 +52,9 @@ def _report(cell: str, findings=(), errors=(), run=("tenant_acl", "role_membersh
 
 def test_exit_codes_could_not_run_beats_violations_beats_clean():
     bad = Finding("tenant_acl", "error", "table t.x", "SELECT held by PUBLIC", "revoke")
-    assert exit_code([_report("c1")]) == 0
-    assert exit_code([_report("c1", [bad]), _report("c2")]) == 1
-    assert exit_code([_report("c1", [bad]), _report("c2", errors=["cell c2: cannot connect"])]) == 2
+    assert verify_status([_report("c1")]) == 0
+    assert verify_status([_report("c1", [bad]), _report("c2")]) == 1
+    assert verify_status([_report("c1", [bad]), _report("c2", errors=["cell c2: cannot connect"])]) == 2
 
 
 def test_tap_has_a_plan_a_point_per_cell_and_check_and_yaml_for_failures():

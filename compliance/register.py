@@ -1,7 +1,7 @@
 """The sub-processor list and the data-location and transfer register, built from the records.
 
-Inputs: stacks/subprocessors.yaml (who), stacks/Pulumi.<stack>.yaml (where each stack runs,
-whom it serves, which providers it names) and stacks/transfers.yaml (on what basis each arrow
+Inputs: compliance/subprocessors.yaml (who), stacks/Pulumi.<stack>.yaml (where each stack runs,
+whom it serves, which providers it names) and compliance/transfers.yaml (on what basis each arrow
 origin -> region rests). Output: one Register value, rendered as Markdown, JSON or HTML.
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import jinja2
 import yaml
 
-from components.config import ConfigError, PlatformConfig, load_stack_config
-from policy.transfers import Basis, TransferRefused, Transfers, load_transfers
-from provisioner.local.layout import REPO_ROOT
+from compliance.paths import SUBPROCESSORS_FILE, TEMPLATES_DIR
+from compliance.transfers import Basis, TransferRefused, Transfers, load_transfers
+from stackconfig.config import ConfigError, PlatformConfig
+from stackconfig.files import load_stack_config, stack_names
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 FORMATS = ("md", "json", "html")
 HOSTING = ("stack-regions", "stack-primary", "countries")
 
@@ -141,10 +141,6 @@ def _read_yaml(path: Path) -> Any:
         raise RegisterError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
 
 
-def stack_names(stacks_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
-
-
 def _load_stacks(names: list[str], stacks_dir: Path) -> list[PlatformConfig]:
     configs = []
     for name in names:
@@ -228,7 +224,7 @@ def _subprocessors(path: Path, configs: list[PlatformConfig], t: Transfers) -> l
 
 def build_register(
     stacks: list[str] | None,
-    stacks_dir: Path = REPO_ROOT / "stacks",
+    stacks_dir: Path,
     transfers: Transfers | None = None,
     today: dt.date | None = None,
 ) -> Register:
@@ -259,7 +255,7 @@ def build_register(
                             basis=basis.as_dict() if basis else None,
                         )
                     )
-        subs = _subprocessors(stacks_dir / "subprocessors.yaml", configs, t)
+        subs = _subprocessors(SUBPROCESSORS_FILE, configs, t)
         summaries = [
             StackSummary(
                 stack=c.stack,
@@ -303,7 +299,7 @@ def build_register(
 
 def _env(autoescape: bool) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -1,6 +1,6 @@
 """Transfer gate: may tenant data from an origin jurisdiction live in (or be copied to) a region?
 
-The facts live in stacks/transfers.yaml. A pair (origin, destination country) is allowed only
+The facts live in compliance/transfers.yaml. A pair (origin, destination country) is allowed only
 when it is domestic (the country is inside the origin's territory) or has a recorded basis;
 anything else is refused with one line saying what to record. Callers: the Pulumi program and
 `provision plan` (check_stack_transfers), tenant placement (check_placement).
@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "stacks" / "transfers.yaml"
+from compliance.paths import TRANSFERS_FILE
+
+DEFAULT_PATH = TRANSFERS_FILE
 
 # Mechanisms a recorded basis may use, with the fields each one must carry.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -32,7 +34,7 @@ class TransferRefused(ValueError):
 
 
 class TransfersFileInvalid(TransferRefused):
-    """stacks/transfers.yaml is missing or malformed, so nothing can be decided."""
+    """compliance/transfers.yaml is missing or malformed, so nothing can be decided."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class Transfers:
 
     @property
     def display_path(self) -> str:
-        # The name an operator edits: stacks/transfers.yaml, not an absolute path.
+        # The name an operator edits: compliance/transfers.yaml, not an absolute path.
         return f"{self.path.parent.name}/{self.path.name}"
 
     def country_name(self, code: str) -> str:

@@ -24,8 +24,8 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import PlatformConfig
 from components.program import program
+from stackconfig.config import PlatformConfig
 
 ACCOUNT_ID = "123456789012"
 PROJECT = "askasia-platform"

@@ -9,15 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# CloudWatch Logs accepts only these retention values (days).
-CLOUDWATCH_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-)
-
-# The privacy policy's audit-log promise per plan tier: 90 days, or 13 months (-> 400 days).
-AUDIT_RETENTION_DAYS: Mapping[str, int] = {"starter": 90, "growth": 90, "enterprise": 400}
-PLAN_TIERS = tuple(AUDIT_RETENTION_DAYS)
-
 MIN_BACKUP_RETENTION_DAYS = 7
 MAX_BACKUP_RETENTION_DAYS = 35  # the RDS maximum
 DEFAULT_BACKUP_RETENTION_DAYS = 35

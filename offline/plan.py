@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.config import ConfigError, PlatformConfig, load_stack_config, stack_file
-from components.hardening import INSECURE_TAG
-from policy.engine import Violation, evaluate, inventory
-from policy.rules import Resource
-from policy.transfers import (
+from compliance.transfers import (
     TransferRefused,
     TransfersFileInvalid,
     load_transfers,
     stack_bases,
     stack_refusals,
 )
-from provisioner.local.layout import REPO_ROOT
+from policy.engine import Violation, evaluate, inventory
+from policy.rules import Resource
+from stackconfig.config import ConfigError, PlatformConfig
+from stackconfig.files import load_stack_config, stack_file
+from stackconfig.hardening import INSECURE_TAG
 
 TRANSFER_RULE = "transfer-basis-recorded"
 STACK_TYPE = "askasia:stack"
@@ -82,7 +82,7 @@ class PlanReport:
 
 def _mock_runner(config: PlatformConfig) -> Sequence[Resource]:
     # Imported here: the mock runner pulls in the whole Pulumi program.
-    from provisioner.mockrun import run_under_mocks
+    from offline.mockrun import run_under_mocks
 
     run = run_under_mocks(config)
     # Component resources only group children; the rules judge what reaches the cloud.
@@ -138,11 +138,11 @@ def _transfer_violation(stack: str, message: str) -> Violation:
         resource_type=STACK_TYPE,
         resource_name=stack,
         message=message,
-        remediation="record the basis in stacks/transfers.yaml, or choose another region",
+        remediation="record the basis in compliance/transfers.yaml, or choose another region",
     )
 
 
-def plan_stack(stack: str, stacks_dir: Path = REPO_ROOT / "stacks", runner: Runner | None = None) -> PlanReport:
+def plan_stack(stack: str, stacks_dir: Path, runner: Runner | None = None) -> PlanReport:
     """Evaluate one stack offline. Raises PlanCouldNotRun when it cannot be evaluated."""
     path = stack_file(stack, Path(stacks_dir))
     if not path.is_file():
