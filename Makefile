@@ -3,33 +3,45 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install -q --disable-pip-version-check
+UV_VERSION := 0.13.8
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv lock
 
 venv: $(STAMP)
 
-# The environment is built from nothing when missing, and rebuilt when the pins change.
-$(STAMP): requirements.txt pyproject.toml
+# The environment is built from nothing when missing, and rebuilt when the locks change.
+# requirements-dev.txt is the runtime lock plus the dev tools, hashed like it.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP) --require-hashes -r requirements-dev.txt
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m provisioner.demo
 
-test: $(STAMP)
-	$(BIN)/ruff check --quiet .
-	$(BIN)/pytest -q
-
 lint: $(STAMP)
-	$(BIN)/ruff check .
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/lint-imports --no-cache --no-logo
+
+test: lint
+	$(BIN)/pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/mock_construct.py
 
+# Re-lock from pyproject.toml, keeping today's versions unless UPGRADE=--upgrade is given.
+lock:
+	test -x .venv-lock/bin/uv || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q uv==$(UV_VERSION))
+	.venv-lock/bin/uv pip compile -q --generate-hashes --python-version 3.11 $(UPGRADE) \
+		-c requirements.txt --extra pulumi --extra local pyproject.toml -o requirements.txt
+	.venv-lock/bin/uv pip compile -q --generate-hashes --python-version 3.11 $(UPGRADE) \
+		-c requirements.txt --all-extras pyproject.toml -o requirements-dev.txt
+
 clean:
 	-$(BIN)/provision local down
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-lock

@@ -31,10 +31,11 @@ PLAIN_REFUSALS = (OutputsInvalid, ConfigError, TransferRefused)
 
 def _register() -> None:
     # Each command group lives in its own module under provisioner/commands/.
-    from provisioner.commands import local, partners, plan, register, sql, tenants
+    from provisioner.commands import local, partners, plan, register, sql, tenants, verify
 
     app.add_typer(local.app, name="local")
     app.add_typer(partners.app, name="partners")
+    tenants.app.command("verify")(verify.verify)
     app.add_typer(tenants.app, name="tenants")
     app.add_typer(sql.app, name="sql")
     app.command("plan")(plan.plan)

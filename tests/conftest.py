@@ -38,6 +38,13 @@ class RunningStack:
         return next(c for c in self.stack.cells() if c.name == cell)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/db/ needs the local stack: `pytest -m "not db"` runs the rest."""
+    for item in items:
+        if "tests/db/" in item.nodeid:
+            item.add_marker(pytest.mark.db)
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     stack = LocalStack(Layout(tmp_path_factory.mktemp("local")))

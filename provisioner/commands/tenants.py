@@ -11,7 +11,6 @@ from rich.table import Table
 from contract.tiers import PLAN_TIERS
 from provisioner import directory
 from provisioner.apply import ApplyOptions
-from provisioner.commands.verify import verify
 from provisioner.console import out, print_json
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
@@ -22,7 +21,6 @@ app = typer.Typer(
     help="Tenants: onboard, list, reconcile their schemas, roles and grants, and verify isolation.",
     no_args_is_help=True,
 )
-app.command("verify")(verify)
 
 JobsOption = Annotated[Optional[int], typer.Option(help="Cells applied at once (default: all).")]
 

@@ -1,0 +1,73 @@
+"""The one-way flow is enforced: the import contracts hold, a back-edge breaks them, and the
+database tool starts without the Pulumi SDK, the components or the policy rules."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROOMS = ("contract", "stackconfig", "compliance", "policy", "components", "offline", "provisioner")
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def lint(tree: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(LINT), "--no-cache", "--no-logo"], cwd=tree, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the rooms and the contracts, to break on purpose."""
+    for room in ROOMS:
+        shutil.copytree(ROOT / room, tmp_path / room, ignore=shutil.ignore_patterns("__pycache__", "sql"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_the_contracts_hold(tree: Path) -> None:
+    result = lint(tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("provisioner/apply_probe.py", "import components.platform\n", "imports no Pulumi program"),
+        ("provisioner/verify/probe.py", "from provisioner import apply\n", "entry point, commands"),
+        ("provisioner/render_probe.py", "import provisioner.local.stack\n", "only through `provision local`"),
+        ("contract/probe.py", "import yaml\n", "dependency-free"),
+        ("components/probe.py", "import provisioner.apply\n", "downwards only"),
+        ("provisioner/commands/sql.py", "from provisioner.commands import tenants\n", "No command imports"),
+    ],
+)
+def test_a_back_edge_fails(tree: Path, module: str, line: str, contract: str) -> None:
+    path = tree / module
+    path.write_text((path.read_text() if path.exists() else "") + line)
+    result = lint(tree)
+    assert result.returncode != 0
+    broken = [row for row in result.stdout.splitlines() if "BROKEN" in row]
+    assert any(contract in row for row in broken), result.stdout
+
+
+def test_provision_help_starts_without_pulumi_components_or_policy() -> None:
+    probe = (
+        "import sys\n"
+        "from provisioner import cli\n"
+        "sys.argv = ['provision', '--help']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "rooms = {'pulumi', 'pulumi_aws', 'components', 'policy', 'offline'}\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & rooms)\n"
+        "print('LOADED', loaded, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert "LOADED []" in result.stderr, result.stderr
+    assert "tenants" in result.stdout and "plan" in result.stdout
