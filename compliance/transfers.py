@@ -208,10 +208,10 @@ def _parse(path: Path, doc: Any) -> Transfers:
     prohibited: dict[tuple[str, str], str] = {}
     for origin, by_country in (doc.get("prohibited") or {}).items():
         for country, reason in (by_country or {}).items():
-            key = (str(origin).upper(), str(country))
-            if key in bases:
-                raise _fail(path, f"{key[0]} -> {key[1]} is both recorded and prohibited")
-            prohibited[key] = str(reason)
+            pair = (str(origin).upper(), str(country))
+            if pair in bases:
+                raise _fail(path, f"{pair[0]} -> {pair[1]} is both recorded and prohibited")
+            prohibited[pair] = str(reason)
 
     return Transfers(
         path=path,

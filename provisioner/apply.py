@@ -22,6 +22,7 @@ from provisioner import celllock, ledger
 from provisioner.celllock import CellBusy
 from provisioner.connect import connect_master
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier
+from provisioner.db import platform_present, scalar
 from provisioner.errors import ProvisionError
 from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target
 from provisioner.status import ExitStatus
@@ -87,7 +88,7 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
         for rendered in plan.pending:
             parts.append(rendered.text)
             entries.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable))
-        if key in verifiers:
+        if key in verifiers and plan.role:
             parts.append(
                 sql.SQL("alter role {} password {};")
                 .format(sql.Identifier(plan.role), sql.Literal(verifiers[key]))
@@ -153,7 +154,7 @@ class CellApplier:
         return self.result
 
     def _apply_all(self, conn: psycopg.Connection) -> None:
-        exists = ledger.platform_exists(conn)
+        exists = platform_present(conn)
         platform = plan_target(
             platform_target(self.cluster.database), ledger.recorded_steps(conn, "platform") if exists else {}
         )
@@ -172,9 +173,8 @@ class CellApplier:
     def _targets_per_tx(self, conn: psycopg.Connection) -> int:
         # Stay well under the shared lock table (max_locks_per_transaction x max_connections):
         # one giant transaction fails with "out of shared memory".
-        per_tx, conns = conn.execute(
-            "select current_setting('max_locks_per_transaction')::int, current_setting('max_connections')::int"
-        ).fetchone()
+        per_tx = scalar(conn, "select current_setting('max_locks_per_transaction')::int")
+        conns = scalar(conn, "select current_setting('max_connections')::int")
         return max(1, min(MAX_TARGETS_PER_TX, per_tx * conns // 4 // LOCKS_PER_TENANT))
 
     def _run_plans(self, conn: psycopg.Connection, plans: list[TargetPlan], batch: int) -> None:
@@ -208,7 +208,7 @@ class CellApplier:
     def _verifiers(self, plans: list[TargetPlan]) -> dict[str, str]:
         out = {}
         for plan in plans:
-            if plan.needs_credentials:
+            if plan.needs_credentials and plan.role:
                 if self.credentials is None:
                     raise ProvisionError("credentials are needed but no credential store was configured")
                 kind, owner_id = plan.target.key.split(":", 1)

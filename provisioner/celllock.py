@@ -7,6 +7,7 @@ import time
 
 import psycopg
 
+from provisioner.db import scalar
 from provisioner.errors import ProvisionError
 
 APPLY_LOCK_KEY = 7_361_626_173
@@ -30,7 +31,7 @@ def take_exclusive(conn: psycopg.Connection, cell: str, wait: float) -> None:
     """Hold the lock for the session, waiting up to `wait` seconds; CellBusy names the holder."""
     deadline = time.monotonic() + wait
     while True:
-        if conn.execute("select pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
+        if scalar(conn, "select pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)):
             return
         if time.monotonic() >= deadline:
             break
@@ -43,4 +44,4 @@ def take_exclusive(conn: psycopg.Connection, cell: str, wait: float) -> None:
 
 def take_shared(conn: psycopg.Connection) -> bool:
     """Shared with other verifies, exclusive with apply; released when the session ends."""
-    return bool(conn.execute("select pg_try_advisory_lock_shared(%s)", (APPLY_LOCK_KEY,)).fetchone()[0])
+    return bool(scalar(conn, "select pg_try_advisory_lock_shared(%s)", (APPLY_LOCK_KEY,)))

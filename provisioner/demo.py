@@ -34,14 +34,14 @@ def run(*args: str, allow: tuple[int, ...] = (0,)) -> None:
 
 def prove_tls() -> None:
     from provisioner.connect import connect_master
+    from provisioner.db import scalar
     from provisioner.stackref import resolve
 
     outputs = resolve("local")
     for cluster in outputs.clusters:
         with connect_master(cluster, outputs.region) as conn:
-            version, cipher = conn.execute(
-                "select version, cipher from pg_stat_ssl where pid = pg_backend_pid()"
-            ).fetchone()
+            version = scalar(conn, "select version from pg_stat_ssl where pid = pg_backend_pid()")
+            cipher = scalar(conn, "select cipher from pg_stat_ssl where pid = pg_backend_pid()")
         console.print(
             f"{cluster.cell}: {cluster.endpoint}:{cluster.port} sslmode=verify-full, {version} {cipher}, "
             "credentials from Secrets Manager"

@@ -8,11 +8,16 @@ and every refusal happens, before the first row is written.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import psycopg
 
 from contract.outputs import Cluster, StackOutputs
 from provisioner.connect import connect_master
+from provisioner.db import platform_present, scalar
 from provisioner.errors import InputError, ProvisionError
 from provisioner.names import new_id
 
@@ -50,15 +55,16 @@ class NewTenant:
     region: str
 
 
-def _has_platform(conn) -> bool:
-    return conn.execute("select to_regclass('platform.tenants') is not null").fetchone()[0]
+T = TypeVar("T")
 
 
-def _per_cell(outputs: StackOutputs, work, clusters: list[Cluster] | None = None) -> dict[str, object]:
+def _per_cell(
+    outputs: StackOutputs, work: Callable[[psycopg.Connection[Any], Cluster], T], clusters: list[Cluster] | None = None
+) -> dict[str, T]:
     """Run `work(conn, cluster)` on every cell in parallel; a cell down is one clear error."""
     clusters = list(clusters or outputs.clusters)
 
-    def one(cluster: Cluster):
+    def one(cluster: Cluster) -> T:
         with connect_master(cluster, outputs.region) as conn:
             return work(conn, cluster)
 
@@ -69,7 +75,7 @@ def _per_cell(outputs: StackOutputs, work, clusters: list[Cluster] | None = None
 
 def partners(outputs: StackOutputs) -> list[Partner]:
     def read(conn, cluster):
-        if not _has_platform(conn):
+        if not platform_present(conn):
             return []
         return conn.execute("select id, slug, jurisdiction, status from platform.partners").fetchall()
 
@@ -82,7 +88,7 @@ def partners(outputs: StackOutputs) -> list[Partner]:
 
 def tenants(outputs: StackOutputs) -> list[Tenant]:
     def read(conn, cluster):
-        if not _has_platform(conn):
+        if not platform_present(conn):
             return []
         return conn.execute(
             "select t.id, t.slug, t.partner_id, p.slug, t.plan, t.home_region, t.cell, t.status, "
@@ -95,9 +101,9 @@ def tenants(outputs: StackOutputs) -> list[Tenant]:
 
 def cell_loads(outputs: StackOutputs) -> dict[str, int]:
     def count(conn, cluster):
-        if not _has_platform(conn):
+        if not platform_present(conn):
             return 0
-        return conn.execute("select count(*) from platform.tenants where status = 'active'").fetchone()[0]
+        return scalar(conn, "select count(*) from platform.tenants where status = 'active'")
 
     return _per_cell(outputs, count)
 

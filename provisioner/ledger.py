@@ -87,10 +87,6 @@ def plan_target(target: Target, recorded: dict[str, str], login_role: str | None
     return TargetPlan(target, recorded, pending, drift, needs_credentials=needs, role=login_role)
 
 
-def platform_exists(conn: psycopg.Connection) -> bool:
-    return bool(conn.execute("select to_regclass('platform.schema_ledger') is not null").fetchone()[0])
-
-
 def recorded_steps(conn: psycopg.Connection, target: str) -> dict[str, str]:
     rows = conn.execute("select step, checksum from platform.schema_ledger where target = %s", (target,))
     return dict(rows.fetchall())

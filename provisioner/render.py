@@ -73,7 +73,7 @@ class Step:
     def name(self) -> str:
         return self.file.removesuffix(".sql.j2")
 
-    def render(self, context: dict) -> str:
+    def render(self, context: dict[str, Any]) -> str:
         return environment().get_template(f"{self.kind}/{self.file}").render(**context)
 
 

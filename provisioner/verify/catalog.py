@@ -77,10 +77,6 @@ def run_checks(
     return findings
 
 
-def platform_present(conn: psycopg.Connection) -> bool:
-    return conn.execute("select to_regclass('platform.role_bindings') is not null").fetchone()[0]
-
-
 def run_catalog(conn: psycopg.Connection, master: str, timings: dict[str, float] | None = None) -> list[Finding]:
     """All checks in one read-only, repeatable-read transaction: one consistent catalog snapshot."""
     with conn.transaction():

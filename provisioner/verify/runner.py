@@ -13,8 +13,9 @@ import psycopg
 from contract.outputs import Cluster, StackOutputs
 from provisioner import celllock
 from provisioner.connect import connect, secret_credentials
+from provisioner.db import platform_present
 from provisioner.errors import ProvisionError
-from provisioner.verify.catalog import catalog_checks, platform_present, run_catalog
+from provisioner.verify.catalog import catalog_checks, run_catalog
 from provisioner.verify.findings import CellReport
 from provisioner.verify.ledger import CHECK as LEDGER_CHECK
 from provisioner.verify.ledger import ledger_findings
