@@ -25,9 +25,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check --quiet .
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/sqlfluff lint provisioner/sql/platform provisioner/sql/partner provisioner/sql/tenant
+	$(BIN)/sqlfluff lint --templater placeholder provisioner/sql/verify
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/mypy
+	$(BIN)/pytest -q --cov --cov-report=term
 
 bench: $(STAMP)
 	$(BIN)/python bench/apply.py

@@ -1,12 +1,16 @@
-"""Rendering: StrictUndefined, quoting filters only, Flyway ordering, one keyword style."""
+"""Rendering: StrictUndefined, quoting filters only, Flyway ordering; the SQL lint sees one keyword style."""
 
-import re
+import subprocess
+import sys
+from pathlib import Path
 
 import jinja2
 import pytest
 
-from provisioner import render, resources
+from provisioner import render
 from provisioner.targets import audit_months, platform_target, tenant_target
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_values_reach_sql_only_through_quoting_filters():
@@ -61,16 +65,36 @@ def test_audit_months_cover_the_year_boundary():
     assert months[1]["end"] == "2027-01-01"
 
 
-KEYWORDS = re.compile(
-    r"\b(CREATE|ALTER|GRANT|REVOKE|SELECT|INSERT|UPDATE|DELETE|TABLE|ROLE|SCHEMA|POLICY|FROM|WHERE|JOIN|AND|OR)\b"
+def sqlfluff(path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("sqlfluff")), "lint", *args, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "args"),
+    [
+        (
+            "R__upper.sql.j2",
+            "GRANT usage ON SCHEMA {{ tenant.schema | ident }} TO {{ tenant.app_role | ident }};\n",
+            ("--config", "pyproject.toml"),
+        ),
+        (
+            "999_upper.sql",
+            'select 1 AS "check" FROM pg_roles r WHERE r.rolname = %(owner)s;\n',
+            ("--config", "provisioner/sql/verify/.sqlfluff", "--dialect", "postgres", "--templater", "placeholder"),
+        ),
+    ],
 )
-
-
-def test_sql_uses_one_keyword_style_lower_case():
-    offenders = []
-    for path in sorted(resources.sql_dir().rglob("*.sql*")):
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            code = line.split("--", 1)[0]
-            if KEYWORDS.search(code):
-                offenders.append(f"{path.relative_to(resources.sql_dir())}:{number}")
-    assert offenders == []
+def test_the_sql_lint_catches_a_second_keyword_style(
+    tmp_path: Path, name: str, text: str, args: tuple[str, ...]
+) -> None:
+    """`make lint` runs sqlfluff over the templates and checks; a file in another case fails it."""
+    path = tmp_path / name
+    path.write_text(text)
+    result = sqlfluff(path, *args)
+    assert result.returncode != 0 and "CP01" in result.stdout, result.stdout

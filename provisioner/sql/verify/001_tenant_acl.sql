@@ -1,3 +1,4 @@
+-- "char" (quoted) is PostgreSQL's one-byte type, not char(1): the noqa marks below keep the quotes.
 -- Any privilege on a tenant's objects held by a role that is not one of that tenant's own
 -- (t_<id>_owner, _app, _ro), PUBLIC included: the schema, relations, columns, functions, types,
 -- large objects, and default privileges (in the tenant's schema, set by its roles, or handing
@@ -10,7 +11,7 @@
 with acl as materialized (
     -- kind: n schema, r relation, c column, f function, T type, d default privileges, L large
     -- object. nsp: the t_<id> the object belongs to ('' for none).
-    select 'n' as kind, n.nspname::text as nsp, n.oid as objoid, null::name as attname, null::"char" as objtype,
+    select 'n' as kind, n.nspname::text as nsp, n.oid as objoid, null::name as attname, null::"char" as objtype,  -- noqa: RF06
            a.grantee, a.privilege_type
     from pg_namespace n
     cross join lateral aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
@@ -19,7 +20,7 @@ with acl as materialized (
     select 'r', c.relnamespace::regnamespace::text, c.oid, null, c.relkind, a.grantee, a.privilege_type
     from pg_class c
     cross join lateral aclexplode(
-        coalesce(c.relacl, acldefault((case c.relkind when 'S' then 's' else 'r' end)::"char", c.relowner))) a
+        coalesce(c.relacl, acldefault((case c.relkind when 'S' then 's' else 'r' end)::"char", c.relowner))) a  -- noqa: RF06
     where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') and a.grantee <> c.relowner
       and starts_with(c.relnamespace::regnamespace::text, 't_')
     union all

@@ -6,5 +6,5 @@ select 'policy_to_public' as "check",
        'alter policy ' || quote_ident(p.polname) || ' on ' || p.polrelid::regclass::text
            || ' to <the group role it is meant for>' as remediation
 from pg_policy p
-where 0 = any (p.polroles)
+where 0 = any(p.polroles)
 order by 3;

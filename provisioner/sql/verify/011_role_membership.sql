@@ -11,7 +11,7 @@ with recursive reach as (
     select r.member, m.roleid, r.depth + 1, r.path || m.roleid, m.admin_option
     from reach r
     join pg_auth_members m on m.member = r.roleid
-    where r.depth < 16 and m.roleid <> all (r.path)
+    where r.depth < 16 and m.roleid <> all(r.path)
 ),
 edge as (
     select distinct on (r.member, r.roleid)

@@ -3,7 +3,7 @@
 -- are searched first. Either way a caller can make it run their code with the owner's rights.
 with definer as (
     select p.oid,
-           (select substr(c, 13) from unnest(p.proconfig) c where c ~ '^search_path=' limit 1) as search_path
+           (select substr(c, 13) from unnest(p.proconfig) c where c ~ '^search_path=') as search_path
     from pg_proc p
     join pg_namespace n on n.oid = p.pronamespace
     where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')

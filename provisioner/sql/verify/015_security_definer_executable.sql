@@ -22,5 +22,5 @@ cross join lateral aclexplode(coalesce(d.proacl, acldefault('f', d.proowner))) a
 left join pg_roles g on g.oid = a.grantee
 where a.privilege_type = 'EXECUTE'
   and (a.grantee = 0 or g.rolname ~ '^[tp]_' or g.rolname in (%(tenant_app)s, %(tenant_read)s, %(partner_app)s))
-  and d.oid::regprocedure::text not in (select signature from allow_list)
+  and d.oid::regprocedure::text not in (select l.signature from allow_list l)
 order by 3, 4;

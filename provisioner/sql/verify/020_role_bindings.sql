@@ -14,8 +14,8 @@ with binding as (
                 then substr(b.role_name, 3, 12) end as named_partner
     from platform.role_bindings b
 ),
-problem as (
-    select b.*,
+judged as (
+    select b.role_name,
            case
                when b.named_tenant is null and b.named_partner is null
                then 'binds a role that is not a tenant app/ro or partner role'
@@ -37,7 +37,7 @@ select 'role_bindings' as "check", 'error' as level,
        p.what as detail,
        'delete from platform.role_bindings where role_name = ' || quote_literal(p.role_name)
            || '; provision tenants apply' as remediation
-from problem p
+from judged p
 where p.what is not null
 union all
 select 'role_bindings', 'warn', 'role ' || quote_ident('t_' || t.id || '_' || v.suffix),

@@ -26,7 +26,7 @@ grants as (
     from (select oid, bool_or(child) as child from platform_rel group by oid) p
     join pg_class c on c.oid = p.oid
     cross join lateral aclexplode(
-        coalesce(c.relacl, acldefault((case c.relkind when 'S' then 's' else 'r' end)::"char", c.relowner))) a
+        coalesce(c.relacl, acldefault((case c.relkind when 'S' then 's' else 'r' end)::"char", c.relowner))) a  -- noqa: RF06
     union all
     select 'function ' || f.oid::regprocedure::text, 'function', false, f.proowner, a.grantee, a.privilege_type,
            'on function ' || f.oid::regprocedure::text

@@ -21,7 +21,7 @@ left join lateral (
     from pg_db_role_setting d
     cross join lateral unnest(d.setconfig) c
     where d.setrole = l.oid
-      and d.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+      and d.setdatabase in (0, (select db.oid from pg_database db where db.datname = current_database()))
       and c ~ '^search_path='
     order by d.setdatabase desc
     limit 1
