@@ -16,6 +16,7 @@ from psycopg import sql
 from contract.kms import KMS_PURPOSES
 from contract.outputs import parse_outputs
 from contract.tiers import AUDIT_RETENTION_DAYS
+from provisioner.credentials import scram_verifier
 from provisioner.errors import InputError, ProvisionError
 from provisioner.local import tls
 from provisioner.local.layout import LOCAL_DR_REGION, LOCAL_REGION, Layout, server_user
@@ -180,9 +181,7 @@ class LocalStack:
         # The master is not a superuser, like Aurora's: CREATEROLE + CREATEDB, owner of the
         # platform database. Everything the tool does must work with just that.
         with psycopg.connect(**self.bootstrap_conninfo(cell), autocommit=True) as conn:
-            verifier = conn.pgconn.encrypt_password(
-                passwords["master"].encode(), MASTER_USER.encode(), b"scram-sha-256"
-            ).decode()
+            verifier = scram_verifier(conn.pgconn, passwords["master"], MASTER_USER)
             conn.execute(
                 sql.SQL("create role {} login createrole createdb password {}").format(
                     sql.Identifier(MASTER_USER), sql.Literal(verifier)
