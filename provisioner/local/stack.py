@@ -96,13 +96,21 @@ class LocalStack:
 
     # -- up ----------------------------------------------------------------------------
     def up(
-        self, cells: int = 1, pg_port: int | None = None, moto_port: int | None = None, report: Report = _quiet
+        self,
+        cells: int | None = None,
+        pg_port: int | None = None,
+        moto_port: int | None = None,
+        report: Report = _quiet,
     ) -> dict:
-        if cells < 1:
+        """Start what is not running. `cells` None keeps the cells the stack has (1 when new);
+        more adds cells, fewer is refused (dropping a cell would drop its tenants)."""
+        if cells is not None and cells < 1:
             raise InputError("--cells must be at least 1")
         self.pg_bin()  # fail on missing binaries before anything is created
         state = self._load_state()
         known = self.cells(state)
+        if cells is None:
+            cells = max(1, len(known))
         if len(known) > cells:
             raise InputError(
                 f"the local stack has {len(known)} cells; `up --cells {cells}` would drop "

@@ -86,6 +86,28 @@ def test_shrinking_cells_is_refused(local_stack):
         local_stack.stack.up(cells=1)
 
 
+def test_plain_up_reuses_the_cells_that_run(local_stack):
+    # What a new user types after `make demo` (which asked for 2 cells).
+    result = run_cli("local", "up", "--root", str(local_stack.root))
+    assert result.returncode == 0, result.stderr
+    assert "2 cell(s)" in result.stdout
+    assert load_outputs_file(local_stack.stack.layout.outputs_file).clusters == local_stack.outputs.clusters
+
+
+def test_cells_default_to_one_and_explicit_more_are_added(tmp_path):
+    from provisioner.errors import InputError
+
+    own = LocalStack(Layout(tmp_path / "cells"))
+    try:
+        assert len(own.up()["clusters"]) == 1
+        assert [c["cell"] for c in own.up(cells=2)["clusters"]] == ["cell-1", "cell-2"]
+        assert len(own.up()["clusters"]) == 2
+        with pytest.raises(InputError, match="would drop cell-2"):
+            own.up(cells=1)
+    finally:
+        own.down(wipe=True)
+
+
 @pytest.mark.skipif(os.getuid() != 0, reason="only meaningful when the tests run as root")
 def test_postgres_runs_unprivileged_when_root(local_stack):
     with local_stack.superuser() as conn:
