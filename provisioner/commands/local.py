@@ -70,7 +70,7 @@ def status(
     for column in ("service", "address", "running", "data"):
         table.add_column(column)
     if info["moto"]:
-        table.add_row("moto", info["moto"]["endpoint"], str(info["moto"]["running"]), "in memory")
+        table.add_row("moto", info["moto"]["endpoint"], str(info["moto"]["running"]), info["moto"]["journal"])
     for cell in info["cells"]:
         table.add_row(f"postgres {cell['cell']}", f"{cell['host']}:{cell['port']}", str(cell["running"]), cell["data"])
     out.print(table)
