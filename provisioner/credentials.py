@@ -1,31 +1,27 @@
 """App-role credentials: random passwords kept in Secrets Manager (RDS's secret shape), and
-the SCRAM verifier the database stores, computed here so no plaintext ever reaches the server
-(or its logs)."""
+the SCRAM verifier the database stores, computed by libpq on this side so no plaintext ever
+reaches the server (or its logs)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass
 
+from psycopg.pq.abc import PGconn
+
 from provisioner import aws
 
-SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 
+def scram_verifier(pgconn: PGconn, password: str, role: str) -> str:
+    """The SCRAM-SHA-256 verifier of `password` in pg_authid's format, from libpq's
+    PQencryptPasswordConn.
 
-def scram_verifier(password: str, iterations: int = SCRAM_ITERATIONS) -> str:
-    """RFC 5802/7677 SCRAM-SHA-256 verifier in PostgreSQL's pg_authid format."""
-    salt = os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+    Named explicitly, the algorithm is not looked up on the server: libpq sends no query and
+    only reads the connection's SCRAM iteration count (the server's scram_iterations, reported
+    at login from PostgreSQL 16 on), so this may run while a query is in flight on `pgconn`.
+    """
+    return pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
 
 
 def secret_name(stack: str, kind: str, owner_id: str) -> str:

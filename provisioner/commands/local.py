@@ -24,7 +24,10 @@ def _stack(root: Optional[Path]) -> LocalStack:
 
 @app.command()
 def up(
-    cells: Annotated[int, typer.Option(help="PostgreSQL servers to run, one per cell.")] = 1,
+    cells: Annotated[
+        Optional[int],
+        typer.Option(help="PostgreSQL servers to run, one per cell (default: the cells the stack has, or 1)."),
+    ] = None,
     pg_port: Annotated[Optional[int], typer.Option(help="First cell's port (default: a free one).")] = None,
     moto_port: Annotated[Optional[int], typer.Option(help="moto server port (default: a free one).")] = None,
     root: RootOption = None,
@@ -41,8 +44,8 @@ def up(
     if json_out:
         print_json(outputs)
     else:
-        cells = len(outputs["clusters"])
-        out.print(f"[green]local stack up[/]: {cells} cell(s); outputs in {stack.layout.outputs_file}")
+        count = len(outputs["clusters"])
+        out.print(f"[green]local stack up[/]: {count} cell(s); outputs in {stack.layout.outputs_file}")
 
 
 @app.command()
@@ -67,7 +70,7 @@ def status(
     for column in ("service", "address", "running", "data"):
         table.add_column(column)
     if info["moto"]:
-        table.add_row("moto", info["moto"]["endpoint"], str(info["moto"]["running"]), "in memory")
+        table.add_row("moto", info["moto"]["endpoint"], str(info["moto"]["running"]), info["moto"]["journal"])
     for cell in info["cells"]:
         table.add_row(f"postgres {cell['cell']}", f"{cell['host']}:{cell['port']}", str(cell["running"]), cell["data"])
     out.print(table)

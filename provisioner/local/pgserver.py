@@ -71,10 +71,17 @@ class PgServer:
     def tls_dir(self) -> Path:
         return self.home / "tls"
 
-    def _run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
+    def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
         # PostgreSQL refuses to run as root: run its tools as the unprivileged server user.
-        extra = {} if self.user.is_self else {"user": self.user.uid, "group": self.user.gid}
-        return subprocess.run(args, capture_output=True, text=True, cwd=self.home, **extra, **kw)
+        other = not self.user.is_self
+        return subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            cwd=self.home,
+            user=self.user.uid if other else None,
+            group=self.user.gid if other else None,
+        )
 
     def _chown_tree(self) -> None:
         if self.user.is_self:

@@ -16,6 +16,7 @@ from psycopg import sql
 from contract.kms import KMS_PURPOSES
 from contract.outputs import parse_outputs
 from contract.tiers import AUDIT_RETENTION_DAYS
+from provisioner.credentials import scram_verifier
 from provisioner.errors import InputError, ProvisionError
 from provisioner.local import tls
 from provisioner.local.layout import LOCAL_DR_REGION, LOCAL_REGION, Layout, server_user
@@ -87,7 +88,7 @@ class LocalStack:
     def moto(self, state: dict | None = None) -> MotoServer | None:
         state = self._load_state() if state is None else state
         port = state.get("moto_port")
-        return MotoServer(self.layout.moto_dir, port) if port else None
+        return MotoServer(self.layout.moto_dir, port, state.get("moto_seed", 0)) if port else None
 
     def cells(self, state: dict | None = None) -> list[CellState]:
         state = self._load_state() if state is None else state
@@ -95,13 +96,21 @@ class LocalStack:
 
     # -- up ----------------------------------------------------------------------------
     def up(
-        self, cells: int = 1, pg_port: int | None = None, moto_port: int | None = None, report: Report = _quiet
+        self,
+        cells: int | None = None,
+        pg_port: int | None = None,
+        moto_port: int | None = None,
+        report: Report = _quiet,
     ) -> dict:
-        if cells < 1:
+        """Start what is not running. `cells` None keeps the cells the stack has (1 when new);
+        more adds cells, fewer is refused (dropping a cell would drop its tenants)."""
+        if cells is not None and cells < 1:
             raise InputError("--cells must be at least 1")
         self.pg_bin()  # fail on missing binaries before anything is created
         state = self._load_state()
         known = self.cells(state)
+        if cells is None:
+            cells = max(1, len(known))
         if len(known) > cells:
             raise InputError(
                 f"the local stack has {len(known)} cells; `up --cells {cells}` would drop "
@@ -112,10 +121,11 @@ class LocalStack:
                 raise InputError(f"port {port} on {HOST} is busy: pick another {flag} or stop what uses it")
         self.layout.root.mkdir(parents=True, exist_ok=True)
 
+        seed = state.setdefault("moto_seed", secrets.randbelow(2**31))
         moto = self.moto(state)
         if moto is None or not moto.running():
             port = moto_port or (moto.port if moto and port_free(moto.port) else free_port())
-            moto = MotoServer(self.layout.moto_dir, port)
+            moto = MotoServer(self.layout.moto_dir, port, seed)
             moto.start()
             report(f"moto server started on {moto.endpoint}")
         else:
@@ -139,7 +149,7 @@ class LocalStack:
             self._save_state(state)
 
         self._activate_env(moto)
-        outputs = parse_outputs(self._ensure_aws(known, ca_cert)).to_json()  # the contract's shape, checked
+        outputs = parse_outputs(self._ensure_aws(known, ca_cert, moto)).to_json()  # the contract's shape, checked
         self.layout.outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
         self.layout.aws_env_file.write_text(json.dumps(self.aws_env(moto), indent=2) + "\n")
         self._write_pgpass(known)
@@ -180,9 +190,7 @@ class LocalStack:
         # The master is not a superuser, like Aurora's: CREATEROLE + CREATEDB, owner of the
         # platform database. Everything the tool does must work with just that.
         with psycopg.connect(**self.bootstrap_conninfo(cell), autocommit=True) as conn:
-            verifier = conn.pgconn.encrypt_password(
-                passwords["master"].encode(), MASTER_USER.encode(), b"scram-sha-256"
-            ).decode()
+            verifier = scram_verifier(conn.pgconn, passwords["master"], MASTER_USER)
             conn.execute(
                 sql.SQL("create role {} login createrole createdb password {}").format(
                     sql.Identifier(MASTER_USER), sql.Literal(verifier)
@@ -205,9 +213,9 @@ class LocalStack:
             **DUMMY_AWS,
         }
 
-    def _ensure_aws(self, cells: list[CellState], ca_cert: Path) -> dict:
-        """KMS keys, master secrets and audit log groups in moto; moto keeps state in memory,
-        so this re-creates whatever a restarted moto server lost."""
+    def _ensure_aws(self, cells: list[CellState], ca_cert: Path, moto: MotoServer) -> dict:
+        """KMS keys, master secrets and audit log groups in moto: whatever moto's journal did
+        not bring back (see motojournal) is created."""
         from provisioner import aws
 
         kms = aws.client("kms", LOCAL_REGION)
@@ -217,6 +225,7 @@ class LocalStack:
             alias = f"alias/askasia-{LOCAL_STACK}-{purpose.replace('_', '-')}"
             key_id = aliases.get(alias)
             if key_id is None:
+                moto.seed_ids_for(alias)  # the ARNs in the outputs stay what they were
                 key_id = kms.create_key(Description=f"askasia {LOCAL_STACK} {purpose}", **spec)["KeyMetadata"]["KeyId"]
                 kms.create_alias(AliasName=alias, TargetKeyId=key_id)
             key_arns[purpose] = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
@@ -234,9 +243,12 @@ class LocalStack:
                 "dbname": DATABASE,
             }
             try:
-                arn = sm.describe_secret(SecretId=name)["ARN"]
-                sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
+                current = sm.get_secret_value(SecretId=name)
+                arn = current["ARN"]
+                if json.loads(current["SecretString"]) != doc:
+                    sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
             except sm.exceptions.ResourceNotFoundException:
+                moto.seed_ids_for(name)
                 arn = sm.create_secret(Name=name, SecretString=json.dumps(doc), KmsKeyId=key_arns["secrets"])["ARN"]
             clusters.append(
                 {
@@ -254,9 +266,13 @@ class LocalStack:
         groups = {}
         for tier, days in AUDIT_RETENTION_DAYS.items():
             group = f"/askasia/{LOCAL_STACK}/audit/{tier}"
-            if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+            found = [
+                g for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] if g["logGroupName"] == group
+            ]
+            if not found:
                 logs.create_log_group(logGroupName=group, kmsKeyId=key_arns["logs"])
-            logs.put_retention_policy(logGroupName=group, retentionInDays=days)
+            if not found or found[0].get("retentionInDays") != days:
+                logs.put_retention_policy(logGroupName=group, retentionInDays=days)
             groups[tier] = group
 
         return {
@@ -283,13 +299,12 @@ class LocalStack:
             if server.running():
                 server.stop()
                 report(f"{cell.name}: PostgreSQL on {HOST}:{cell.port} stopped")
-            if wipe:
-                shutil.rmtree(server.home, ignore_errors=True)
         moto = self.moto(state)
         if moto is not None and moto.pid() is not None:
             moto.stop()
             report(f"moto server on {moto.endpoint} stopped")
         if wipe:
+            shutil.rmtree(self.layout.server_home(self.user), ignore_errors=True)  # may live outside the root
             shutil.rmtree(self.layout.root, ignore_errors=True)
             report(f"removed {self.layout.root}")
 
@@ -299,7 +314,9 @@ class LocalStack:
         return {
             "root": str(self.layout.root),
             "outputs": str(self.layout.outputs_file) if self.layout.outputs_file.exists() else None,
-            "moto": {"endpoint": moto.endpoint, "running": moto.running()} if moto else None,
+            "moto": {"endpoint": moto.endpoint, "running": moto.running(), "journal": str(moto.journal)}
+            if moto
+            else None,
             "cells": [
                 {
                     "cell": c.name,

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from provisioner.errors import ProvisionError
+
 VALID_DAYS = 825
 
 
@@ -72,6 +74,8 @@ def issue_server_cert(ca_cert: Path, ca_key: Path, out_dir: Path, host: str) -> 
     """A server certificate whose SAN covers the loopback host clients verify against."""
     ca = x509.load_pem_x509_certificate(ca_cert.read_bytes())
     ca_private = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
+    if not isinstance(ca_private, ec.EllipticCurvePrivateKey):
+        raise ProvisionError(f"{ca_key} is not the local CA's key: run `provision local down --wipe`")
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     sans: list[x509.GeneralName] = [x509.DNSName("localhost")]

@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 
 import psycopg
 import pytest
 
-from provisioner.connect import connect_master, conninfo, secret_credentials
-from provisioner.local import tls
+from contract.outputs import parse_outputs
+from provisioner.connect import connect, connect_master, conninfo, secret_credentials
+from provisioner.local import motojournal, tls
 from provisioner.local.layout import Layout
 from provisioner.local.stack import LocalStack
 from provisioner.stackref import load_outputs_file
+from tests.helpers import app_credentials, onboard
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -86,6 +89,28 @@ def test_shrinking_cells_is_refused(local_stack):
         local_stack.stack.up(cells=1)
 
 
+def test_plain_up_reuses_the_cells_that_run(local_stack):
+    # What a new user types after `make demo` (which asked for 2 cells).
+    result = run_cli("local", "up", "--root", str(local_stack.root))
+    assert result.returncode == 0, result.stderr
+    assert "2 cell(s)" in result.stdout
+    assert load_outputs_file(local_stack.stack.layout.outputs_file).clusters == local_stack.outputs.clusters
+
+
+def test_cells_default_to_one_and_explicit_more_are_added(tmp_path):
+    from provisioner.errors import InputError
+
+    own = LocalStack(Layout(tmp_path / "cells"))
+    try:
+        assert len(own.up()["clusters"]) == 1
+        assert [c["cell"] for c in own.up(cells=2)["clusters"]] == ["cell-1", "cell-2"]
+        assert len(own.up()["clusters"]) == 2
+        with pytest.raises(InputError, match="would drop cell-2"):
+            own.up(cells=1)
+    finally:
+        own.down(wipe=True)
+
+
 @pytest.mark.skipif(os.getuid() != 0, reason="only meaningful when the tests run as root")
 def test_postgres_runs_unprivileged_when_root(local_stack):
     with local_stack.superuser() as conn:
@@ -119,7 +144,76 @@ def test_down_stops_exactly_what_it_started(local_stack, tmp_path):
     with local_stack.superuser() as conn:  # the session stack is untouched
         assert conn.execute("select 1").fetchone()[0] == 1
     assert local_stack.stack.moto().running()
+    server_home = own.layout.server_home(own.user)  # outside the root when the server user cannot reach it
     own.down(wipe=True)
+    assert not own.layout.root.exists() and not server_home.exists()
+
+
+def test_restart_keeps_every_secret_tenant_and_partner(tmp_path):
+    """`local down` then `local up`, as after a reboot: moto comes back from its journal."""
+    root = tmp_path / "restart"
+    own = LocalStack(Layout(root))
+    cli_env = {"ASKASIA_LOCAL_DIR": str(root)}
+    try:
+        before = own.up()
+        outputs = parse_outputs(before)
+        tenants = onboard(
+            outputs,
+            {"restart-partner": "EU"},
+            [("restart-partner", "restart-one", "starter"), ("restart-partner", "restart-two", "growth")],
+        )
+        own.down()
+        assert not own.moto().running()
+
+        after = run_cli("local", "up", "--root", str(root), "--json")
+        assert after.returncode == 0, after.stderr
+        assert json.loads(after.stdout) == before  # KMS key and master secret ARNs unchanged
+        verify = run_cli("tenants", "verify", "--stack", "local", "--json", env=cli_env)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        probes = json.loads(verify.stdout)["cells"][0]["probes"]
+        assert probes["pairs"] >= 1 and probes["partners"] == 1 and probes["attempts"] > 0  # logged in as them
+
+        own.activate()
+        one = tenants["restart-one"]
+        creds = app_credentials(outputs, "tenant", one.id)
+        with connect(outputs.cluster(one.cell), creds) as conn:
+            assert conn.execute("select current_user").fetchone()[0] == creds.username == f"t_{one.id}_app"
+
+        # Without the journal the app credentials are gone, and verify says so; the KMS keys
+        # and master secrets are made again, under the same ARNs.
+        own.moto().stop()
+        own.moto().journal.unlink()
+        again = run_cli("local", "up", "--root", str(root), "--json")
+        assert again.returncode == 0 and json.loads(again.stdout) == before
+        lost = run_cli("tenants", "verify", "--stack", "local", "--json", env=cli_env)
+        assert lost.returncode == 2
+        assert "no credentials for tenant" in " ".join(json.loads(lost.stdout)["cells"][0]["errors"])
+    finally:
+        own.down(wipe=True)
+
+
+def test_moto_journal_is_private_and_compacted(tmp_path):
+    own = LocalStack(Layout(tmp_path / "journal"))
+    try:
+        outputs = parse_outputs(own.up())
+        journal = own.moto().journal
+        assert stat.S_IMODE(journal.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+        master = outputs.clusters[0].master_secret_arn
+        for _ in range(20):
+            secret_credentials(master, outputs.region)  # reads: recorded by moto, not kept
+        recorded = len(journal.read_text().splitlines())
+        with journal.open("a") as fh:
+            fh.write('{"method": "POST", "url": "http://127.0.0.1/", "hea')  # cut short by a kill
+        own.moto().stop()
+        kept = motojournal.compact(journal)  # what `up` does before the replay
+        assert kept == len(journal.read_text().splitlines()) < recorded - 20
+        assert "GetSecretValue" not in journal.read_text()
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+        own.up()  # replays the compacted journal
+        assert secret_credentials(master, outputs.region).username == "askasia_master"
+    finally:
+        own.down(wipe=True)
 
 
 def test_moto_restart_is_recovered_by_up(tmp_path):
