@@ -1,4 +1,4 @@
-"""Test helpers: local stacks, onboarding partners and tenants through the real code paths,
+"""What the tests share: local stacks, onboarding partners and tenants through the real code paths,
 converging the stack, and connecting as them."""
 
 from __future__ import annotations

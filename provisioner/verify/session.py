@@ -145,6 +145,21 @@ class Session:
         else:
             self._inconclusive(obj, f"{what} ({context})", outcome)
 
+    def sees_nothing_anywhere(
+        self,
+        check: str,
+        what: str,
+        contexts: Sequence[tuple[str, Sequence[Statement]]],
+        counts: Sequence[tuple[str, Statement]],
+    ) -> None:
+        """Every count (object, statement) in every context (label, setup) sees nothing; a
+        context whose setup is refused has nothing to probe."""
+        for label, setup in contexts:
+            with self.within(setup) as entered:
+                if entered:
+                    for obj, statement in counts:
+                        self.sees_nothing(check, obj, what, statement, label)
+
     def changes_nothing(self, check: str, obj: str, what: str, statement: Statement) -> None:
         outcome = self.attempt(check, statement)
         if outcome.kind in ("denied", "absent") or (outcome.kind == "ok" and outcome.rowcount == 0):

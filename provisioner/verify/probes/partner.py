@@ -46,17 +46,8 @@ def sees_no_other_partner(probe: PartnerProbe) -> None:
             {"partner_id": other.partner_id if other else None, "tenant_id": other.id if other else None}
         ),
     }
-    for label, setup in setting_contexts(claims, ROLES["partner_app"]):
-        with s.within(setup) as entered:
-            if entered:
-                for rel in probe.shared:
-                    s.sees_nothing(
-                        NAME,
-                        rel.label,
-                        "sees rows of other partners",
-                        count_where(rel, not_mine(rel), probe.mine),
-                        label,
-                    )
+    counts = [(rel.label, count_where(rel, not_mine(rel), probe.mine)) for rel in probe.shared]
+    s.sees_nothing_anywhere(NAME, "sees rows of other partners", setting_contexts(claims, ROLES["partner_app"]), counts)
 
 
 def stays_out_of_tenants(probe: PartnerProbe) -> None:

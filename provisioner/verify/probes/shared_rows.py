@@ -37,17 +37,8 @@ def sees_only_its_own(probe: TenantProbe, b: TenantRef) -> None:
             {"tenant_id": b.id, "partner_id": b.partner_id, "role": b.names.app_role, "sub": b.id}
         ),
     }
-    for label, setup in setting_contexts(claims, ROLES["tenant_app"]):
-        with s.within(setup) as entered:
-            if entered:
-                for rel in probe.shared:
-                    s.sees_nothing(
-                        NAME,
-                        rel.label,
-                        "sees rows of other tenants",
-                        count_where(rel, not_mine(rel), probe.mine),
-                        label,
-                    )
+    counts = [(rel.label, count_where(rel, not_mine(rel), probe.mine)) for rel in probe.shared]
+    s.sees_nothing_anywhere(NAME, "sees rows of other tenants", setting_contexts(claims, ROLES["tenant_app"]), counts)
 
 
 CHECK = ProbeCheck(NAME, against=sees_only_its_own)
