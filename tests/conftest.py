@@ -5,37 +5,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import psycopg
 import pytest
 
-from contract.outputs import StackOutputs, parse_outputs
-from provisioner.local.layout import Layout
-from provisioner.local.stack import CellState, LocalStack
+from contract.outputs import StackOutputs
+from tests.helpers import RunningStack, started_stack
 
 # Tests never use the developer's .local/ stack or real AWS credentials.
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(_var, None)
-
-
-@dataclass
-class RunningStack:
-    stack: LocalStack
-    outputs: StackOutputs
-
-    @property
-    def root(self) -> Path:
-        return self.stack.layout.root
-
-    def superuser(self, cell: str = "cell-1", dbname: str = "platform", **kw) -> psycopg.Connection:
-        """A superuser connection, for tests that break the database on purpose."""
-        state = next(c for c in self.stack.cells() if c.name == cell)
-        return psycopg.connect(**self.stack.bootstrap_conninfo(state, dbname), **kw)
-
-    def cell_state(self, cell: str = "cell-1") -> CellState:
-        return next(c for c in self.stack.cells() if c.name == cell)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -45,25 +23,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
 
 
+SESSION_STACK = pytest.StashKey[RunningStack]()
+
+
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    stack = LocalStack(Layout(tmp_path_factory.mktemp("local")))
-    try:
-        raw = stack.up(cells=2)
-        yield RunningStack(stack, parse_outputs(raw))
-    finally:
-        stack.down(wipe=True)
+def local_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with started_stack(tmp_path_factory.mktemp("local"), cells=2) as running:
+        request.config.stash[SESSION_STACK] = running
+        yield running
+        del request.config.stash[SESSION_STACK]
 
 
 @pytest.fixture(scope="session")
 def outputs(local_stack: RunningStack) -> StackOutputs:
-    local_stack.stack.activate()
     return local_stack.outputs
 
 
-@pytest.fixture(autouse=True)
-def _aws_points_at_session_stack(request: pytest.FixtureRequest) -> None:
-    """A test may start a second local stack (which repoints boto3 at its moto server);
-    every test that uses the session stack starts pointed back at it."""
-    if "local_stack" in request.fixturenames:
-        request.getfixturevalue("local_stack").stack.activate()
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test may start a stack of its own, which repoints boto3 at its moto server: every test
+    that uses the session stack starts pointed back at it, before its fixtures (a module's
+    included) are set up."""
+    running = item.config.stash.get(SESSION_STACK, None)
+    if running is not None and "local_stack" in getattr(item, "fixturenames", ()):
+        running.stack.activate()

@@ -1,17 +1,52 @@
-"""Test helpers: onboard partners and tenants through the real code paths, and connect as them."""
+"""What the tests share: local stacks, onboarding partners and tenants through the real code paths,
+converging the stack, and connecting as them."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
-from contract.outputs import StackOutputs
+from contract.outputs import StackOutputs, parse_outputs
 from provisioner import directory, onboarding
 from provisioner.apply import ApplyOptions, CellResult, apply_stack
 from provisioner.connect import Credentials, connect, read_secret_json
 from provisioner.credentials import secret_name
+from provisioner.local.layout import Layout
+from provisioner.local.stack import CellState, LocalStack
 from provisioner.stackref import credential_store
+
+
+@dataclass
+class RunningStack:
+    stack: LocalStack
+    outputs: StackOutputs
+
+    @property
+    def root(self) -> Path:
+        return self.stack.layout.root
+
+    def superuser(self, cell: str = "cell-1", dbname: str = "platform", **kw) -> psycopg.Connection:
+        """A superuser connection, for tests that break the database on purpose."""
+        return psycopg.connect(**self.stack.bootstrap_conninfo(self.cell_state(cell), dbname), **kw)
+
+    def cell_state(self, cell: str = "cell-1") -> CellState:
+        return next(c for c in self.stack.cells() if c.name == cell)
+
+
+@contextmanager
+def started_stack(root: Path, cells: int) -> Iterator[RunningStack]:
+    """A local stack of its own in `root` (PostgreSQL cells over TLS and moto), stopped and wiped
+    at the end. Starting it points this process's boto3 at its moto server."""
+    stack = LocalStack(Layout(root))
+    try:
+        yield RunningStack(stack, parse_outputs(stack.up(cells=cells)))
+    finally:
+        stack.down(wipe=True)
 
 
 def unique(prefix: str) -> str:
@@ -20,6 +55,13 @@ def unique(prefix: str) -> str:
 
 def apply(outputs: StackOutputs, **options) -> list[CellResult]:
     return apply_stack(outputs, ApplyOptions(**options), credential_store(outputs))
+
+
+def converge(outputs: StackOutputs) -> None:
+    """Apply everything recorded: the stack as a module that verifies all of it needs it, and as
+    a test that recorded rows leaves it."""
+    results = apply(outputs)
+    assert all(r.status == "ok" for r in results), [r.errors + r.drift for r in results]
 
 
 def onboard(

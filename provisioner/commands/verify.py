@@ -39,14 +39,14 @@ def verify(
     outputs = resolve(stack, outputs_file)
     only = frozenset(check_id(t, "tenant id") for t in tenant) if tenant else None
     options = VerifyOptions(probes=probes, seed=seed, tenants=only)
+    checks = check_names(options)  # before any cell is reached: a package missing its checks stops here
     if as_json or tap:
         reports = verify_stack(outputs, options, cells=cell)
     else:
         with err.status(f"verifying {len(cell or outputs.cells)} cell(s) of {stack}"):
             reports = verify_stack(outputs, options, cells=cell)
-    checks = check_names(options)
     if as_json:
-        show_json(stack, reports)
+        show_json(stack, reports, checks)
     elif tap:
         show_tap(reports, checks)
     else:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from provisioner.status import ExitStatus
-
-LEVELS = ("error", "warn")
 
 
 @dataclass(frozen=True)
@@ -17,9 +15,6 @@ class Finding:
     detail: str
     remediation: str
 
-    def as_json(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
 class CellReport:
@@ -27,6 +22,7 @@ class CellReport:
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # why (part of) the cell could not be verified
     checks_run: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # checks run that had nothing to probe here, and why
     timings: dict[str, float] = field(default_factory=dict)
     probe_pairs: int = 0
     probe_partners: int = 0
@@ -38,16 +34,13 @@ class CellReport:
             return "could not run"
         return "violations" if self.findings else "clean"
 
-    def as_json(self) -> dict:
-        return {
-            "cell": self.cell,
-            "status": self.status,
-            "errors": self.errors,
-            "checks_run": self.checks_run,
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "probes": {"pairs": self.probe_pairs, "partners": self.probe_partners, "attempts": self.probe_attempts},
-            "findings": [f.as_json() for f in self.findings],
-        }
+    def check_status(self, check: str) -> tuple[str, str]:
+        """pass | fail | skip, and for a skip the reason."""
+        if check in self.skipped:
+            return "skip", self.skipped[check]
+        if check not in self.checks_run:
+            return "skip", "not run"
+        return ("fail", "") if any(f.check == check for f in self.findings) else ("pass", "")
 
 
 def verify_status(reports: list[CellReport]) -> ExitStatus:

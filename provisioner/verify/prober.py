@@ -1,5 +1,6 @@
 """One cell's probe run: sample tenant pairs, seed rows to be seen, log in as each sampled tenant
-and partner with the credentials Secrets Manager holds for them, and clean up."""
+and partner with the credentials Secrets Manager holds for them, run every probe check's hooks
+(probes/), and clean up. A check that made no attempt is reported skipped, with the reason."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from psycopg import sql
 from contract.outputs import Cluster
 from provisioner.connect import Credentials, connect, secret_credentials
 from provisioner.credentials import secret_name
+from provisioner.db import scalar
 from provisioner.errors import ProvisionError
 from provisioner.names import PartnerNames
 from provisioner.verify.findings import Finding
-from provisioner.verify.probes import PartnerProbe, TenantProbe, TenantRef
+from provisioner.verify.probes import probe_checks
+from provisioner.verify.probing import PartnerProbe, ProbeCheck, TenantProbe, TenantRef
 from provisioner.verify.seeding import MARK, seed, unseed
 from provisioner.verify.session import ProbeLog, Session
+from provisioner.verify.statements import shared_relations
 
 PARTNER_SCHEMA_SAMPLE = 8  # tenant schemas each partner probe tries
 
@@ -39,11 +43,32 @@ def sample_pairs(tenants: Sequence[TenantRef], size: int, rng: random.Random) ->
 
 @dataclass
 class ProbeRun:
+    tenants: int = 0  # active tenants in the cell (among those asked for, when limited)
+    logins: int = 0  # tenants logged in and probed
     pairs: int = 0
+    witnessed: int = 0  # pairs probed while the other tenant's session sat idle
     partners: int = 0
     attempts: int = 0
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # check -> why it had nothing to probe
+
+
+def nothing_probed(check: ProbeCheck, run: ProbeRun, limited: bool) -> str:
+    """Why `check` made no attempt in a cell: the reason of its SKIP."""
+    where = "among the tenants asked for" if limited else "in the cell"
+    if run.tenants == 0:
+        return f"no active tenant {where}"
+    lacking = []
+    if check.alone is not None and not run.logins:
+        lacking.append("no tenant could log in")
+    if check.needs_pair and not run.pairs:
+        lacking.append(f"one active tenant {where}: no pair to probe" if run.tenants == 1 else "no pair was probed")
+    elif check.witnessed is not None and not run.witnessed:
+        lacking.append("no witness session: the other tenants could not log in")
+    if check.partner is not None and not run.partners:
+        lacking.append("no partner could log in")
+    return "; ".join(lacking) or "nothing to probe"
 
 
 class CellProber:
@@ -59,6 +84,7 @@ class CellProber:
     ):
         self.cluster, self.stack, self.region, self.master = cluster, stack, region, master
         self.size, self.rng, self.only = size, rng, only
+        self.checks = probe_checks()
         self.log = ProbeLog()
         self.run_id = f"probe:{secrets.token_hex(6)}"
         self._creds: dict[tuple[str, str], Credentials] = {}
@@ -92,34 +118,37 @@ class CellProber:
     def run(self) -> ProbeRun:
         result = ProbeRun()
         tenants = self.tenants()
+        result.tenants = len(tenants)
         pairs = sample_pairs(tenants, self.size, self.rng)
-        sampled = sorted({t for pair in pairs for t in pair}, key=lambda t: t.id)
+        by_source: dict[TenantRef, list[TenantRef]] = {}
+        for a, b in pairs:
+            by_source.setdefault(a, []).append(b)
+        if len(tenants) == 1 and self.size > 0:  # alone in the cell: its own work and what it creates still count
+            by_source[tenants[0]] = []
+        sampled = sorted({t for pair in pairs for t in pair} | set(by_source), key=lambda t: t.id)
         partners = self._partners(tenants, sampled)
-        if not pairs and not partners:
-            return result
-        unseed(self.master, None)
-        try:
-            seed(self.master, sampled, self.run_id)
-            by_source: dict[TenantRef, list[TenantRef]] = {}
-            for a, b in pairs:
-                by_source.setdefault(a, []).append(b)
-            for a, targets in by_source.items():
-                try:
-                    self._probe_tenant(a, targets, result.errors)
-                    result.pairs += len(targets)
-                except ProvisionError as exc:  # this tenant cannot log in: the others still run
-                    result.errors.append(str(exc))
-            for partner_id in partners:
-                try:
-                    self._probe_partner(partner_id, sampled, sampled or tenants)
-                    result.partners += 1
-                except ProvisionError as exc:
-                    result.errors.append(str(exc))
-        finally:
-            unseed(self.master, self.run_id)
+        if sampled or partners:
+            unseed(self.master, None)
+            try:
+                seed(self.master, sampled, self.run_id)
+                for a, targets in by_source.items():
+                    try:
+                        self._probe_tenant(a, targets, result)
+                    except ProvisionError as exc:  # this tenant cannot log in: the others still run
+                        result.errors.append(str(exc))
+                for partner_id in partners:
+                    try:
+                        self._probe_partner(partner_id, sampled)
+                        result.partners += 1
+                    except ProvisionError as exc:
+                        result.errors.append(str(exc))
+            finally:
+                unseed(self.master, self.run_id)
         result.attempts = self.log.attempts
         result.findings = self.log.findings()
         result.errors += [f"cell {self.cluster.cell}: inconclusive probe: {line}" for line in self.log.inconclusive]
+        idle = [c for c in self.checks if not self.log.attempted[c.name]]
+        result.skipped = {c.name: nothing_probed(c, result, self.only is not None) for c in idle}
         return result
 
     def _partners(self, tenants: list[TenantRef], sampled: list[TenantRef]) -> list[str]:
@@ -129,38 +158,58 @@ class CellProber:
         ordered = list(dict.fromkeys([t.partner_id for t in sampled] + [t.partner_id for t in tenants]))
         return ordered[: self.size]
 
-    def _probe_tenant(self, a: TenantRef, targets: list[TenantRef], errors: list[str]) -> None:
+    def _probe_tenant(self, a: TenantRef, targets: list[TenantRef], result: ProbeRun) -> None:
         session = self.login("tenant", a.id, a.names.app_role)
         try:
-            probe = TenantProbe(session, a, seeded=True)
-            probe.own_work(self.run_id)
-            probe.creates_nothing()
+            probe = TenantProbe(session, a, self.run_id, shared_relations(session))
+            for check in self.checks:
+                if check.alone:
+                    check.alone(probe)
+            result.logins += 1
             for b in targets:
-                # B's own session runs a distinctive query and stays idle while A looks for it.
-                marker = f"{MARK}:{secrets.token_hex(8)}"
-                try:
-                    witness = connect(self.cluster, self.credentials("tenant", b.id), autocommit=True)
-                except ProvisionError as exc:  # the other probes of this pair still run
-                    errors.append(str(exc))
-                    probe.against(b)
-                    continue
-                try:
-                    witness.execute(sql.SQL("select {}").format(sql.Literal(marker)))
-                    probe.against(b, marker)
-                finally:
-                    witness.close()
+                for check in self.checks:
+                    if check.against:
+                        check.against(probe, b)
+                result.pairs += 1
+                self._witnessed(probe, b, result)
         finally:
             session.close()
 
-    def _probe_partner(self, partner_id: str, sampled: list[TenantRef], schemas: list[TenantRef]) -> None:
-        tenants = self.master.execute(
-            "select count(*) from platform.tenants where partner_id = %s", (partner_id,)
-        ).fetchone()[0]
+    def _witnessed(self, probe: TenantProbe, b: TenantRef, result: ProbeRun) -> None:
+        """B's own session runs a distinctive query and stays idle while A looks for it."""
+        hooks = [c.witnessed for c in self.checks if c.witnessed]
+        if not hooks:
+            return
+        marker = f"{MARK}:{secrets.token_hex(8)}"
+        try:
+            witness = connect(self.cluster, self.credentials("tenant", b.id), autocommit=True)
+        except ProvisionError as exc:  # the other probes of this pair ran
+            result.errors.append(str(exc))
+            return
+        try:
+            witness.execute(sql.SQL("select {}").format(sql.Literal(marker)))
+            for hook in hooks:
+                hook(probe, b, marker)
+            result.witnessed += 1
+        finally:
+            witness.close()
+
+    def _probe_partner(self, partner_id: str, sampled: list[TenantRef]) -> None:
+        tenants = scalar(self.master, "select count(*) from platform.tenants where partner_id = %s", (partner_id,))
         session = self.login("partner", partner_id, PartnerNames(partner_id).app_role)
         try:
-            probe = PartnerProbe(session, partner_id)
-            probe.own_view(tenants, sum(1 for t in sampled if t.partner_id == partner_id), self.run_id)
-            probe.others(next((t for t in sampled if t.partner_id != partner_id), None))
-            probe.tenant_schemas(schemas[:PARTNER_SCHEMA_SAMPLE])
+            probe = PartnerProbe(
+                session,
+                partner_id,
+                self.run_id,
+                shared_relations(session),
+                tenants=tenants,
+                seeded=sum(1 for t in sampled if t.partner_id == partner_id),
+                other=next((t for t in sampled if t.partner_id != partner_id), None),
+                schemas=tuple(sampled[:PARTNER_SCHEMA_SAMPLE]),
+            )
+            for check in self.checks:
+                if check.partner:
+                    check.partner(probe)
         finally:
             session.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from rich.table import Table
 
@@ -14,12 +15,34 @@ from provisioner.verify.findings import CellReport, Finding, verify_status
 ROWS_SHOWN = 20  # per check in the table; --json has them all
 
 
-def as_json(stack: str, reports: Sequence[CellReport]) -> dict:
-    return {"stack": stack, "exit_code": int(verify_status(list(reports))), "cells": [r.as_json() for r in reports]}
+def check_json(report: CellReport, check: str) -> dict:
+    status, reason = report.check_status(check)
+    return {"check": check, "status": status, **({"reason": reason} if status == "skip" else {})}
 
 
-def show_json(stack: str, reports: Sequence[CellReport]) -> None:
-    print_json(as_json(stack, reports))
+def cell_json(r: CellReport, checks: Sequence[str]) -> dict:
+    return {
+        "cell": r.cell,
+        "status": r.status,
+        "errors": r.errors,
+        "checks_run": r.checks_run,
+        "checks": [check_json(r, c) for c in checks],
+        "timings": {k: round(v, 4) for k, v in r.timings.items()},
+        "probes": {"pairs": r.probe_pairs, "partners": r.probe_partners, "attempts": r.probe_attempts},
+        "findings": [asdict(f) for f in r.findings],
+    }
+
+
+def as_json(stack: str, reports: Sequence[CellReport], checks: Sequence[str]) -> dict:
+    return {
+        "stack": stack,
+        "exit_code": int(verify_status(list(reports))),
+        "cells": [cell_json(r, checks) for r in reports],
+    }
+
+
+def show_json(stack: str, reports: Sequence[CellReport], checks: Sequence[str]) -> None:
+    print_json(as_json(stack, reports, checks))
 
 
 def show_table(stack: str, reports: Sequence[CellReport], checks: Sequence[str]) -> None:
@@ -43,8 +66,17 @@ def show_table(stack: str, reports: Sequence[CellReport], checks: Sequence[str])
         if len(rows) > ROWS_SHOWN:
             table.add_row("", "", f"... {len(rows) - ROWS_SHOWN} more (--json for all)", "", "")
         out.print(table)
+    skips = [(r.cell, check, why) for r in reports for check, why in r.skipped.items()]
+    if skips:
+        table = Table(title=f"[yellow]skipped[/]: {len(skips)} check(s) had nothing to probe", title_justify="left")
+        for column in ("cell", "check", "reason"):
+            table.add_column(column, overflow="fold")
+        for row in skips:
+            table.add_row(*row)
+        out.print(table)
     summary = Table(title=f"verify {stack}", title_justify="left")
-    for column in ("cell", "status", "errors", "warnings", "checks", "pairs", "partners", "attempts", "seconds"):
+    columns = ("cell", "status", "errors", "warnings", "checks", "skipped", "pairs", "partners", "attempts", "seconds")
+    for column in columns:
         summary.add_column(column, justify="left" if column in ("cell", "status") else "right")
     for r in reports:
         colour = {"clean": "green", "violations": "red"}.get(r.status, "magenta")
@@ -54,6 +86,7 @@ def show_table(stack: str, reports: Sequence[CellReport], checks: Sequence[str])
             str(sum(f.level == "error" for f in r.findings)),
             str(sum(f.level == "warn" for f in r.findings)),
             str(len(r.checks_run)),
+            str(len(r.skipped)),
             str(r.probe_pairs),
             str(r.probe_partners),
             str(r.probe_attempts),
@@ -78,33 +111,26 @@ def _yaml_block(findings: list[Finding]) -> list[str]:
 
 
 def tap_lines(reports: Sequence[CellReport], checks: Sequence[str]) -> list[str]:
-    """TAP 14: per cell, one point for reaching it, then one per check."""
+    """TAP 14: per cell, one point for reaching it, then one per check (a skip with its reason)."""
     points: list[str] = []
     body: list[str] = []
+
+    def point(ok: bool, description: str, block: list[str]) -> None:
+        points.append(f"{'ok' if ok else 'not ok'} {len(points) + 1} - {description}")
+        body.extend([points[-1], *block])
+
     for r in reports:
-        number = len(points) + 1
-        if r.errors:
-            points.append(f"not ok {number} - {r.cell}: verified")
-            body.append(points[-1])
-            body += ["  ---", "  errors:"] + [f"    - {json.dumps(e)}" for e in r.errors] + ["  ..."]
-        else:
-            points.append(f"ok {number} - {r.cell}: verified")
-            body.append(points[-1])
+        errors = ["  ---", "  errors:", *(f"    - {json.dumps(e)}" for e in r.errors), "  ..."] if r.errors else []
+        point(not r.errors, f"{r.cell}: verified", errors)
         grouped: dict[str, list[Finding]] = defaultdict(list)
         for f in r.findings:
             grouped[f.check].append(f)
         for check in checks:
-            number = len(points) + 1
-            if check not in r.checks_run:
-                points.append(f"ok {number} - {r.cell}: {check} # SKIP not run")
-                body.append(points[-1])
-            elif grouped.get(check):
-                points.append(f"not ok {number} - {r.cell}: {check}")
-                body.append(points[-1])
-                body += _yaml_block(grouped[check])
+            status, reason = r.check_status(check)
+            if status == "skip":
+                point(True, f"{r.cell}: {check} # SKIP {reason}", [])
             else:
-                points.append(f"ok {number} - {r.cell}: {check}")
-                body.append(points[-1])
+                point(status == "pass", f"{r.cell}: {check}", _yaml_block(grouped[check]) if status == "fail" else [])
     return ["TAP version 14", f"1..{len(points)}", *body]
 
 

@@ -20,17 +20,8 @@ from provisioner.verify.findings import CellReport
 from provisioner.verify.ledger import CHECK as LEDGER_CHECK
 from provisioner.verify.ledger import ledger_findings
 from provisioner.verify.prober import CellProber
+from provisioner.verify.probes import probe_checks
 
-PROBE_CHECKS = (
-    "probe_own_work",
-    "probe_tenant_objects",
-    "probe_set_role",
-    "probe_shared_rows",
-    "probe_shared_write",
-    "probe_create",
-    "probe_stat_activity",
-    "probe_partner",
-)
 MASTER_TIMEOUTS = "set statement_timeout = '120s'; set lock_timeout = '5s'"
 
 
@@ -44,11 +35,12 @@ class VerifyOptions:
 
 
 def check_names(options: VerifyOptions) -> list[str]:
+    """The checks a run with these options makes; a package missing its checks stops here."""
     names = [c.name for c in catalog_checks()] if options.catalog else []
     if options.ledger:
         names.append(LEDGER_CHECK)
     if options.probes > 0:
-        names.extend(PROBE_CHECKS)
+        names.extend(c.name for c in probe_checks())
     return names
 
 
@@ -111,7 +103,8 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
                 report.errors += probe.errors
                 report.probe_pairs, report.probe_partners = probe.pairs, probe.partners
                 report.probe_attempts = probe.attempts
-                report.checks_run += list(PROBE_CHECKS)
+                report.checks_run += [c.name for c in probe_checks()]  # a skipped one ran and found nothing to probe
+                report.skipped |= probe.skipped
         except psycopg.Error as exc:
             report.errors.append(f"cell {cluster.cell}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
 

@@ -22,8 +22,12 @@ STALE_AFTER = "1 hour"
 
 
 class Seedable(Protocol):
-    id: str
-    partner_id: str
+    # Read-only, so that frozen dataclasses (TenantRef) qualify.
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def partner_id(self) -> str: ...
 
 
 def seed(master: psycopg.Connection, tenants: Iterable[Seedable], run: str) -> int:

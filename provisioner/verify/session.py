@@ -9,12 +9,15 @@ Timeouts, deadlocks and ambiguous calls prove nothing either way: they are incon
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import Params
 
+from provisioner.db import Query
 from provisioner.verify.findings import Finding
 
 DENIED = "42501"  # insufficient_privilege; also "new row violates row-level security policy"
@@ -23,7 +26,7 @@ INCONCLUSIVE = {"57014", "55P03", "40P01", "42725"}  # timeouts, deadlock, ambig
 SESSION_SETTINGS = "set statement_timeout = '5s'; set lock_timeout = '1s'"
 REMEDY = "find and revoke the grant, policy, membership or binding that allows it; run the catalog checks"
 
-Statement = tuple[sql.Composable | str, dict | None]
+Statement = tuple[Query, Params | None]
 
 
 @dataclass
@@ -46,11 +49,16 @@ class Outcome:
 @dataclass
 class ProbeLog:
     """A cell's probe results, merged by (check, object, attempt): one leak seen in several
-    contexts is one row naming them."""
+    contexts is one row naming them. Attempts are counted per check: a check with none had
+    nothing to probe."""
 
-    attempts: int = 0
+    attempted: Counter[str] = field(default_factory=Counter)
     inconclusive: list[str] = field(default_factory=list)
     _found: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+
+    @property
+    def attempts(self) -> int:
+        return sum(self.attempted.values())
 
     def violation(self, check: str, obj: str, what: str, context: str | None = None) -> None:
         contexts = self._found.setdefault((check, obj, what), [])
@@ -80,7 +88,7 @@ class Session:
         finally:
             self.conn.close()
 
-    def catalog(self, query: sql.Composable | str, params: dict | None = None) -> list[tuple]:
+    def catalog(self, query: Query, params: Params | None = None) -> list[tuple]:
         """Reads of the catalog (readable by every role) that steer the probes; not attempts."""
         with self.conn.cursor() as cur:
             cur.execute("savepoint steer")
@@ -89,9 +97,9 @@ class Session:
             finally:
                 cur.execute("rollback to savepoint steer")
 
-    def attempt(self, *statements: Statement) -> Outcome:
+    def attempt(self, check: str, *statements: Statement) -> Outcome:
         """The statements in one savepoint; the outcome is the last one's, or the first failure."""
-        self.log.attempts += 1
+        self.log.attempted[check] += 1
         with self.conn.cursor() as cur:
             cur.execute("savepoint probe")
             try:
@@ -114,7 +122,7 @@ class Session:
     # -- judgements ----------------------------------------------------------------------
     def blocked(self, check: str, obj: str, what: str, *statements: Statement) -> None:
         """Must be refused for lack of privilege (or aim at nothing that exists)."""
-        outcome = self.attempt(*statements)
+        outcome = self.attempt(check, *statements)
         if outcome.kind in ("denied", "absent"):
             return
         if outcome.kind == "error" and outcome.sqlstate in INCONCLUSIVE:
@@ -129,7 +137,7 @@ class Session:
 
     def sees_nothing(self, check: str, obj: str, what: str, statement: Statement, context: str) -> None:
         """A count of rows that are not the session's own: refused, absent or zero."""
-        outcome = self.attempt(statement)
+        outcome = self.attempt(check, statement)
         if outcome.kind in ("denied", "absent") or (outcome.kind == "ok" and outcome.count == 0):
             return
         if outcome.kind == "ok":
@@ -137,8 +145,23 @@ class Session:
         else:
             self._inconclusive(obj, f"{what} ({context})", outcome)
 
+    def sees_nothing_anywhere(
+        self,
+        check: str,
+        what: str,
+        contexts: Sequence[tuple[str, Sequence[Statement]]],
+        counts: Sequence[tuple[str, Statement]],
+    ) -> None:
+        """Every count (object, statement) in every context (label, setup) sees nothing; a
+        context whose setup is refused has nothing to probe."""
+        for label, setup in contexts:
+            with self.within(setup) as entered:
+                if entered:
+                    for obj, statement in counts:
+                        self.sees_nothing(check, obj, what, statement, label)
+
     def changes_nothing(self, check: str, obj: str, what: str, statement: Statement) -> None:
-        outcome = self.attempt(statement)
+        outcome = self.attempt(check, statement)
         if outcome.kind in ("denied", "absent") or (outcome.kind == "ok" and outcome.rowcount == 0):
             return
         if outcome.kind == "ok":
@@ -147,13 +170,18 @@ class Session:
             self._inconclusive(obj, what, outcome)
 
     def works(
-        self, obj: str, what: str, *statements: Statement, expect: Callable[[Outcome], bool] = lambda o: True
+        self,
+        check: str,
+        obj: str,
+        what: str,
+        *statements: Statement,
+        expect: Callable[[Outcome], bool] = lambda o: True,
     ) -> None:
         """The session's own normal work must succeed: isolation that breaks it proves nothing."""
-        outcome = self.attempt(*statements)
+        outcome = self.attempt(check, *statements)
         if outcome.kind != "ok" or not expect(outcome):
             shown = outcome.describe() if outcome.kind != "ok" else f"returned {outcome.rows}"
-            self.log.violation("probe_own_work", f"{self.who} -> {obj}", f"{what}: {shown}")
+            self.log.violation(check, f"{self.who} -> {obj}", f"{what}: {shown}")
 
 
 class Context:

@@ -21,7 +21,7 @@ from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.ledger import plan_target
 from provisioner.targets import tenant_target
-from tests.helpers import apply, onboard, unique
+from tests.helpers import apply, converge, onboard, unique
 
 
 def run_cli(*args: str, root=None, timeout=300) -> subprocess.CompletedProcess:
@@ -34,13 +34,10 @@ def run_cli(*args: str, root=None, timeout=300) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def control_plane(outputs):
-    """Every test here may run alone: the control plane exists before any row is written, and
-    the stack is left converged (partners recorded by refusal tests get their roles) for the
-    modules that verify it afterwards."""
-    apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())
-    yield
-    assert all(r.status == "ok" for r in apply(outputs))
+def converged(outputs):
+    """The tests here count the steps an apply runs on the whole stack: it starts converged, and
+    every test that records rows or breaks the ledger converges it again, pass or fail."""
+    converge(outputs)
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +84,13 @@ def test_changed_repeatable_step_reruns_for_that_target_only(local_stack, output
             (f"tenant:{one.id}",),
         )
         su.commit()
-    results = apply(outputs)
-    assert sum(r.steps_run for r in results) == 1
-    assert sum(r.targets_changed["tenant"] for r in results) == 1
-    assert ledger(local_stack, "cell-2", f"tenant:{one.id}")["R__grants"][0] != "stale"
+    try:
+        results = apply(outputs)
+        assert sum(r.steps_run for r in results) == 1
+        assert sum(r.targets_changed["tenant"] for r in results) == 1
+        assert ledger(local_stack, "cell-2", f"tenant:{one.id}")["R__grants"][0] != "stale"
+    finally:
+        converge(outputs)
 
 
 def test_changed_versioned_step_is_drift_and_stops_that_target(local_stack, outputs, pair):
@@ -122,6 +122,7 @@ def test_changed_versioned_step_is_drift_and_stops_that_target(local_stack, outp
                 (original, target),
             )
             su.commit()
+        converge(outputs)
 
 
 def test_app_secret_has_rds_shape_and_logs_in(outputs, pair):
@@ -140,15 +141,17 @@ def test_app_secret_has_rds_shape_and_logs_in(outputs, pair):
 
 def test_dry_run_changes_nothing(local_stack, outputs):
     partner = unique("dry")
-    directory.add_partner_rows(outputs, partner, "EU")
-    new = onboarding.validate_new_tenants(outputs, [{"partner": partner, "tenant": "ghost", "plan": "starter"}])
-    placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
-    results = apply(outputs, dry_run=True)
-    planned = [step for r in results for target, step in r.planned if target == f"tenant:{placed.id}"]
-    assert planned == ["V001__schema_and_roles", "V002__tables", "R__grants", "credentials"]
-    with local_stack.superuser(cell="cell-1") as su:
-        assert su.execute("select to_regnamespace(%s)", (f"t_{placed.id}",)).fetchone()[0] is None
-    apply(outputs)  # leave the stack converged for the other tests
+    try:
+        directory.add_partner_rows(outputs, partner, "EU")
+        new = onboarding.validate_new_tenants(outputs, [{"partner": partner, "tenant": "ghost", "plan": "starter"}])
+        placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
+        results = apply(outputs, dry_run=True)
+        planned = [step for r in results for target, step in r.planned if target == f"tenant:{placed.id}"]
+        assert planned == ["V001__schema_and_roles", "V002__tables", "R__grants", "credentials"]
+        with local_stack.superuser(cell="cell-1") as su:
+            assert su.execute("select to_regnamespace(%s)", (f"t_{placed.id}",)).fetchone()[0] is None
+    finally:
+        converge(outputs)  # the rows recorded here get their schema and roles
 
 
 def test_second_concurrent_apply_fails_fast_with_a_clear_message(local_stack, outputs):
@@ -241,11 +244,10 @@ def test_hostile_name_on_the_cli_is_one_line_and_exit_2(local_stack, pair):
     assert "is invalid" in result.stderr
 
 
-def test_unknown_region_and_missing_transfer_basis_are_refused(local_stack, outputs):
+def test_unknown_region_and_missing_transfer_basis_are_refused(local_stack, outputs, pair):
     from provisioner.errors import InputError
 
-    partner = unique("gate")
-    directory.add_partner_rows(outputs, partner, "EU")
+    partner, _, _ = pair  # an EU partner
     for region, message in (("mars-north-1", "mars-north-1"), ("me-south-1", "BH")):
         with pytest.raises(InputError, match=message):
             onboarding.validate_new_tenants(
@@ -256,43 +258,46 @@ def test_unknown_region_and_missing_transfer_basis_are_refused(local_stack, outp
 def test_kill_at_any_moment_then_rerun_converges(local_stack, outputs, tmp_path):
     partner = unique("crash")
     directory.add_partner_rows(outputs, partner, "IN")
-    rows = [{"partner": partner, "tenant": f"crash-{i:03d}", "plan": "starter"} for i in range(150)]
-    path = tmp_path / "tenants.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows))
-    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "provisioner", "tenants", "import", "--stack", "local", str(path), "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    # Kill once some, not all, tenants have been applied.
-    deadline = time.monotonic() + 120
-    applied = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        applied = _applied_tenants(local_stack, partner)
-        if applied >= 20:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert 0 < _applied_tenants(local_stack, partner) < 150, "the kill should land mid-apply"
+    try:
+        rows = [{"partner": partner, "tenant": f"crash-{i:03d}", "plan": "starter"} for i in range(150)]
+        path = tmp_path / "tenants.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in rows))
+        env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "provisioner", "tenants", "import", "--stack", "local", str(path), "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        # Kill once some, not all, tenants have been applied.
+        deadline = time.monotonic() + 120
+        applied = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            applied = _applied_tenants(local_stack, partner)
+            if applied >= 20:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert 0 < _applied_tenants(local_stack, partner) < 150, "the kill should land mid-apply"
 
-    rerun = run_cli("tenants", "import", "--stack", "local", str(path), "--json", root=local_stack.root)
-    assert rerun.returncode == 0, rerun.stderr
-    mine = [t for t in directory.tenants(outputs) if t.partner == partner]
-    assert len(mine) == 150  # no lost and no duplicated row
-    for cell in outputs.cells:
-        with local_stack.superuser(cell=cell) as su:
-            half_made = su.execute(
-                "select t.id from platform.tenants t join platform.partners p on p.id = t.partner_id "
-                "where p.slug = %s and t.cell = %s and ("
-                " to_regnamespace('t_' || t.id) is null"
-                " or (select count(*) from pg_tables where schemaname = 't_' || t.id) <> 4"
-                " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> 4)",
-                (partner, cell),
-            ).fetchall()
-            assert half_made == []
+        rerun = run_cli("tenants", "import", "--stack", "local", str(path), "--json", root=local_stack.root)
+        assert rerun.returncode == 0, rerun.stderr
+        mine = [t for t in directory.tenants(outputs) if t.partner == partner]
+        assert len(mine) == 150  # no lost and no duplicated row
+        for cell in outputs.cells:
+            with local_stack.superuser(cell=cell) as su:
+                half_made = su.execute(
+                    "select t.id from platform.tenants t join platform.partners p on p.id = t.partner_id "
+                    "where p.slug = %s and t.cell = %s and ("
+                    " to_regnamespace('t_' || t.id) is null"
+                    " or (select count(*) from pg_tables where schemaname = 't_' || t.id) <> 4"
+                    " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> 4)",
+                    (partner, cell),
+                ).fetchall()
+                assert half_made == []
+    finally:
+        converge(outputs)  # a failed run leaves tenants half-applied
 
 
 def _applied_tenants(local_stack, partner_slug: str) -> int:
@@ -343,22 +348,24 @@ def test_secrets_manager_failure_fails_the_cell_cleanly(local_stack, outputs):
 
     partner = unique("sm-down")
     directory.add_partner_rows(outputs, partner, "EU")
-    new = onboarding.validate_new_tenants(outputs, [{"partner": partner, "tenant": "nosecret", "plan": "starter"}])
-    placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
-    store = Refusing(outputs.stack, outputs.region, outputs.kms["secrets"])
-    results = {r.cell: r for r in apply_stack(outputs, ApplyOptions(), store)}
-    assert results["cell-1"].status == "failed"
-    assert "AccessDeniedException" in results["cell-1"].errors[0]
-    with local_stack.superuser(cell="cell-1") as su:
-        assert su.execute("select to_regrole(%s)", (f"t_{placed.id}_app",)).fetchone()[0] is None
-    assert all(r.status == "ok" for r in apply(outputs))  # with Secrets Manager back, it converges
+    try:
+        new = onboarding.validate_new_tenants(outputs, [{"partner": partner, "tenant": "nosecret", "plan": "starter"}])
+        placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
+        store = Refusing(outputs.stack, outputs.region, outputs.kms["secrets"])
+        results = {r.cell: r for r in apply_stack(outputs, ApplyOptions(), store)}
+        assert results["cell-1"].status == "failed"
+        assert "AccessDeniedException" in results["cell-1"].errors[0]
+        with local_stack.superuser(cell="cell-1") as su:
+            assert su.execute("select to_regrole(%s)", (f"t_{placed.id}_app",)).fetchone()[0] is None
+        assert all(r.status == "ok" for r in apply(outputs))  # with Secrets Manager back, it converges
+    finally:
+        converge(outputs)
 
 
-def test_placement_is_refused_when_the_dr_copy_lacks_a_basis(outputs):
+def test_placement_is_refused_when_the_dr_copy_lacks_a_basis(outputs, pair):
     from provisioner.errors import InputError
 
-    partner = unique("dr-gate")
-    directory.add_partner_rows(outputs, partner, "EU")
+    partner, _, _ = pair  # an EU partner
     bahrain_dr = dataclasses.replace(outputs, dr={"region": "me-south-1", "mode": "snapshot-copy"})
     with pytest.raises(InputError, match="EU -> DR region me-south-1 \\(BH"):
         onboarding.validate_new_tenants(bahrain_dr, [{"partner": partner, "tenant": "copied", "plan": "starter"}])

@@ -1,18 +1,20 @@
 """`provision tenants verify`: every catalog check is shown to catch the break it exists for
-(broken inside a superuser transaction, checked on that same connection, rolled back), the
-behaviour probes pass on a clean stack and fail when isolation is broken on purpose (committed
-breaks, repaired in `finally`), and the command's exit codes: 0 clean, 1 violations, 2 could
-not run."""
+(broken inside a superuser transaction, checked on that same connection, rolled back), every
+behaviour probe check passes on a clean stack and fails when isolation is broken on purpose
+(committed breaks, repaired in `finally`), a cell with one tenant or none reports the probe
+checks it had nothing for as skipped, and the command's exit codes: 0 clean, 1 violations, 2
+could not run."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -26,9 +28,11 @@ from provisioner.credentials import secret_name
 from provisioner.verify.catalog import catalog_checks, run_checks
 from provisioner.verify.findings import CellReport, Finding, verify_status
 from provisioner.verify.ledger import ledger_findings
-from provisioner.verify.runner import VerifyOptions, verify_cell
+from provisioner.verify.probes import probe_checks
+from provisioner.verify.report import as_json
+from provisioner.verify.runner import VerifyOptions, check_names, verify_cell, verify_stack
 from provisioner.verify.seeding import MARK
-from tests.helpers import onboard, unique
+from tests.helpers import RunningStack, converge, onboard, started_stack, unique
 
 MASTER = "askasia_master"
 PLANT = "verify_plant"
@@ -89,6 +93,7 @@ def shown(text: str, names: dict) -> str:
 
 @pytest.fixture(scope="module")
 def world(local_stack, outputs) -> World:
+    converge(outputs)  # the command's tests verify the whole stack: nothing recorded may be left unapplied
     p1, p2 = unique("verify-p"), unique("verify-q")
     slugs = [unique("vfy") for _ in range(3)]
     tenants = onboard(
@@ -968,6 +973,23 @@ def test_the_operator_policy_and_the_master_are_not_flagged(su, world):
 
 
 # -- behaviour probes ------------------------------------------------------------------------
+CAUGHT: set[str] = set()  # the probe checks some test below breaks on purpose and shows failing
+
+
+def catches(*checks: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Marks a test that breaks isolation on purpose and asserts these probe checks report it."""
+
+    def mark(test: Callable[..., None]) -> Callable[..., None]:
+        CAUGHT.update(checks)
+        return test
+
+    return mark
+
+
+def test_every_probe_check_has_a_negative_case():
+    assert {c.name for c in probe_checks()} <= CAUGHT
+
+
 def probe(outputs, world: World, **options) -> CellReport:
     opts = VerifyOptions(
         probes=options.pop("probes", 10), catalog=False, ledger=False, tenants=options.pop("tenants", world.tenant_ids)
@@ -989,6 +1011,7 @@ def test_probes_pass_on_a_clean_stack(local_stack, outputs, world):
         assert su.execute("select count(*) from platform.audit_events where actor = %s", (MARK,)).fetchone()[0] == 0
 
 
+@catches("probe_tenant_objects")
 def test_probe_catches_a_grant_on_another_tenants_table(local_stack, outputs, world):
     names = world.names()
     with committed(
@@ -1008,6 +1031,7 @@ def test_probe_catches_a_grant_on_another_tenants_table(local_stack, outputs, wo
     assert verify_status([report]) == 1
 
 
+@catches("probe_shared_rows")
 def test_probe_catches_an_open_policy_on_a_shared_table(local_stack, outputs, world):
     names = world.names()
     with committed(
@@ -1022,6 +1046,7 @@ def test_probe_catches_an_open_policy_on_a_shared_table(local_stack, outputs, wo
     assert all("with no settings" in f.detail for f in leaks)
 
 
+@catches("probe_shared_rows")
 def test_probe_catches_a_policy_that_trusts_a_client_setting(local_stack, outputs, world):
     names = world.names()
     with committed(
@@ -1042,6 +1067,7 @@ def test_probe_catches_a_policy_that_trusts_a_client_setting(local_stack, output
     assert "after set app.tenant_id" in leak.detail and "with no settings" not in leak.detail
 
 
+@catches("probe_set_role", "probe_stat_activity")
 def test_probe_catches_a_membership_and_stats_visibility(local_stack, outputs, world):
     names = world.names()
     with committed(
@@ -1056,6 +1082,7 @@ def test_probe_catches_a_membership_and_stats_visibility(local_stack, outputs, w
     assert any(f.object.startswith(shown("{a_app} ->", names)) and "query text" in f.detail for f in stats)
 
 
+@catches("probe_partner")
 def test_probe_catches_a_partner_seeing_other_partners(local_stack, outputs, world):
     names = world.names()
     with committed(
@@ -1070,6 +1097,7 @@ def test_probe_catches_a_partner_seeing_other_partners(local_stack, outputs, wor
     assert shown("{pc_app} -> platform.tenants", names) in objects
 
 
+@catches("probe_own_work")
 def test_probe_reports_a_tenant_that_cannot_do_its_own_work(local_stack, outputs, world):
     names = world.names()
     with committed(
@@ -1077,6 +1105,40 @@ def test_probe_reports_a_tenant_that_cannot_do_its_own_work(local_stack, outputs
     ):
         report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
     assert [f.object for f in probe_findings(report, "probe_own_work")] == [shown("{a_app} -> {a_schema}.leads", names)]
+
+
+@catches("probe_create")
+def test_probe_catches_a_tenant_creating_in_another_tenants_schema(local_stack, outputs, world):
+    names = world.names()
+    with committed(
+        local_stack,
+        names,
+        ["grant create on schema {b_schema} to {a_app}"],
+        ["revoke create on schema {b_schema} from {a_app}"],
+    ):
+        report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
+    (found,) = probe_findings(report, "probe_create")
+    assert (found.object, found.detail) == (shown("{a_app} -> schema {b_schema}", names), "CREATE TABLE succeeded")
+
+
+@catches("probe_shared_write")
+def test_probe_catches_a_tenant_writing_shared_rows_as_another(local_stack, outputs, world):
+    names = world.names()
+    with committed(
+        local_stack,
+        names,
+        ["create policy {plant} on platform.worker_runs for insert to askasia_tenant_app with check (true)"],
+        ["drop policy {plant} on platform.worker_runs"],
+    ):
+        report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
+    writes = {
+        f.detail
+        for f in probe_findings(report, "probe_shared_write")
+        if f.object == shown("{a_app} -> platform.worker_runs", names)
+    }
+    assert shown("INSERT claiming tenant {b_id} of partner {pb} succeeded", names) in writes
+    assert shown("INSERT claiming tenant {b_id} of partner {pb} as askasia_tenant_app succeeded", names) in writes
+    assert {f.check for f in report.findings} == {"probe_shared_write"}
 
 
 def test_missing_credentials_mean_could_not_run(outputs, world):
@@ -1091,6 +1153,8 @@ def test_missing_credentials_mean_could_not_run(outputs, world):
     assert any(f"no credentials for tenant {world.a.id}" in e for e in report.errors)
     assert report.probe_pairs == 1  # b -> a still ran
     assert verify_status([report]) == 2
+    # a's session was to be b's witness: with none, what only a witness shows is skipped, not passed
+    assert report.skipped == {"probe_stat_activity": "no witness session: the other tenants could not log in"}
 
 
 def test_seeds_left_by_a_killed_run_are_cleaned_up(local_stack, outputs, world):
@@ -1101,9 +1165,14 @@ def test_seeds_left_by_a_killed_run_are_cleaned_up(local_stack, outputs, world):
             (world.a.id, world.a.partner_id, MARK),
         )
         su.commit()
-    probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
-    with local_stack.superuser() as su:
-        assert su.execute("select count(*) from platform.worker_runs where worker = %s", (MARK,)).fetchone()[0] == 0
+    try:
+        probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
+        with local_stack.superuser() as su:
+            assert su.execute("select count(*) from platform.worker_runs where worker = %s", (MARK,)).fetchone()[0] == 0
+    finally:
+        with local_stack.superuser() as su:
+            su.execute("delete from platform.worker_runs where status = 'probe:killed'")
+            su.commit()
 
 
 # -- the command -----------------------------------------------------------------------------
@@ -1133,6 +1202,13 @@ def test_cli_clean_stack_exits_0_with_no_rows(local_stack, world):
     assert [c["status"] for c in report["cells"]] == ["clean", "clean"]
     assert all(c["findings"] == [] and len(c["checks_run"]) > 30 for c in report["cells"])
     assert report["cells"][0]["probes"]["pairs"] == 4
+    statuses = {c["cell"]: {k["check"]: (k["status"], k.get("reason")) for k in c["checks"]} for c in report["cells"]}
+    assert set(statuses["cell-1"].values()) == {("pass", None)}
+    # none of the tenants asked for lives in cell-2: its probe checks had nothing to probe
+    skipped = ("skip", "no active tenant among the tenants asked for")
+    assert {check: status for check, status in statuses["cell-2"].items() if status != ("pass", None)} == {
+        c.name: skipped for c in probe_checks()
+    }
 
 
 def test_cli_violation_exits_1_with_tap_naming_the_checks(local_stack, world):
@@ -1189,3 +1265,99 @@ def test_verify_does_not_run_while_an_apply_holds_the_cell(local_stack, outputs,
         report = verify_cell(outputs, outputs.cluster("cell-1"), VerifyOptions(probes=0))
     assert any("an apply is running" in e for e in report.errors)
     assert verify_status([report]) == 2
+
+
+def test_cli_with_an_empty_probe_package_fails_closed_before_reaching_a_cell(local_stack, tmp_path):
+    """An install whose probe package holds no check (its directory empty here) is broken: one
+    line and exit 2, never a run reported clean."""
+    empty = tmp_path / "probes"
+    empty.mkdir()
+    entry = (
+        "import sys, provisioner.verify.probes as probes; probes.__path__[:] = [sys.argv.pop(1)]; "
+        "from provisioner.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", entry, str(empty), "tenants", "verify", "--stack", "local"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root)},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: no probe checks in {empty}: the package is incomplete"]
+    assert result.stdout == ""
+
+
+# -- a stack of its own: one tenant in cell-1, none in cell-2 ---------------------------------
+PAIR_CHECKS = {
+    "probe_tenant_objects",
+    "probe_set_role",
+    "probe_shared_rows",
+    "probe_shared_write",
+    "probe_stat_activity",
+}
+
+
+@pytest.fixture(scope="module")
+def solo_stack(tmp_path_factory) -> Iterator[tuple[RunningStack, directory.Tenant]]:
+    with started_stack(tmp_path_factory.mktemp("solo"), cells=2) as running:
+        partner = unique("solo-p")
+        tenants = onboard(running.outputs, {partner: "EU"}, [(partner, "alone", "starter")], cell="cell-1")
+        yield running, tenants["alone"]
+
+
+@pytest.fixture
+def solo(solo_stack) -> tuple[RunningStack, directory.Tenant]:
+    solo_stack[0].stack.activate()  # the test before may have pointed boto3 at the session stack
+    return solo_stack
+
+
+def test_a_cell_with_one_tenant_skips_the_pair_checks_and_an_empty_cell_every_probe(solo):
+    running, alone = solo
+    options = VerifyOptions()
+    lone, empty = verify_stack(running.outputs, options)
+    assert (lone.errors, lone.findings, empty.errors, empty.findings) == ([], [], [], [])
+    assert lone.skipped == {check: "one active tenant in the cell: no pair to probe" for check in PAIR_CHECKS}
+    assert (lone.probe_pairs, lone.probe_partners) == (0, 1) and lone.probe_attempts > 20  # probed alone
+    assert empty.skipped == {c.name: "no active tenant in the cell" for c in probe_checks()}
+    assert (empty.probe_pairs, empty.probe_partners, empty.probe_attempts) == (0, 0, 0)
+    assert verify_status([lone, empty]) == 0  # nothing was wrong; the skips say what was not probed
+    cells = {
+        c["cell"]: {k["check"]: k for k in c["checks"]}
+        for c in as_json("solo", [lone, empty], check_names(options))["cells"]
+    }
+    assert cells["cell-1"]["probe_set_role"] == {
+        "check": "probe_set_role",
+        "status": "skip",
+        "reason": "one active tenant in the cell: no pair to probe",
+    }
+    assert cells["cell-1"]["probe_own_work"] == {"check": "probe_own_work", "status": "pass"}
+    assert cells["cell-2"]["tenant_acl"] == {"check": "tenant_acl", "status": "pass"}
+    assert {k["status"] for name, k in cells["cell-2"].items() if name.startswith("probe_")} == {"skip"}
+
+
+@catches("probe_create")
+def test_a_tenant_alone_in_its_cell_is_still_probed(solo):
+    running, alone = solo
+    app = f"t_{alone.id}_app"
+    probes_only = VerifyOptions(catalog=False, ledger=False)
+    breaks, repairs = ["grant create on schema public to {app}"], ["revoke create on schema public from {app}"]
+    with committed(running, {"app": app}, breaks, repairs):
+        report = verify_cell(running.outputs, running.outputs.cluster("cell-1"), probes_only)
+    assert [(f.object, f.detail) for f in report.findings] == [(f"{app} -> schema public", "CREATE TABLE succeeded")]
+    assert verify_status([report]) == 1
+
+
+def test_cli_tap_shows_each_skip_with_its_reason(solo):
+    running, _ = solo
+    result = run_cli("--tap", root=running.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if line.startswith("not ok ")] == []
+    points = [re.sub(r"^ok \d+ - ", "", line) for line in lines if line.startswith("ok ")]
+    for check in sorted(PAIR_CHECKS):
+        assert f"cell-1: {check} # SKIP one active tenant in the cell: no pair to probe" in points
+    assert "cell-1: probe_own_work" in points and "cell-1: probe_partner" in points
+    assert [p for p in points if p.startswith("cell-2: probe_")] == [
+        f"cell-2: {c.name} # SKIP no active tenant in the cell" for c in probe_checks()
+    ]

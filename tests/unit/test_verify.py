@@ -1,16 +1,24 @@
-"""The verifier's pieces that need no database: the check files' contract, pair sampling, the
-probe log, TAP output and exit codes."""
+"""The verifier's pieces that need no database: the check files' and probe modules' contracts,
+pair sampling, the probe log, skip reasons, the three outputs and exit codes."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import random
 import re
 
+import pytest
+
+from provisioner.console import out
+from provisioner.resources import PackageIncomplete
+from provisioner.verify import probes
 from provisioner.verify.catalog import catalog_checks
 from provisioner.verify.findings import CellReport, Finding, verify_status
-from provisioner.verify.prober import sample_pairs
-from provisioner.verify.probes import TenantRef
-from provisioner.verify.report import as_json, tap_lines
+from provisioner.verify.prober import ProbeRun, nothing_probed, sample_pairs
+from provisioner.verify.probes import discover, probe_checks
+from provisioner.verify.probing import ProbeCheck, TenantRef
+from provisioner.verify.report import as_json, show_table, tap_lines
 from provisioner.verify.session import ProbeLog
 
 
@@ -72,4 +80,78 @@ def test_tap_has_a_plan_a_point_per_cell_and_check_and_yaml_for_failures():
         "ok 6 - c2: role_membership # SKIP not run",
     ]
     assert '      object: "role \\"x\\""' in lines  # YAML scalars quoted as JSON
-    assert as_json("s", reports)["exit_code"] == 2
+    assert as_json("s", reports, ["tenant_acl", "role_membership"])["exit_code"] == 2
+
+
+def test_the_probe_checks_are_the_modules_of_the_probes_package_each_declaring_itself():
+    modules = [m.name for m in pkgutil.iter_modules(probes.__path__)]
+    checks = probe_checks()
+    assert [c.name for c in checks] == [f"probe_{m}" for m in modules] and len(checks) >= 8
+    for module, check in zip(modules, checks, strict=True):
+        doc = importlib.import_module(f"{probes.__name__}.{module}").__doc__
+        assert doc and len(doc.split()) > 10, f"{module}.py must say what {check.name} proves"
+        assert any((check.alone, check.against, check.witnessed, check.partner)), f"{check.name} probes nothing"
+
+
+def test_an_empty_probe_package_fails_closed(tmp_path):
+    with pytest.raises(PackageIncomplete, match="no probe checks in .*: the package is incomplete"):
+        discover("emptyprobes", [str(tmp_path)])
+
+
+def test_a_probe_module_without_its_check_fails_closed(tmp_path, monkeypatch):
+    package = tmp_path / "strayprobes"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "own_work.py").write_text("CHECK = 'probe_own_work'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    declare = r"strayprobes.own_work does not declare CHECK = ProbeCheck\('probe_own_work'"
+    with pytest.raises(PackageIncomplete, match=declare):
+        discover("strayprobes", [str(package)])
+
+
+def _probe(name: str) -> ProbeCheck:
+    (check,) = [c for c in probe_checks() if c.name == name]
+    return check
+
+
+def test_a_probe_check_with_nothing_to_probe_says_why():
+    alone = ProbeRun(tenants=1, logins=1, partners=1)
+    assert nothing_probed(_probe("probe_set_role"), alone, limited=False) == (
+        "one active tenant in the cell: no pair to probe"
+    )
+    assert nothing_probed(_probe("probe_stat_activity"), alone, limited=True) == (
+        "one active tenant among the tenants asked for: no pair to probe"
+    )
+    no_witness = ProbeRun(tenants=2, logins=1, pairs=1, partners=1)
+    assert nothing_probed(_probe("probe_stat_activity"), no_witness, limited=False).startswith("no witness session")
+    assert nothing_probed(_probe("probe_partner"), ProbeRun(tenants=2, logins=2, pairs=2), limited=False) == (
+        "no partner could log in"
+    )
+    assert nothing_probed(_probe("probe_own_work"), ProbeRun(), limited=False) == "no active tenant in the cell"
+
+
+def test_a_skip_shows_its_reason_in_tap_json_and_the_table():
+    checks = ["tenant_acl", "probe_set_role", "probe_create"]
+    lone = CellReport(
+        "c1",
+        checks_run=["tenant_acl", "probe_set_role", "probe_create"],
+        skipped={"probe_set_role": "one active tenant in the cell: no pair to probe"},
+    )
+    assert [line for line in tap_lines([lone], checks) if line.startswith("ok ")] == [
+        "ok 1 - c1: verified",
+        "ok 2 - c1: tenant_acl",
+        "ok 3 - c1: probe_set_role # SKIP one active tenant in the cell: no pair to probe",
+        "ok 4 - c1: probe_create",
+    ]
+    (cell,) = as_json("s", [lone], checks)["cells"]
+    assert cell["checks"] == [
+        {"check": "tenant_acl", "status": "pass"},
+        {"check": "probe_set_role", "status": "skip", "reason": "one active tenant in the cell: no pair to probe"},
+        {"check": "probe_create", "status": "pass"},
+    ]
+    assert verify_status([lone]) == 0  # a skip is not a violation; the run says so instead
+    with out.capture() as shown:
+        show_table("s", [lone], checks)
+    text = shown.get()
+    assert "skipped: 1 check(s) had nothing to probe" in text
+    assert "probe_set_role" in text and "no pair to probe" in text

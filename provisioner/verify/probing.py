@@ -1,0 +1,81 @@
+"""What a behaviour probe check is: its declaration (ProbeCheck), and the logins it probes
+through, a tenant's app role (TenantProbe) or a partner's console role (PartnerProbe), each
+inside a rolled-back transaction (see session.py for how an attempt is judged).
+
+A check declares only the hooks it needs; the prober (prober.py) calls every hook once per
+login of its kind. A check that made no attempt in a cell reports SKIP with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from provisioner.names import PartnerNames, TenantNames
+from provisioner.verify.session import Session
+from provisioner.verify.statements import SharedRelation
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    id: str
+    partner_id: str
+
+    @property
+    def names(self) -> TenantNames:
+        return TenantNames(self.id)
+
+
+@dataclass(frozen=True)
+class TenantProbe:
+    """Tenant A's app role, logged in with its own credentials."""
+
+    session: Session
+    tenant: TenantRef
+    run: str  # this run's id, which the rows seeded for it carry
+    shared: tuple[SharedRelation, ...]
+
+    @property
+    def mine(self) -> dict[str, str]:
+        """A's own ids, the parameters of the statements that tell its rows from others'."""
+        t = self.tenant
+        return {"tenant": t.id, "partner": t.partner_id, "role": t.names.app_role, "target": f"tenant:{t.id}"}
+
+
+@dataclass(frozen=True)
+class PartnerProbe:
+    """A partner's console role, logged in with its own credentials."""
+
+    session: Session
+    partner_id: str
+    run: str
+    shared: tuple[SharedRelation, ...]
+    tenants: int  # its tenants in the cell
+    seeded: int  # its sampled tenants, one seeded worker run each
+    other: TenantRef | None  # a sampled tenant of another partner, whose ids it claims
+    schemas: tuple[TenantRef, ...]  # the tenant schemas it tries
+
+    @property
+    def role(self) -> str:
+        return PartnerNames(self.partner_id).app_role
+
+    @property
+    def mine(self) -> dict[str, str]:
+        return {"partner": self.partner_id, "role": self.role}
+
+
+@dataclass(frozen=True)
+class ProbeCheck:
+    """One probe check, declared by its module in probes/ as CHECK; the module's docstring
+    says what it proves."""
+
+    name: str
+    alone: Callable[[TenantProbe], None] | None = None  # once per tenant login
+    against: Callable[[TenantProbe, TenantRef], None] | None = None  # per pair: tenant A against tenant B
+    # per pair, while B's own session sits idle after a query carrying the marker (the third argument)
+    witnessed: Callable[[TenantProbe, TenantRef, str], None] | None = None
+    partner: Callable[[PartnerProbe], None] | None = None  # once per partner login
+
+    @property
+    def needs_pair(self) -> bool:
+        return self.against is not None or self.witnessed is not None
