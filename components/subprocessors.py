@@ -8,8 +8,9 @@ rather than hidden.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import pulumi
 import pulumi_aws as aws
@@ -81,9 +82,9 @@ class Subprocessors(pulumi.ComponentResource):
             opts=child,
         )
         # Easy DKIM: three CNAMEs under the domain prove it and sign outgoing mail.
-        tokens = self.email_identity.dkim_signing_attributes.apply(lambda a: a.tokens)
+        tokens = self.email_identity.dkim_signing_attributes.apply(_dkim_tokens)
         for i in range(3):
-            token = tokens.apply(lambda t, i=i: t[i])
+            token = tokens.apply(itemgetter(i))
             aws.route53.Record(
                 f"{name}-email-dkim-{i}",
                 zone_id=args.hosted_zone_id,
@@ -124,3 +125,9 @@ class Subprocessors(pulumi.ComponentResource):
                 f"{payments.name} credentials have no rotation: set askasia:subprocessors.payments."
                 f"rotationLambdaArn (secret tagged {ROTATION_TAG}=unconfigured)"
             )
+
+
+def _dkim_tokens(attributes: aws.sesv2.outputs.EmailIdentityDkimSigningAttributes) -> Sequence[str]:
+    if not attributes.tokens:
+        raise ValueError("SES returned no Easy DKIM tokens for the email identity")
+    return attributes.tokens
