@@ -204,7 +204,9 @@ class Audit(pulumi.ComponentResource):
         )
 
     def _trail(self, name: str, args: AuditArgs, tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
-        delivery: dict[str, pulumi.Input[str]] = {}
+        # Without CloudWatch delivery both stay None, and an input that is None is not sent.
+        logs_group_arn: pulumi.Output[str] | None = None
+        logs_role_arn: pulumi.Output[str] | None = None
         if args.cloudwatch_delivery:
             group = aws.cloudwatch.LogGroup(
                 f"{name}-trail-logs",
@@ -236,10 +238,8 @@ class Audit(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            delivery = {
-                "cloud_watch_logs_group_arn": pulumi.Output.concat(group.arn, ":*"),
-                "cloud_watch_logs_role_arn": role.arn,
-            }
+            logs_group_arn = pulumi.Output.concat(group.arn, ":*")
+            logs_role_arn = role.arn
 
         self.trail = aws.cloudtrail.Trail(
             f"{name}-trail",
@@ -251,7 +251,8 @@ class Audit(pulumi.ComponentResource):
             enable_logging=True,
             kms_key_id=args.logs_key_arn,
             tags=tags,
-            **delivery,
+            cloud_watch_logs_group_arn=logs_group_arn,
+            cloud_watch_logs_role_arn=logs_role_arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.bucket_policy]),
         )
 

@@ -39,7 +39,7 @@ def config_from_pulumi(
         raw = get(key)
         if raw is None:
             continue
-        values[key] = raw if kind == "str" or not isinstance(raw, str) else _decode(raw)
+        values[key] = raw if kind is str or not isinstance(raw, str) else _decode(raw)
     try:
         return parse_config(stack, values, source)
     except ConfigError as exc:

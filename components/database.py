@@ -9,7 +9,7 @@ key, instances private and spread over AZs. Weakening any of these needs `allow_
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -17,19 +17,12 @@ import pulumi_aws as aws
 
 from components.iam import service_trust
 from components.network import PORT, postgres_security_group
-from contract.logs import CLOUDWATCH_RETENTION_DAYS
-from stackconfig.hardening import (
-    CELL_DEFAULTS,
-    DEFAULT_BACKUP_RETENTION_DAYS,
-    DEFAULT_CA_IDENTIFIER,
-    MAX_BACKUP_RETENTION_DAYS,
-    MIN_BACKUP_RETENTION_DAYS,
-    RDS_CA_IDENTIFIERS,
-    insecure_tags,
-    require_opt_in,
-)
+from stackconfig.config import CellConfig, DatabaseSettings
+from stackconfig.hardening import insecure_tags, require_opt_in
+from stackconfig.settings import weakenings
 
-ENGINE = "aurora-postgresql"
+# The typed token: ClusterInstance takes only EngineType; it serialises as "aurora-postgresql".
+ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL
 
 # Restores from a snapshot or a point in time set these once; without ignore_changes the next
 # update would try to replace (or detach) the restored cluster.
@@ -39,18 +32,6 @@ RESTORE_IGNORE_CHANGES = [
     "replication_source_identifier",
     "restore_to_point_in_time",
 ]
-
-
-@dataclass(frozen=True)
-class SnapshotRestore:
-    snapshot_identifier: str
-
-
-@dataclass(frozen=True)
-class PointInTimeRestore:
-    source_cluster_identifier: str
-    restore_to_time: str | None = None
-    use_latest_restorable_time: bool = False
 
 
 def cluster_parameters(log_min_duration_ms: int = 1000) -> list[tuple[str, str, str]]:
@@ -70,8 +51,12 @@ def cluster_parameters(log_min_duration_ms: int = 1000) -> list[tuple[str, str, 
 
 @dataclass(frozen=True)
 class DatabaseArgs:
+    """One cell's cluster: its settings as the stack config validated them, plus what only the
+    program knows (keys, account, zones, tags)."""
+
     stack: str
-    cell: str
+    cell: CellConfig  # name, size, and the restore it starts from (if any)
+    settings: DatabaseSettings
     vpc_id: str
     subnet_ids: Sequence[str]
     allowed_source_security_group_ids: Sequence[str]
@@ -80,64 +65,30 @@ class DatabaseArgs:
     logs_key_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str] = "aws"
-    engine_version: str = CELL_DEFAULTS.engine_version
-    instance_class: str = CELL_DEFAULTS.instance_class
-    instances: int = CELL_DEFAULTS.instances
     availability_zones: Sequence[pulumi.Input[str]] = ()
-    database_name: str = CELL_DEFAULTS.database_name
-    master_username: str = CELL_DEFAULTS.master_username
-    backup_retention_days: int = DEFAULT_BACKUP_RETENTION_DAYS
-    preferred_backup_window: str = CELL_DEFAULTS.preferred_backup_window
-    preferred_maintenance_window: str = CELL_DEFAULTS.preferred_maintenance_window
-    deletion_protection: bool = True
-    publicly_accessible: bool = False
-    monitoring_interval: int = CELL_DEFAULTS.monitoring_interval
-    performance_insights_retention_days: int = CELL_DEFAULTS.performance_insights_retention_days
-    ca_cert_identifier: str = DEFAULT_CA_IDENTIFIER
-    log_retention_days: int = CELL_DEFAULTS.log_retention_days
-    restore: SnapshotRestore | PointInTimeRestore | None = None
-    allow_insecure: frozenset[str] = frozenset()
+    allow_insecure: Collection[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not (self.engine_version.startswith("15.") or self.engine_version.startswith("16.")):
-            raise ValueError(f"engine_version {self.engine_version!r}: Aurora PostgreSQL 15.x or 16.x")
         if not self.allowed_source_security_group_ids:
             raise ValueError("allowed_source_security_group_ids: name at least one source group")
         if len(self.subnet_ids) < 2:
             raise ValueError("subnet_ids: an Aurora subnet group needs subnets in two AZs")
-        if not 1 <= self.backup_retention_days <= MAX_BACKUP_RETENTION_DAYS:
-            raise ValueError(f"backup_retention_days must be within 1..{MAX_BACKUP_RETENTION_DAYS}")
-        if self.ca_cert_identifier not in RDS_CA_IDENTIFIERS:
-            raise ValueError(f"ca_cert_identifier must be one of {', '.join(RDS_CA_IDENTIFIERS)}")
-        if self.log_retention_days not in CLOUDWATCH_RETENTION_DAYS:
-            raise ValueError(f"log_retention_days {self.log_retention_days} is not a CloudWatch value")
-        if self.instances < 1:
-            raise ValueError("instances must be at least 1")
-        require_opt_in(self.weakened, self.allow_insecure, f"cell {self.cell}")
+        # The settings are valid values; giving up a secure default still needs the opt-in,
+        # whoever builds these args.
+        require_opt_in(weakenings(self.cell, self.settings), self.allow_insecure, f"cell {self.cell.name}")
 
     @property
     def weakened(self) -> tuple[str, ...]:
-        found = []
-        if not self.deletion_protection:
-            found.append("deletionProtection")
-        if self.backup_retention_days < MIN_BACKUP_RETENTION_DAYS:
-            found.append("backupRetentionDays")
-        if self.publicly_accessible:
-            found.append("publiclyAccessible")
-        if self.instances < 2:
-            found.append("singleInstance")
-        if self.monitoring_interval == 0:
-            found.append("enhancedMonitoring")
-        return tuple(sorted(found))
+        return tuple(w.name for w in weakenings(self.cell, self.settings))
 
     @property
     def cluster_identifier(self) -> str:
-        return f"askasia-{self.stack}-{self.cell}"
+        return f"askasia-{self.stack}-{self.cell.name}"
 
     @property
     def parameter_family(self) -> str:
-        return f"aurora-postgresql{self.engine_version.split('.')[0]}"
+        return f"aurora-postgresql{self.settings.engine_version.split('.')[0]}"
 
 
 class Database(pulumi.ComponentResource):
@@ -156,8 +107,9 @@ class Database(pulumi.ComponentResource):
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("askasia:platform:Database", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        cell, settings = args.cell, args.settings
         ident = args.cluster_identifier
-        tags = {**args.tags, "askasia:cell": args.cell, **insecure_tags(args.weakened)}
+        tags = {**args.tags, "askasia:cell": cell.name, **insecure_tags(args.weakened)}
 
         # No egress rule: the database initiates no connections.
         self.security_group = postgres_security_group(
@@ -196,14 +148,14 @@ class Database(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-postgresql-logs",
             name=f"/aws/rds/cluster/{ident}/postgresql",
-            retention_in_days=args.log_retention_days,
+            retention_in_days=settings.log_retention_days,
             kms_key_id=args.logs_key_arn,
             tags=tags,
             opts=child,
         )
 
         monitoring_role_arn: pulumi.Output[str] | None = None
-        if args.monitoring_interval > 0:
+        if settings.monitoring_interval > 0:
             role = aws.iam.Role(
                 f"{name}-monitoring",
                 description=f"Enhanced monitoring for {ident}",
@@ -221,14 +173,13 @@ class Database(pulumi.ComponentResource):
             )
             monitoring_role_arn = role.arn
 
-        restore_args: dict[str, object] = {}
-        if isinstance(args.restore, SnapshotRestore):
-            restore_args["snapshot_identifier"] = args.restore.snapshot_identifier
-        elif isinstance(args.restore, PointInTimeRestore):
-            restore_args["restore_to_point_in_time"] = aws.rds.ClusterRestoreToPointInTimeArgs(
-                source_cluster_identifier=args.restore.source_cluster_identifier,
-                restore_to_time=args.restore.restore_to_time,
-                use_latest_restorable_time=args.restore.use_latest_restorable_time or None,
+        # At most one of the two (the cell's settings refuse both); an absent input is not sent.
+        point_in_time = None
+        if (pitr := cell.restore_to_point_in_time) is not None:
+            point_in_time = aws.rds.ClusterRestoreToPointInTimeArgs(
+                source_cluster_identifier=pitr.source_cluster_identifier,
+                restore_to_time=pitr.restore_to_time,
+                use_latest_restorable_time=pitr.use_latest_restorable_time or None,
                 restore_type="full-copy",
             )
 
@@ -237,9 +188,9 @@ class Database(pulumi.ComponentResource):
             cluster_identifier=ident,
             engine=ENGINE,
             engine_mode="provisioned",
-            engine_version=args.engine_version,
-            database_name=args.database_name,
-            master_username=args.master_username,
+            engine_version=settings.engine_version,
+            database_name=settings.database_name,
+            master_username=settings.master_username,
             manage_master_user_password=True,
             master_user_secret_kms_key_id=args.secrets_key_arn,
             iam_database_authentication_enabled=True,
@@ -249,11 +200,11 @@ class Database(pulumi.ComponentResource):
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
             db_cluster_parameter_group_name=parameter_group.name,
-            backup_retention_period=args.backup_retention_days,
-            preferred_backup_window=args.preferred_backup_window,
-            preferred_maintenance_window=args.preferred_maintenance_window,
+            backup_retention_period=settings.backup_retention_days,
+            preferred_backup_window=settings.preferred_backup_window,
+            preferred_maintenance_window=settings.preferred_maintenance_window,
             copy_tags_to_snapshot=True,
-            deletion_protection=args.deletion_protection,
+            deletion_protection=settings.deletion_protection,
             skip_final_snapshot=False,
             final_snapshot_identifier=f"{ident}-final",
             delete_automated_backups=False,
@@ -261,7 +212,8 @@ class Database(pulumi.ComponentResource):
             allow_major_version_upgrade=False,
             apply_immediately=False,
             tags=tags,
-            **restore_args,
+            snapshot_identifier=cell.restore_from_snapshot,
+            restore_to_point_in_time=point_in_time,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[self.log_group],
@@ -270,7 +222,7 @@ class Database(pulumi.ComponentResource):
         )
 
         self.instances = []
-        for i in range(args.instances):
+        for i in range(cell.instances):
             az = args.availability_zones[i % len(args.availability_zones)] if args.availability_zones else None
             self.instances.append(
                 aws.rds.ClusterInstance(
@@ -279,17 +231,17 @@ class Database(pulumi.ComponentResource):
                     cluster_identifier=self.cluster.id,
                     engine=ENGINE,
                     engine_version=self.cluster.engine_version,
-                    instance_class=args.instance_class,
+                    instance_class=cell.instance_class,
                     availability_zone=az,
                     db_subnet_group_name=subnet_group.name,
-                    publicly_accessible=args.publicly_accessible,
+                    publicly_accessible=settings.publicly_accessible,
                     auto_minor_version_upgrade=True,
-                    ca_cert_identifier=args.ca_cert_identifier,
+                    ca_cert_identifier=settings.ca_cert_identifier,
                     copy_tags_to_snapshot=True,
                     performance_insights_enabled=True,
                     performance_insights_kms_key_id=args.data_key_arn,
-                    performance_insights_retention_period=args.performance_insights_retention_days,
-                    monitoring_interval=args.monitoring_interval,
+                    performance_insights_retention_period=settings.performance_insights_retention_days,
+                    monitoring_interval=settings.monitoring_interval,
                     monitoring_role_arn=monitoring_role_arn,
                     promotion_tier=i,
                     apply_immediately=False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import pulumi
 import pulumi_aws as aws
@@ -91,7 +92,7 @@ class Endpoint(pulumi.ComponentResource):
         # One validation record per name on the certificate (ACM returns them in any order).
         validation_fqdns = []
         for i in range(len(self.names)):
-            option = self.certificate.domain_validation_options.apply(lambda opts, i=i: opts[i])
+            option = self.certificate.domain_validation_options.apply(itemgetter(i))
             record = aws.route53.Record(
                 f"{name}-cert-validation-{i}",
                 zone_id=args.hosted_zone_id,

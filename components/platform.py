@@ -12,27 +12,18 @@ import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
 from components.backup import Backup, BackupArgs
-from components.database import Database, DatabaseArgs, PointInTimeRestore, SnapshotRestore
+from components.database import Database, DatabaseArgs
 from components.endpoint import Endpoint, EndpointArgs
 from components.keys import Keys, KeysArgs
-from components.subprocessors import EmailDelivery, PaymentProcessor, Subprocessors, SubprocessorsArgs
+from components.subprocessors import Subprocessors, SubprocessorsArgs
 from contract.kms import KMS_PURPOSES
-from stackconfig.config import CellConfig, PlatformConfig
-from stackconfig.hardening import INSECURE_SETTINGS, MIN_BACKUP_RETENTION_DAYS
+from stackconfig.config import INSECURE_SETTINGS, PlatformConfig
+from stackconfig.hardening import MIN_BACKUP_RETENTION_DAYS
 
 
 @dataclass(frozen=True)
 class RegionalPlatformArgs:
     config: PlatformConfig
-
-
-def _restore(cell: CellConfig) -> SnapshotRestore | PointInTimeRestore | None:
-    if cell.restore_from_snapshot:
-        return SnapshotRestore(cell.restore_from_snapshot)
-    if cell.restore_to_point_in_time:
-        p = cell.restore_to_point_in_time
-        return PointInTimeRestore(p.source_cluster_identifier, p.restore_to_time, p.use_latest_restorable_time)
-    return None
 
 
 class RegionalPlatform(pulumi.ComponentResource):
@@ -102,7 +93,8 @@ class RegionalPlatform(pulumi.ComponentResource):
                 f"{name}-{cell.name}",
                 DatabaseArgs(
                     stack=cfg.stack,
-                    cell=cell.name,
+                    cell=cell,
+                    settings=cfg.database,
                     vpc_id=cfg.vpc_id,
                     subnet_ids=cfg.private_subnet_ids,
                     allowed_source_security_group_ids=cfg.allowed_source_security_group_ids,
@@ -111,22 +103,7 @@ class RegionalPlatform(pulumi.ComponentResource):
                     logs_key_arn=keys.arns["logs"],
                     account_id=account_id,
                     partition=partition,
-                    engine_version=cfg.engine_version,
-                    instance_class=cell.instance_class,
-                    instances=cell.instances,
                     availability_zones=zones,
-                    database_name=cfg.database_name,
-                    master_username=cfg.master_username,
-                    backup_retention_days=cfg.backup_retention_days,
-                    preferred_backup_window=cfg.preferred_backup_window,
-                    preferred_maintenance_window=cfg.preferred_maintenance_window,
-                    deletion_protection=cfg.deletion_protection,
-                    publicly_accessible=cfg.publicly_accessible,
-                    monitoring_interval=cfg.monitoring_interval,
-                    performance_insights_retention_days=cfg.performance_insights_retention_days,
-                    ca_cert_identifier=cfg.ca_cert_identifier,
-                    log_retention_days=cfg.database_log_retention_days,
-                    restore=_restore(cell),
                     allow_insecure=cfg.allow_insecure,
                     tags=tags,
                 ),
@@ -163,10 +140,9 @@ class RegionalPlatform(pulumi.ComponentResource):
             SubprocessorsArgs(
                 stack=cfg.stack,
                 secrets_key_arn=keys.arns["secrets"],
-                email=EmailDelivery(cfg.email.name, cfg.email.domain, cfg.hosted_zone_id),
-                payments=PaymentProcessor(
-                    cfg.payments.name, cfg.payments.rotation_lambda_arn, cfg.payments.rotation_days
-                ),
+                email=cfg.email,
+                payments=cfg.payments,
+                hosted_zone_id=cfg.hosted_zone_id,
                 tags=tags,
             ),
             opts=child,
@@ -185,8 +161,8 @@ class RegionalPlatform(pulumi.ComponentResource):
                 cluster_arns=[db.cluster.arn for db in self.databases.values()],
                 account_id=account_id,
                 partition=partition,
-                retention_days=max(cfg.backup_retention_days, MIN_BACKUP_RETENTION_DAYS),
-                dr_retention_days=max(cfg.backup_retention_days, MIN_BACKUP_RETENTION_DAYS),
+                retention_days=max(cfg.database.backup_retention_days, MIN_BACKUP_RETENTION_DAYS),
+                dr_retention_days=max(cfg.database.backup_retention_days, MIN_BACKUP_RETENTION_DAYS),
                 tags=tags,
             ),
             opts=child,
@@ -200,7 +176,7 @@ class RegionalPlatform(pulumi.ComponentResource):
                     "cell": cell,
                     "endpoint": db.endpoint,
                     "port": db.port,
-                    "database": cfg.database_name,
+                    "database": cfg.database.database_name,
                     "master_secret_arn": db.master_secret_arn,
                     # The CA the writer presents; clients verify against this bundle.
                     "ca_bundle": db.instances[0].ca_cert_identifier,

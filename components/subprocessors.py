@@ -8,38 +8,26 @@ rather than hidden.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import pulumi
 import pulumi_aws as aws
 
-from stackconfig.hardening import DEFAULT_SECRET_ROTATION_DAYS, MAX_SECRET_ROTATION_DAYS
+from stackconfig.config import EmailConfig, PaymentsConfig
 
 SUBPROCESSOR_TAG = "askasia:subprocessor"
 ROTATION_TAG = "askasia:rotation"
 
 
 @dataclass(frozen=True)
-class EmailDelivery:
-    name: str
-    domain: str
-    hosted_zone_id: str
-
-
-@dataclass(frozen=True)
-class PaymentProcessor:
-    name: str
-    rotation_lambda_arn: str | None = None
-    rotation_days: int = DEFAULT_SECRET_ROTATION_DAYS
-
-
-@dataclass(frozen=True)
 class SubprocessorsArgs:
     stack: str
     secrets_key_arn: pulumi.Input[str]
-    email: EmailDelivery
-    payments: PaymentProcessor
+    email: EmailConfig
+    payments: PaymentsConfig
+    hosted_zone_id: str  # where the email domain's DKIM records go
     # Recoverable for the longest window Secrets Manager allows after a deletion.
     secret_recovery_window_days: int = 30
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -47,8 +35,6 @@ class SubprocessorsArgs:
     def __post_init__(self) -> None:
         if not 7 <= self.secret_recovery_window_days <= 30:
             raise ValueError("secret_recovery_window_days must be within 7..30")
-        if not 1 <= self.payments.rotation_days <= MAX_SECRET_ROTATION_DAYS:
-            raise ValueError(f"payments.rotation_days must be within 1..{MAX_SECRET_ROTATION_DAYS}")
 
 
 class Subprocessors(pulumi.ComponentResource):
@@ -96,12 +82,12 @@ class Subprocessors(pulumi.ComponentResource):
             opts=child,
         )
         # Easy DKIM: three CNAMEs under the domain prove it and sign outgoing mail.
-        tokens = self.email_identity.dkim_signing_attributes.apply(lambda a: a.tokens)
+        tokens = self.email_identity.dkim_signing_attributes.apply(_dkim_tokens)
         for i in range(3):
-            token = tokens.apply(lambda t, i=i: t[i])
+            token = tokens.apply(itemgetter(i))
             aws.route53.Record(
                 f"{name}-email-dkim-{i}",
-                zone_id=email.hosted_zone_id,
+                zone_id=args.hosted_zone_id,
                 name=token.apply(lambda t: f"{t}._domainkey.{email.domain}"),
                 type="CNAME",
                 ttl=1800,
@@ -139,3 +125,9 @@ class Subprocessors(pulumi.ComponentResource):
                 f"{payments.name} credentials have no rotation: set askasia:subprocessors.payments."
                 f"rotationLambdaArn (secret tagged {ROTATION_TAG}=unconfigured)"
             )
+
+
+def _dkim_tokens(attributes: aws.sesv2.outputs.EmailIdentityDkimSigningAttributes) -> Sequence[str]:
+    if not attributes.tokens:
+        raise ValueError("SES returned no Easy DKIM tokens for the email identity")
+    return attributes.tokens

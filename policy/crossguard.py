@@ -12,6 +12,7 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -57,8 +58,8 @@ def _stack_validator(rule: StackRule) -> Callable[[StackValidationArgs, ReportVi
     return validate
 
 
-def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
-    policies: list[ResourceValidationPolicy | StackValidationPolicy] = []
+def build_policies() -> list[Policy]:
+    policies: list[Policy] = []
     for rule in RULES:
         policies.append(
             ResourceValidationPolicy(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,16 @@ import pytest
 import yaml
 
 from components.config import config_from_pulumi
-from stackconfig.config import ConfigError, PlatformConfig, parse_config
+from stackconfig.config import (
+    INSECURE_SETTINGS,
+    CellConfig,
+    ConfigError,
+    DatabaseSettings,
+    PlatformConfig,
+    PointInTimeRestore,
+    parse_config,
+)
 from stackconfig.files import load_stack_config
-from stackconfig.hardening import INSECURE_SETTINGS
 from tests.unit.mock_stacks import STACKS_DIR
 
 SOURCE = "stacks/Pulumi.prod-eu-west-1.yaml"
@@ -49,13 +57,13 @@ def test_stack_files_load_with_their_regions_and_dr():
 
 def test_defaults_are_the_secure_ones():
     cfg = load_stack_config("prod-eu-west-1", STACKS_DIR)
-    assert cfg.deletion_protection is True
-    assert cfg.publicly_accessible is False
-    assert cfg.backup_retention_days == 35
-    assert cfg.monitoring_interval == 60
+    assert cfg.database.deletion_protection is True
+    assert cfg.database.publicly_accessible is False
+    assert cfg.database.backup_retention_days == 35
+    assert cfg.database.monitoring_interval == 60
     assert cfg.access_token_ttl_minutes == 15
     assert cfg.dr_mode == "snapshot-copy"
-    assert cfg.allow_insecure == frozenset()
+    assert cfg.allow_insecure == ()
     assert cfg.weakened_settings == ()
     assert all(cell.instances >= 2 for cell in cfg.cells)
 
@@ -178,7 +186,30 @@ def test_weakening_with_explicit_opt_in_is_accepted_and_reported(setting):
     values["askasia:allowInsecure"] = [setting]
     cfg = parse(values)
     assert cfg.weakened_settings == (setting,)
-    assert cfg.allow_insecure == frozenset({setting})
+    assert cfg.allow_insecure == (setting,)
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (lambda: DatabaseSettings(backup_retention_days=40), "askasia:backupRetentionDays: 40 is outside 1..35"),
+        (lambda: DatabaseSettings(engine_version="14.9"), "is not a valid Aurora PostgreSQL 15.x or 16.x version"),
+        (lambda: CellConfig(name="cell-1", instances=0), "instances: 0 is outside 1..15"),
+        (lambda: PointInTimeRestore(source_cluster_identifier="x"), "set exactly one of restoreToTime"),
+        (lambda: dataclasses.replace(load_stack_config("prod-eu-west-1", STACKS_DIR), dr_region="eu-west-1"), "differ"),
+        (
+            lambda: dataclasses.replace(
+                load_stack_config("prod-eu-west-1", STACKS_DIR), allow_insecure=("deletionProtection",)
+            ),
+            "lists deletionProtection but the stack keeps that secure default",
+        ),
+    ],
+)
+def test_settings_check_their_values_however_they_are_built(build, expected):
+    # The components take settings objects as they are: building one is where they are checked.
+    with pytest.raises(ConfigError, match=expected):
+        build()
+    assert DatabaseSettings().backup_retention_days == 35  # the defaults pass their own checks
 
 
 def test_an_opt_in_that_weakens_nothing_is_refused():

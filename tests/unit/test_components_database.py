@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from components.database import RESTORE_IGNORE_CHANGES, DatabaseArgs
 from contract.logs import CLOUDWATCH_RETENTION_DAYS
 from offline.mockrun import MockRun
-from stackconfig.config import CellConfig, PointInTimeRestore
+from stackconfig.config import CellConfig, DatabaseSettings, PointInTimeRestore
 from stackconfig.hardening import INSECURE_TAG, InsecureSettingRefused
 from tests.unit.mock_stacks import config, key_arn, run, stack_run, variant
 
@@ -187,7 +188,7 @@ def test_restore_options_are_ignored_after_creation():
 
 
 def test_restore_from_snapshot():
-    cell = CellConfig("cell-1", restore_from_snapshot="askasia-prod-eu-west-1-cell-1-final")
+    cell = CellConfig(name="cell-1", restore_from_snapshot="askasia-prod-eu-west-1-cell-1-final")
     r = run(variant(cells=(cell,)))
     c = cluster(r)
     assert c.inputs["snapshotIdentifier"] == "askasia-prod-eu-west-1-cell-1-final"
@@ -197,8 +198,10 @@ def test_restore_from_snapshot():
 
 
 def test_restore_to_point_in_time():
-    pitr = PointInTimeRestore("askasia-prod-eu-west-1-cell-1", use_latest_restorable_time=True)
-    r = run(variant(cells=(CellConfig("cell-1", restore_to_point_in_time=pitr),)))
+    pitr = PointInTimeRestore(
+        source_cluster_identifier="askasia-prod-eu-west-1-cell-1", use_latest_restorable_time=True
+    )
+    r = run(variant(cells=(CellConfig(name="cell-1", restore_to_point_in_time=pitr),)))
     c = cluster(r)
     assert c.inputs["restoreToPointInTime"] == {
         "sourceClusterIdentifier": "askasia-prod-eu-west-1-cell-1",
@@ -210,9 +213,13 @@ def test_restore_to_point_in_time():
 
 
 def args(**changes) -> DatabaseArgs:
+    """DatabaseArgs for cell-1; a change names a DatabaseSettings field, `instances`, or an arg."""
+    names = {f.name for f in dataclasses.fields(DatabaseSettings)}
+    settings = DatabaseSettings(**{k: changes.pop(k) for k in list(changes) if k in names})
     base = dict(
         stack="prod-eu-west-1",
-        cell="cell-1",
+        cell=CellConfig(name="cell-1", instances=changes.pop("instances", 2)),
+        settings=settings,
         vpc_id="vpc-0a1b2c3d4e5f60718",
         subnet_ids=["subnet-0a11b22c33d44e551", "subnet-0b22c33d44e55f662"],
         allowed_source_security_group_ids=["sg-0e1f2a3b4c5d6e7f8"],
@@ -237,7 +244,7 @@ def args(**changes) -> DatabaseArgs:
 def test_component_refuses_a_weaker_setting_without_opt_in(change, setting):
     with pytest.raises(InsecureSettingRefused, match=setting):
         args(**change)
-    assert args(**change, allow_insecure=frozenset({setting})).weakened == (setting,)
+    assert args(**change, allow_insecure=(setting,)).weakened == (setting,)
 
 
 def test_component_requires_source_groups_and_two_subnets():
@@ -250,13 +257,8 @@ def test_component_requires_source_groups_and_two_subnets():
 
 
 def test_opted_in_weakening_is_applied_tagged_and_warned():
-    r = run(
-        variant(
-            deletion_protection=False,
-            publicly_accessible=True,
-            allow_insecure=frozenset({"deletionProtection", "publiclyAccessible"}),
-        )
-    )
+    weaker = dataclasses.replace(config().database, deletion_protection=False, publicly_accessible=True)
+    r = run(variant(database=weaker, allow_insecure=("deletionProtection", "publiclyAccessible")))
     c = cluster(r)
     assert c.inputs["deletionProtection"] is False
     assert c.tags[INSECURE_TAG] == "deletionProtection publiclyAccessible"

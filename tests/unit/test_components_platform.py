@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from compliance.transfers import TransferRefused
 from components.program import program
 from offline.mockrun import run_function_under_mocks
-from tests.unit.mock_stacks import run, stack_run, variant
+from tests.unit.mock_stacks import config, run, stack_run, variant
 
 COMPONENT_TYPES = {
     "askasia:platform:RegionalPlatform",
@@ -78,7 +80,7 @@ def test_transfer_gate_covers_the_dr_copy():
 
 
 def test_ca_bundle_is_what_the_instances_present():
-    r = run(variant(ca_cert_identifier="rds-ca-ecc384-g1"))
+    r = run(variant(database=dataclasses.replace(config().database, ca_cert_identifier="rds-ca-ecc384-g1")))
     assert {c["ca_bundle"] for c in r.outputs["clusters"]} == {"rds-ca-ecc384-g1"}
     assert {i.inputs["caCertIdentifier"] for i in r.of_type("aws:rds/clusterInstance:ClusterInstance")} == {
         "rds-ca-ecc384-g1"

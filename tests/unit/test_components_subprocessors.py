@@ -52,7 +52,8 @@ def test_payment_secret_rotates_through_the_configured_lambda():
 
 
 def test_missing_rotation_lambda_is_flagged_not_hidden():
-    cfg = variant(payments=dataclasses.replace(config().payments, rotation_lambda_arn=None))
+    payments = dataclasses.replace(config().payments, rotation_lambda_arn=None)
+    cfg = variant(subprocessors=dataclasses.replace(config().subprocessors, payments=payments))
     r = run(cfg)
     assert r.of_type("aws:secretsmanager/secretRotation:SecretRotation") == []
     assert r.named(f"{SUB}-payments-secret").tags[ROTATION_TAG] == "unconfigured"
