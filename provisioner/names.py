@@ -7,9 +7,9 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from contract.tiers import PLAN_TIERS
 from provisioner.errors import InputError
 
-PLANS = ("starter", "growth", "enterprise")
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are silently truncated
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ID_LENGTH = 12
@@ -40,8 +40,8 @@ def check_slug(value: str, what: str = "slug") -> str:
 
 
 def check_plan(value: str) -> str:
-    if value not in PLANS:
-        raise InputError(f"plan {value!r} is invalid: choose one of {', '.join(PLANS)}")
+    if value not in PLAN_TIERS:
+        raise InputError(f"plan {value!r} is invalid: choose one of {', '.join(PLAN_TIERS)}")
     return value
 
 

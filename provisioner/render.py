@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -40,6 +41,11 @@ def literal(value: Any) -> SqlText:
     return SqlText(sql.Literal(_defined(value)).as_string(None))
 
 
+def literals(values: Iterable[Any]) -> SqlText:
+    """A comma-separated list of literals, e.g. for `in (...)`."""
+    return SqlText(sql.SQL(", ").join(sql.Literal(_defined(v)) for v in values).as_string(None))
+
+
 def _only_quoted(value: Any) -> Any:
     # Markup is what a filter or a macro returns; a plain str or number is a raw value.
     if isinstance(value, Markup):
@@ -60,6 +66,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["ident"] = ident
     env.filters["literal"] = literal
+    env.filters["literals"] = literals
     return env
 
 

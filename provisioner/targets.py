@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 
+from contract.tiers import PLAN_TIERS
 from provisioner import render
 from provisioner.names import PartnerNames, TenantNames
 
@@ -58,7 +59,8 @@ def audit_months(today: dt.date) -> list[dict]:
 
 def platform_target(database: str, today: dt.date | None = None) -> Target:
     today = today or dt.datetime.now(dt.UTC).date()
-    return Target("platform", "platform", {"roles": ROLES, "database": database, "audit_months": audit_months(today)})
+    context = {"roles": ROLES, "database": database, "audit_months": audit_months(today), "plan_tiers": PLAN_TIERS}
+    return Target("platform", "platform", context)
 
 
 def partner_target(partner_id: str) -> Target:

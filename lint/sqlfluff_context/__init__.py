@@ -27,6 +27,7 @@ _SAMPLE = {
 roles = _SAMPLE["roles"]
 database = _SAMPLE["database"]
 audit_months = _SAMPLE["audit_months"]
+plan_tiers = _SAMPLE["plan_tiers"]
 partner = _SAMPLE["partner"]
 tenant = _SAMPLE["tenant"]
 tables = _SAMPLE["tables"]

@@ -384,3 +384,22 @@ def test_partner_jurisdiction_must_be_a_known_origin(local_stack, outputs):
         "partners", "add", "--stack", "local", "--partner", "nowhere-co", "--jurisdiction", "ZZ", root=local_stack.root
     )
     assert result.returncode == 2 and "unknown origin jurisdiction" in result.stderr
+
+
+def test_the_plan_constraint_in_every_cell_is_the_contracts(local_stack, outputs, pair):
+    from contract.tiers import PLAN_TIERS
+
+    _, one, _ = pair
+    for cell in outputs.cells:
+        with local_stack.superuser(cell=cell) as su:
+            definition = su.execute(
+                "select pg_get_constraintdef(oid) from pg_constraint where conname = 'tenants_plan_check'"
+            ).fetchone()[0]
+            for tier in PLAN_TIERS:
+                assert f"'{tier}'" in definition
+            with pytest.raises(psycopg.errors.CheckViolation):
+                su.execute(
+                    "insert into platform.tenants (id, partner_id, slug, plan, home_region, cell) "
+                    "values ('zzzzzzzzzzzz', %s, 'no-such-plan', 'platinum', 'eu-west-1', %s)",
+                    (one.partner_id, cell),
+                )

@@ -98,3 +98,17 @@ def test_the_sql_lint_catches_a_second_keyword_style(
     path.write_text(text)
     result = sqlfluff(path, *args)
     assert result.returncode != 0 and "CP01" in result.stdout, result.stdout
+
+
+def test_the_plan_constraint_is_rendered_from_the_contract(monkeypatch):
+    """A new tier is one edit in contract/tiers.py: only the repeatable plan step changes."""
+    from provisioner import targets
+
+    before = {r.step.name: r.checksum for r in platform_target("platform").rendered}
+    text = next(r.text for r in platform_target("platform").rendered if r.step.name == "R__plan_tiers")
+    assert "check (plan in ('starter', 'growth', 'enterprise'))" in text
+    monkeypatch.setattr(targets, "PLAN_TIERS", (*targets.PLAN_TIERS, "scale"))
+    after = {r.step.name: r.checksum for r in platform_target("platform").rendered}
+    assert {name for name in before if before[name] != after[name]} == {"R__plan_tiers"}
+    text = next(r.text for r in platform_target("platform").rendered if r.step.name == "R__plan_tiers")
+    assert "'enterprise', 'scale'" in text
