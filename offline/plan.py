@@ -20,6 +20,7 @@ from compliance.transfers import (
     stack_bases,
     stack_refusals,
 )
+from contract.status import ExitStatus
 from policy.engine import Violation, evaluate, inventory
 from policy.rules import Resource
 from stackconfig.config import ConfigError, PlatformConfig
@@ -56,8 +57,8 @@ class PlanReport:
         return [v for v in self.violations if not v.mandatory]
 
     @property
-    def exit_code(self) -> int:
-        return 1 if self.mandatory else 0
+    def exit_code(self) -> ExitStatus:
+        return ExitStatus.VIOLATIONS if self.mandatory else ExitStatus.OK
 
     def inventory(self) -> dict[str, list[str]]:
         return inventory(self.resources)
@@ -76,7 +77,7 @@ class PlanReport:
             "mandatory": len(self.mandatory),
             "advisory": len(self.advisory),
             "accepted_insecure": self.accepted_insecure,
-            "exit_code": self.exit_code,
+            "exit_code": int(self.exit_code),
         }
 
 

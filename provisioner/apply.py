@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.pq.abc import PGconn
 
 from contract.outputs import Cluster, StackOutputs
+from contract.status import ExitStatus
 from provisioner import celllock, ledger
 from provisioner.celllock import CellBusy
 from provisioner.connect import connect_master
@@ -26,7 +27,6 @@ from provisioner.credentials import CredentialStore, Endpoint, scram_verifier
 from provisioner.db import platform_present, scalar
 from provisioner.errors import ProvisionError
 from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target
-from provisioner.status import ExitStatus
 from provisioner.targets import platform_target
 
 LOCKS_PER_TENANT = 80  # measured: a new tenant holds ~66 locks (tests/db/test_apply.py checks it)

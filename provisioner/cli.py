@@ -12,9 +12,9 @@ import typer
 
 from compliance.transfers import TransferRefused
 from contract.outputs import OutputsInvalid
+from contract.status import ExitStatus
 from provisioner.console import err
 from provisioner.errors import ProvisionError
-from provisioner.status import ExitStatus
 from stackconfig.config import ConfigError
 
 app = typer.Typer(

@@ -1,6 +1,6 @@
 """Errors the CLI turns into one clear line and an exit status (never a traceback)."""
 
-from provisioner.status import ExitStatus
+from contract.status import ExitStatus
 
 
 class ProvisionError(Exception):

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.outputs import StackOutputs
+from contract.status import ExitStatus
 from provisioner import directory
 from provisioner.apply import ApplyOptions, CellResult, Progress, apply_stack, apply_status
 from provisioner.credentials import CredentialStore
 from provisioner.directory import NewTenant, Partner, Placement
 from provisioner.errors import InputError
-from provisioner.status import ExitStatus
 from provisioner.validation import validate_partner, validate_tenant_rows
 
 NOTHING_ELSE = ApplyOptions(tenant_ids=frozenset(), partner_ids=frozenset())

@@ -6,9 +6,9 @@ from dataclasses import asdict
 
 from rich.table import Table
 
+from contract.status import ExitStatus
 from provisioner.apply import CellResult, apply_status
 from provisioner.console import err, out, print_json
-from provisioner.status import ExitStatus
 
 
 def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitStatus:

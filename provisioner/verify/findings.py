@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from provisioner.status import ExitStatus
+from contract.status import ExitStatus
 
 
 @dataclass(frozen=True)

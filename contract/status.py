@@ -1,4 +1,4 @@
-"""The one set of exit statuses every command uses."""
+"""The one set of exit statuses every command and report uses (CI reads them)."""
 
 from __future__ import annotations
 
