@@ -3,12 +3,14 @@
 The facts live in compliance/transfers.yaml. A pair (origin, destination country) is allowed only
 when it is domestic (the country is inside the origin's territory) or has a recorded basis;
 anything else is refused with one line saying what to record. Callers: the Pulumi program and
-`provision plan` (check_stack_transfers), tenant placement (check_placement).
+`provision plan` (check_stack_transfers), partner and tenant placement and the register's view
+of the cells (check_served).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,6 +275,34 @@ def check_placement(origin: str, region: str, *, role: str = "region", transfers
     if basis is None:
         raise _refusal(t, origin, region, role)
     return basis
+
+
+def check_served(
+    origin: str,
+    stack: str,
+    declared: Sequence[str],
+    region: str,
+    dr_region: str | None,
+    *,
+    transfers: Transfers | None = None,
+) -> list[Basis]:
+    """The gate for data placed in a stack's cells: a partner's or tenant's origin must be one
+    the stack declares (the program checked those bases when it was deployed) and have a basis
+    for the region and the DR region. The register judges the directory with this same function,
+    so what placement admits is exactly what the register shows as recorded."""
+    t = transfers or load_transfers()
+    code = t.origin(origin).code
+    served = [t.origin(o).code for o in declared]
+    if code not in served:
+        raise TransferRefused(
+            f"transfer refused: origin {code} is not among the origins stack {stack} declares "
+            f"({', '.join(served)}): add it to askasia:origins (its bases for {region} "
+            f"and the DR region are then checked at deploy) or use a stack that serves {code}"
+        )
+    bases = [check_placement(code, region, transfers=t)]
+    if dr_region and dr_region != region:
+        bases.append(check_placement(code, dr_region, role="DR region", transfers=t))
+    return bases
 
 
 def stack_refusals(

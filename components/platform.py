@@ -171,6 +171,7 @@ class RegionalPlatform(pulumi.ComponentResource):
         self.outputs = {
             "stack": cfg.stack,
             "region": cfg.region,
+            "origins": list(cfg.origins),
             "clusters": [
                 {
                     "cell": cell,

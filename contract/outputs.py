@@ -42,6 +42,9 @@ _CLUSTER_TYPES = get_type_hints(Cluster)
 class StackOutputs:
     stack: str
     region: str
+    # The jurisdictions the stack serves (askasia:origins): the program checked a transfer
+    # basis for each into the region and the DR region, so placement admits these only.
+    origins: tuple[str, ...]
     clusters: tuple[Cluster, ...]
     kms: dict[str, str]
     dr: dict[str, str]
@@ -59,6 +62,7 @@ class StackOutputs:
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
+        doc["origins"] = list(self.origins)
         doc["clusters"] = [asdict(c) for c in self.clusters]
         return doc
 
@@ -78,6 +82,15 @@ def _str_map(raw: Any, keys: tuple[str, ...], where: str) -> dict[str, str]:
     if missing:
         raise OutputsInvalid(f"stack outputs: {where} lacks {', '.join(missing)}")
     return {k: _expect(v, str, f"{where}.{k}") for k, v in raw.items()}
+
+
+def _origins(raw: Any) -> tuple[str, ...]:
+    items = tuple(_expect(o, str, f"origins[{i}]") for i, o in enumerate(_expect(raw, list, "origins")))
+    if not items:
+        raise OutputsInvalid("stack outputs: origins is empty")
+    if len(set(items)) != len(items):
+        raise OutputsInvalid(f"stack outputs: origins lists a jurisdiction twice: {list(items)}")
+    return items
 
 
 def _cluster(item: Any, where: str) -> Cluster:
@@ -104,6 +117,7 @@ def parse_outputs(raw: Any) -> StackOutputs:
     return StackOutputs(
         stack=_expect(raw["stack"], str, "stack"),
         region=_expect(raw["region"], str, "region"),
+        origins=_origins(raw["origins"]),
         clusters=clusters,
         kms=_str_map(raw["kms"], KMS_PURPOSES, "kms"),
         dr=_str_map(raw["dr"], DR_KEYS, "dr"),

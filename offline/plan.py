@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compliance.register import RegisterError, build_register
 from compliance.transfers import (
     TransferRefused,
     TransfersFileInvalid,
@@ -22,13 +23,23 @@ from compliance.transfers import (
 )
 from contract.status import ExitStatus
 from policy.engine import Violation, evaluate, inventory
-from policy.rules import Resource
+from policy.rules import RULES, STACK_RULES, Resource
 from stackconfig.config import ConfigError, PlatformConfig
 from stackconfig.files import load_stack_config, stack_file
 from stackconfig.hardening import INSECURE_TAG
 
 TRANSFER_RULE = "transfer-basis-recorded"
+SUBPROCESSOR_TRANSFER_RULE = "subprocessor-transfers-recorded"
+SUBPROCESSORS_RULE = "subprocessors-as-deployed"
+# The plan's own checks of the stack as a whole, beside the policy rules (the evidence report
+# names both by id: compliance/promises.yaml).
+PLAN_CHECKS = {
+    TRANSFER_RULE: "every origin the stack serves has a recorded basis for its region and DR region",
+    SUBPROCESSOR_TRANSFER_RULE: "every origin the stack serves has a basis for each country its sub-processors use",
+    SUBPROCESSORS_RULE: "the sub-processors the program declares are exactly those the list names for the stack",
+}
 STACK_TYPE = "askasia:stack"
+SUBPROCESSOR_TAG = "askasia:subprocessor"
 
 Runner = Callable[[PlatformConfig], Sequence[Resource]]
 
@@ -47,6 +58,34 @@ class PlanReport:
     resources: list[Resource]
     violations: list[Violation]
     accepted_insecure: list[str] = field(default_factory=list)
+    # sub-processor ids: declared by the program (tags, providers), listed for the stack
+    subprocessors: dict[str, list[str]] = field(default_factory=dict)
+
+    def control_results(self) -> dict[str, tuple[str, str]]:
+        """Every policy rule and plan check -> (pass | fail | n/a | error, one line)."""
+        failed: dict[str, list[Violation]] = {}
+        for v in self.violations:
+            failed.setdefault(v.rule_id, []).append(v)
+        refused = not self.resources and TRANSFER_RULE in failed
+        out: dict[str, tuple[str, str]] = {}
+        for rule_id in [r.id for r in RULES] + [r.id for r in STACK_RULES] + list(PLAN_CHECKS):
+            if rule_id in failed:
+                found = failed[rule_id]
+                out[rule_id] = ("fail", f"{len(found)} violation(s), e.g. {found[0].resource_name}: {found[0].message}")
+            elif refused and rule_id not in PLAN_CHECKS:
+                out[rule_id] = ("error", "not evaluated: the stack was refused before it declared anything")
+            else:
+                out[rule_id] = self._passed(rule_id)
+        return out
+
+    def _passed(self, rule_id: str) -> tuple[str, str]:
+        rule = next((r for r in RULES if r.id == rule_id), None)
+        if rule is None:
+            return "pass", f"checked over the stack's {len(self.resources)} resources"
+        count = sum(rule.applies_to(r.type) for r in self.resources)
+        if not count:
+            return "n/a", f"the stack declares no {rule.resource_type}"
+        return "pass", f"{count} {rule.resource_type} checked"
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -77,6 +116,7 @@ class PlanReport:
             "mandatory": len(self.mandatory),
             "advisory": len(self.advisory),
             "accepted_insecure": self.accepted_insecure,
+            "subprocessors": self.subprocessors,
             "exit_code": int(self.exit_code),
         }
 
@@ -133,14 +173,90 @@ def _transfer_rows(config: PlatformConfig) -> list[dict[str, str]]:
 
 
 def _transfer_violation(stack: str, message: str) -> Violation:
-    return Violation(
-        rule_id=TRANSFER_RULE,
-        severity="mandatory",
-        resource_type=STACK_TYPE,
-        resource_name=stack,
-        message=message,
-        remediation="record the basis in compliance/transfers.yaml, or choose another region",
+    return _stack_violation(
+        TRANSFER_RULE, stack, message, "record the basis in compliance/transfers.yaml, or choose another region"
     )
+
+
+def _package(type_token: str) -> str | None:
+    """The Pulumi package a resource comes from: aws for aws:rds/cluster:Cluster and for
+    pulumi:providers:aws; None for the engine's own types."""
+    parts = type_token.split(":")
+    if parts[0] == "pulumi":
+        return parts[2] if parts[1] == "providers" and len(parts) > 2 else None
+    return parts[0]
+
+
+def subprocessor_checks(
+    config: PlatformConfig, resources: Sequence[Resource], stacks_dir: Path
+) -> tuple[list[Violation], dict[str, list[str]]]:
+    """The sub-processor list as deployed: what the program declares (the askasia:subprocessor
+    tags, and the Pulumi packages whose services host the rest) against what
+    compliance/subprocessors.yaml names for this stack; and every sub-processor's countries
+    against transfers.yaml."""
+    try:
+        reg = build_register([config.stack], stacks_dir)
+    except RegisterError as exc:
+        fix = "list it in compliance/subprocessors.yaml"
+        return [_stack_violation(SUBPROCESSORS_RULE, config.stack, str(exc), fix)], {}
+    listed = {s.id for s in reg.subprocessors if config.stack in s.used_by}
+    by_package = {s.pulumi_package: s.id for s in reg.subprocessors if s.pulumi_package}
+    declared: dict[str, list[str]] = {}
+    unlisted_packages: dict[str, list[str]] = {}
+    for res in resources:
+        tags = res.inputs.get("tags")
+        if isinstance(tags, Mapping) and tags.get(SUBPROCESSOR_TAG):
+            declared.setdefault(str(tags[SUBPROCESSOR_TAG]), []).append(res.name)
+        package = _package(res.type)
+        if package in by_package:
+            declared.setdefault(by_package[package], []).append(res.name)
+        elif package is not None:
+            unlisted_packages.setdefault(package, []).append(res.name)
+    found = []
+    for name in sorted(set(declared) - listed):
+        found.append(
+            _stack_violation(
+                SUBPROCESSORS_RULE,
+                config.stack,
+                f"the program declares sub-processor {name!r} ({', '.join(sorted(declared[name])[:3])}) but the "
+                "sub-processor list does not name it for this stack",
+                f"list {name} in compliance/subprocessors.yaml and name it in askasia:subprocessors, or drop it",
+            )
+        )
+    for name in sorted(listed - set(declared)):
+        found.append(
+            _stack_violation(
+                SUBPROCESSORS_RULE,
+                config.stack,
+                f"the sub-processor list names {name!r} for this stack but the program declares nothing for it",
+                f"tag its resources {SUBPROCESSOR_TAG}={name}, or remove it from the stack's askasia:subprocessors",
+            )
+        )
+    for package, names in sorted(unlisted_packages.items()):
+        found.append(
+            _stack_violation(
+                SUBPROCESSORS_RULE,
+                config.stack,
+                f"{len(names)} resource(s) of Pulumi package {package!r} ({names[0]}) belong to no "
+                "listed sub-processor",
+                f"list the provider in compliance/subprocessors.yaml with pulumi_package: {package}",
+            )
+        )
+    for x in reg.unrecorded_subprocessor_transfers:
+        found.append(
+            _stack_violation(
+                SUBPROCESSOR_TRANSFER_RULE,
+                config.stack,
+                f"origin {x.origin} -> {x.country} ({x.country_name}) through sub-processor {x.subprocessor} "
+                "has no recorded basis",
+                f"record bases.{x.origin}.{x.country} in compliance/transfers.yaml, or choose another sub-processor",
+            )
+        )
+    return found, {"declared": sorted(declared), "listed": sorted(listed)}
+
+
+def _stack_violation(rule_id: str, stack: str, message: str, remediation: str) -> Violation:
+    return Violation(rule_id, "mandatory", STACK_TYPE, stack, message, remediation)
 
 
 def plan_stack(stack: str, stacks_dir: Path, runner: Runner | None = None) -> PlanReport:
@@ -153,7 +269,9 @@ def plan_stack(stack: str, stacks_dir: Path, runner: Runner | None = None) -> Pl
     except ConfigError as exc:
         raise PlanCouldNotRun(str(exc)) from None
 
-    def report(resources: Sequence[Resource], violations: list[Violation]) -> PlanReport:
+    def report(
+        resources: Sequence[Resource], violations: list[Violation], subprocessors: dict[str, list[str]] | None = None
+    ) -> PlanReport:
         try:
             rows = _transfer_rows(config)
         except TransferRefused:
@@ -167,6 +285,7 @@ def plan_stack(stack: str, stacks_dir: Path, runner: Runner | None = None) -> Pl
             resources=list(resources),
             violations=violations,
             accepted_insecure=sorted(config.allow_insecure),
+            subprocessors=subprocessors or {},
         )
 
     try:
@@ -189,7 +308,9 @@ def plan_stack(stack: str, stacks_dir: Path, runner: Runner | None = None) -> Pl
     except Exception as exc:  # the program itself failed: nothing to judge
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise PlanCouldNotRun(f"program failed under mocks: {exc.__class__.__name__}: {first}") from exc
-    return report(resources, evaluate(resources))
+    found, subprocessors = subprocessor_checks(config, resources, Path(stacks_dir))
+    violations = sorted(evaluate(resources) + found, key=lambda v: (not v.mandatory, v.rule_id, v.resource_name))
+    return report(resources, violations, subprocessors)
 
 
 def insecure_resources(resources: Sequence[Resource]) -> dict[str, str]:

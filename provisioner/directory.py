@@ -99,6 +99,27 @@ def tenants(outputs: StackOutputs) -> list[Tenant]:
     return sorted(rows, key=lambda t: (t.partner, t.slug))
 
 
+def served_origins(outputs: StackOutputs) -> dict[str, tuple[int, int]]:
+    """Jurisdiction -> (partners, tenants) whose rows the cells hold, whatever their status: data
+    still in a cell is data that made its transfer. Partners are in every cell, counted once."""
+
+    def read(conn, cluster):
+        if not platform_present(conn):
+            return []
+        return conn.execute(
+            "select p.jurisdiction, p.id, count(t.id) from platform.partners p "
+            "left join platform.tenants t on t.partner_id = p.id group by p.jurisdiction, p.id"
+        ).fetchall()
+
+    partners: dict[str, set[str]] = {}
+    tenants: dict[str, int] = {}
+    for rows in _per_cell(outputs, read).values():
+        for jurisdiction, partner_id, count in rows:
+            partners.setdefault(jurisdiction, set()).add(partner_id)
+            tenants[jurisdiction] = tenants.get(jurisdiction, 0) + count
+    return {j: (len(partners[j]), tenants[j]) for j in sorted(partners)}
+
+
 def cell_loads(outputs: StackOutputs) -> dict[str, int]:
     def count(conn, cluster):
         if not platform_present(conn):

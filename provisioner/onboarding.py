@@ -20,7 +20,7 @@ from provisioner.apply import ApplyOptions, CellResult, Progress, apply_stack, a
 from provisioner.credentials import CredentialStore
 from provisioner.directory import NewTenant, Partner, Placement
 from provisioner.errors import InputError
-from provisioner.validation import validate_partner, validate_tenant_rows
+from provisioner.validation import check_origin_served, validate_partner, validate_tenant_rows
 
 NOTHING_ELSE = ApplyOptions(tenant_ids=frozenset(), partner_ids=frozenset())
 
@@ -88,6 +88,7 @@ class Onboarding:
 
     def add_partner(self, slug: str, jurisdiction: str) -> tuple[Partner, list[CellResult]]:
         validate_partner(slug, jurisdiction)
+        check_origin_served(jurisdiction, self.outputs)  # its account data lives in every cell
         self.ensure_control_plane()
         partner = directory.add_partner_rows(self.outputs, slug, jurisdiction)
         return partner, self.apply(ApplyOptions(partner_ids=frozenset([partner.id]), tenant_ids=frozenset()))

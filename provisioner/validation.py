@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from compliance.transfers import TransferRefused, check_placement, load_transfers
+from compliance.transfers import TransferRefused, check_served, load_transfers
 from contract.outputs import StackOutputs
 from provisioner.directory import NewTenant, Partner
 from provisioner.errors import InputError
@@ -22,11 +22,18 @@ def validate_partner(slug: str, jurisdiction: str) -> None:
         raise InputError(str(exc)) from None
 
 
+def check_origin_served(jurisdiction: str, outputs: StackOutputs) -> None:
+    """Data of this jurisdiction may be placed in the stack's cells (and copied to its DR region)."""
+    try:
+        check_served(jurisdiction, outputs.stack, outputs.origins, outputs.region, outputs.dr.get("region"))
+    except TransferRefused as exc:
+        raise InputError(str(exc)) from None
+
+
 def validate_tenant_rows(
     rows: Sequence[Mapping[str, object]], partners: Mapping[str, Partner], outputs: StackOutputs
 ) -> list[NewTenant]:
     """Every check for a batch of new tenants; raises on the first bad row with its number."""
-    dr_region = outputs.dr.get("region")
     seen: set[tuple[str, str]] = set()
     out = []
     for number, row in enumerate(rows, start=1):
@@ -39,17 +46,14 @@ def validate_tenant_rows(
             if partner_slug not in partners:
                 raise InputError(f"partner {partner_slug!r} not found in stack {outputs.stack}")
             partner = partners[partner_slug]
-            try:
-                check_placement(partner.jurisdiction, region)
-                if dr_region:  # the tenant's data is copied there too
-                    check_placement(partner.jurisdiction, dr_region, role="DR region")
-            except TransferRefused as exc:
-                raise InputError(str(exc)) from None
             if region != outputs.region:
                 raise InputError(
                     f"region {region} is not served by stack {outputs.stack} ({outputs.region}); "
                     "use that region's stack"
                 )
+            # A partner recorded before its origin was refused (or since the stack stopped
+            # declaring it) places no new tenant.
+            check_origin_served(partner.jurisdiction, outputs)
             if (partner_slug, slug) in seen:
                 raise InputError(f"tenant {slug!r} of partner {partner_slug!r} appears twice")
             seen.add((partner_slug, slug))

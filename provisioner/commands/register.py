@@ -7,9 +7,25 @@ from typing import Annotated, Optional
 
 import typer
 
-from compliance.register import FORMATS, RegisterError, build_register, render
+from compliance.register import FORMATS, CellsView, RegisterError, ServedOrigin, build_register, render
+from contract.outputs import StackOutputs
+from provisioner import directory
 from provisioner.errors import InputError, ViolationsFound
 from provisioner.stackdirs import StacksDirOption, stacks_dir_or_fail
+from provisioner.stackref import OutputsOption, resolve
+from stackconfig.files import stack_names
+
+
+def cells_view(outputs: StackOutputs) -> CellsView:
+    """Whom the deployed stack declares, and whose data its cells hold (the directory)."""
+    served = directory.served_origins(outputs)
+    return CellsView(
+        stack=outputs.stack,
+        region=outputs.region,
+        dr_region=outputs.dr["region"],
+        declared=outputs.origins,
+        served=tuple(ServedOrigin(o, partners, tenants) for o, (partners, tenants) in served.items()),
+    )
 
 
 def register(
@@ -17,18 +33,29 @@ def register(
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stacks/Pulumi.*.yaml.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="md, json or html.")] = "md",
     output: Annotated[Optional[Path], typer.Option("--output", help="Write here instead of stdout.")] = None,
+    cells: Annotated[
+        bool, typer.Option("--cells", help="Also read each stack's cells: the transfers the data they hold makes.")
+    ] = False,
+    outputs_file: OutputsOption = None,
     stacks_dir: StacksDirOption = None,
 ) -> None:
-    """Generate the register from subprocessors.yaml, transfers.yaml and the stack configs.
+    """Generate the register from subprocessors.yaml, transfers.yaml and the stack configs (with
+    --cells, also from each stack's outputs and directory).
 
-    Exit 1 if an arrow (origin -> primary or DR region) has no recorded basis.
+    Exit 1 if a transfer (origin -> primary or DR region, or to a sub-processor's country) has no
+    recorded basis, or if the cells hold data the placement gate would refuse.
     """
     if bool(stack) == all_stacks:
         raise InputError("give --stack NAME (one or more) or --all, not both and not neither")
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if outputs_file is not None and not (cells and stack and len(stack) == 1):
+        raise InputError("--outputs goes with --cells and one --stack")
+    directory_ = stacks_dir_or_fail(stacks_dir)
+    names = list(stack) if stack else stack_names(directory_)
+    views = {name: cells_view(resolve(name, outputs_file)) for name in names} if cells else None
     try:
-        reg = build_register(None if all_stacks else list(stack or []), stacks_dir_or_fail(stacks_dir))
+        reg = build_register(names, directory_, cells=views)
         text = render(reg, fmt)
     except RegisterError as exc:
         raise InputError(str(exc)) from None
@@ -39,10 +66,7 @@ def register(
         typer.echo(
             f"wrote {output} ({fmt}, {len(reg.stacks)} stack(s), {len(reg.subprocessors)} sub-processors)", err=True
         )
-    if reg.unrecorded:
-        a = reg.unrecorded[0]
-        raise ViolationsFound(
-            f"{len(reg.unrecorded)} transfer(s) without a recorded basis, e.g. {a.origin} -> "
-            f"{a.region} ({a.country}) in {a.stack}: record bases.{a.origin}.{a.country} in "
-            f"compliance/transfers.yaml"
-        )
+    problems = [f"{check}: {line}" for check, lines in reg.problems().items() for line in lines]
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ViolationsFound(f"{problems[0]}{more}")

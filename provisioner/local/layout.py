@@ -13,6 +13,10 @@ from provisioner.stackref import AWS_ENV_FILE, OUTPUTS_FILE, local_root
 
 LOCAL_REGION = "eu-west-1"
 LOCAL_DR_REGION = "eu-central-1"
+# Whom the local stack serves, like prod-eu-west-1 plus India: each has a recorded basis for
+# eu-west-1 and eu-central-1 in compliance/transfers.yaml, so the demo's partners are placed
+# and a partner from anywhere else is refused, as in production.
+LOCAL_ORIGINS = ("EU", "UK", "IN")
 
 
 def default_root() -> Path:

@@ -19,7 +19,7 @@ from contract.tiers import AUDIT_RETENTION_DAYS
 from provisioner.credentials import scram_verifier
 from provisioner.errors import InputError, ProvisionError
 from provisioner.local import tls
-from provisioner.local.layout import LOCAL_DR_REGION, LOCAL_REGION, Layout, server_user
+from provisioner.local.layout import LOCAL_DR_REGION, LOCAL_ORIGINS, LOCAL_REGION, Layout, server_user
 from provisioner.local.motoserver import MotoServer, free_port, port_free
 from provisioner.local.pgserver import BOOTSTRAP_SUPERUSER, PgServer, find_pg_bin
 from provisioner.stackref import LOCAL_STACK
@@ -278,6 +278,7 @@ class LocalStack:
         return {
             "stack": LOCAL_STACK,
             "region": LOCAL_REGION,
+            "origins": list(LOCAL_ORIGINS),
             "clusters": clusters,
             "kms": key_arns,
             "dr": {"region": LOCAL_DR_REGION, "mode": "snapshot-copy"},

@@ -12,6 +12,7 @@ from provisioner.stackref import load_outputs_file
 GOOD = {
     "stack": "prod-eu-west-1",
     "region": "eu-west-1",
+    "origins": ["EU", "UK"],
     "clusters": [
         {
             "cell": "cell-1",
@@ -47,6 +48,11 @@ def test_good_outputs_parse():
         (lambda d: d.update(clusters=[]), "clusters is empty"),
         (lambda d: d["audit_log_groups"].pop("enterprise"), "audit_log_groups lacks enterprise"),
         (lambda d: d["dr"].pop("mode"), "dr lacks mode"),
+        (lambda d: d.pop("origins"), "lack origins"),
+        (lambda d: d.update(origins=[]), "origins is empty"),
+        (lambda d: d.update(origins="EU"), "origins must be list"),
+        (lambda d: d.update(origins=["EU", 7]), "origins[1] must be str"),
+        (lambda d: d.update(origins=["EU", "EU"]), "lists a jurisdiction twice"),
     ],
 )
 def test_bad_outputs_are_named(mutate, message):

@@ -115,7 +115,7 @@ def test_stack_with_an_unrecorded_transfer_is_flagged_exit_1(tmp_path, capsys, m
     code, out, err = run_cli(["register", "--stack", "test-bahrain", "--stacks-dir", str(stacks)], capsys, monkeypatch)
     assert code == 1
     assert "EU -> me-south-1 (BH, Bahrain) in stack test-bahrain (primary): record bases.EU.BH" in out
-    assert "1 transfer(s) without a recorded basis" in err
+    assert "error: stack-transfers-recorded: EU -> me-south-1 (BH, Bahrain)" in err
 
 
 def test_unknown_subprocessor_named_by_a_stack_exits_2(tmp_path, capsys, monkeypatch) -> None:
@@ -146,3 +146,29 @@ def test_missing_stack_config_is_a_register_error(tmp_path) -> None:
         build_register(None, tmp_path)
     reg = build_register(["prod-us-east-1"], STACKS, today=TODAY)
     assert "Generated 2026-06-01" in render(reg, "md")
+
+
+def test_outputs_file_goes_with_cells_and_one_stack(capsys, monkeypatch, tmp_path) -> None:
+    code, _, err = run_cli(["register", "--stack", "prod-eu-west-1", "--outputs", str(tmp_path)], capsys, monkeypatch)
+    assert code == 2 and "--outputs goes with --cells and one --stack" in err
+
+
+def test_a_subprocessor_country_without_a_basis_is_listed_and_exits_1(tmp_path, capsys, monkeypatch) -> None:
+    subs = yaml.safe_load(register.SUBPROCESSORS_FILE.read_text(encoding="utf-8"))
+    razorpay = next(e for e in subs["subprocessors"] if e["id"] == "razorpay")
+    razorpay["countries"] = ["IN", "AE"]
+    moved = tmp_path / "subprocessors.yaml"
+    moved.write_text(yaml.safe_dump(subs), encoding="utf-8")
+    monkeypatch.setattr(register, "SUBPROCESSORS_FILE", moved)
+    reg = build_register(["prod-ap-south-1"], STACKS, today=TODAY)
+    assert [(x.origin, x.country, x.kind) for x in reg.subprocessor_transfers] == [
+        ("IN", "IN", "domestic"),
+        ("IN", "AE", "none"),
+    ]
+    assert reg.problems()["subprocessor-transfers-recorded"] == [
+        "IN -> AE (United Arab Emirates) through sub-processor razorpay of stack prod-ap-south-1: record "
+        "bases.IN.AE in compliance/transfers.yaml, or choose another"
+    ]
+    assert 'class="pill k-none">none</span>' in render(reg, "html")
+    code, _, err = run_cli(["register", "--stack", "prod-ap-south-1"], capsys, monkeypatch)
+    assert code == 1 and "subprocessor-transfers-recorded: IN -> AE" in err

@@ -16,7 +16,7 @@ from offline.mockrun import run_function_under_mocks
 from stackconfig.hardening import RDS_CA_IDENTIFIERS
 from tests.unit.mock_stacks import ROOT, STACKS, STACKS_DIR, config, stack_names, stack_run
 
-CONTRACT = {"stack", "region", "clusters", "kms", "dr", "audit_log_groups"}
+CONTRACT = {"stack", "region", "origins", "clusters", "kms", "dr", "audit_log_groups"}
 CLUSTER_FIELDS = {
     "cell": str,
     "endpoint": str,
@@ -34,6 +34,7 @@ def assert_contract_shape(out: dict[str, Any]) -> None:
     """Strict: exactly these keys, exactly these types (bool is not an int here)."""
     assert set(out) == CONTRACT
     assert isinstance(out["stack"], str) and isinstance(out["region"], str)
+    assert isinstance(out["origins"], list) and all(isinstance(o, str) for o in out["origins"])
     assert isinstance(out["clusters"], list) and out["clusters"]
     for cluster in out["clusters"]:
         assert set(cluster) == set(CLUSTER_FIELDS)
@@ -56,6 +57,7 @@ def test_stack_outputs_match_the_contract(stack):
     assert_contract_shape(out)
     assert json.loads(json.dumps(out)) == out
     assert (out["stack"], out["region"]) == (stack, cfg.region)
+    assert out["origins"] == list(cfg.origins)
     assert out["dr"] == {"region": cfg.dr_region, "mode": "snapshot-copy"}
     assert out["dr"]["region"] != out["region"]
     assert [c["cell"] for c in out["clusters"]] == [c.name for c in cfg.cells]
