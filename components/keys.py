@@ -8,6 +8,8 @@ encryption-context or source-account condition. No statement names a wildcard pr
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +18,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import account_root, document
+from contract.jwks import JWT_ALGORITHMS, KeyRing, jwk, jwks, token_policy
 from contract.kms import SYMMETRIC_PURPOSES
 from stackconfig.hardening import DEFAULT_ACCESS_TOKEN_TTL_MINUTES, MAX_ACCESS_TOKEN_TTL_MINUTES
+
+JWT_KID_TAG = "askasia:jwt-kid"
+JWT_ROLE_TAG = "askasia:jwt-role"
 
 # Administrative actions only: no Encrypt/Decrypt/Sign and no CreateGrant (a grant is use).
 ADMIN_ACTIONS = [
@@ -59,12 +65,6 @@ VIA_SERVICES: Mapping[str, tuple[str, ...]] = {
     "secrets": ("secretsmanager", "ssm"),
 }
 
-JWT_ALGORITHMS = {
-    # KeySpec -> (KMS signing algorithm, JWS "alg")
-    "ECC_NIST_P256": ("ECDSA_SHA_256", "ES256"),
-    "RSA_2048": ("RSASSA_PKCS1_V1_5_SHA_256", "RS256"),
-}
-
 
 @dataclass(frozen=True)
 class KeysArgs:
@@ -76,6 +76,7 @@ class KeysArgs:
     dr_region: str | None = None
     dr_provider: aws.Provider | None = None
     jwt_key_spec: str = "ECC_NIST_P256"
+    jwt_key_generation: int = 1
     access_token_ttl_minutes: int = DEFAULT_ACCESS_TOKEN_TTL_MINUTES
     # The longest window KMS allows: a key scheduled for deletion by mistake can be recovered.
     deletion_window_in_days: int = 30
@@ -184,10 +185,10 @@ def _logs_services(a: KeysArgs) -> list[dict[str, Any]]:
     ]
 
 
-def _jwt_use(a: KeysArgs) -> list[dict[str, Any]]:
+def _jwt_use(a: KeysArgs, signs: bool) -> list[dict[str, Any]]:
     kms_algorithm, _ = JWT_ALGORITHMS[a.jwt_key_spec]
     principal = {"AWS": account_root(a.partition, a.account_id)}
-    return [
+    sign = [
         {
             "Sid": "SignAccessTokens",
             "Effect": "Allow",
@@ -195,7 +196,9 @@ def _jwt_use(a: KeysArgs) -> list[dict[str, Any]]:
             "Action": "kms:Sign",
             "Resource": "*",
             "Condition": {"StringEquals": {"kms:SigningAlgorithm": kms_algorithm, "kms:CallerAccount": a.account_id}},
-        },
+        }
+    ]
+    return (sign if signs else []) + [
         {
             "Sid": "VerifyAndPublishPublicKey",
             "Effect": "Allow",
@@ -207,11 +210,12 @@ def _jwt_use(a: KeysArgs) -> list[dict[str, Any]]:
     ]
 
 
-def key_policy(a: KeysArgs, purpose: str, region: str | None = None) -> pulumi.Output[str]:
+def key_policy(a: KeysArgs, purpose: str, region: str | None = None, signs: bool = True) -> pulumi.Output[str]:
+    """`signs` False: a JWT key that only verifies (the ring's previous key)."""
     region = region or a.region
     statements: list[dict[str, Any]] = [_admin(a)]
     if purpose == "jwt_signing":
-        statements += _jwt_use(a)
+        statements += _jwt_use(a, signs)
     else:
         statements += _via_services(a, purpose, region)
         if purpose == "logs":
@@ -226,6 +230,8 @@ class Keys(pulumi.ComponentResource):
     arns: dict[str, pulumi.Output[str]]
     backup_dr_key_arn: pulumi.Output[str] | None
     jwt_config_parameter: aws.ssm.Parameter
+    jwks_parameter: aws.ssm.Parameter
+    jwt_keys: dict[str, aws.kms.Key]  # role (previous, current, next) -> key
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("askasia:platform:Keys", name, None, opts)
@@ -250,20 +256,19 @@ class Keys(pulumi.ComponentResource):
             aws.kms.Alias(f"{name}-{purpose}-alias", name=f"{prefix}/{purpose}", target_key_id=key.key_id, opts=child)
             self.keys[purpose] = key
 
-        # Asymmetric keys cannot rotate in place: rotate by publishing a new key id (kid).
-        jwt = aws.kms.Key(
-            f"{name}-jwt-signing",
-            description=f"askasia {args.stack}: JWT access-token signing",
-            key_usage="SIGN_VERIFY",
-            customer_master_key_spec=args.jwt_key_spec,
-            enable_key_rotation=False,
-            deletion_window_in_days=args.deletion_window_in_days,
-            policy=key_policy(args, "jwt_signing"),
-            tags={**args.tags, "askasia:key-purpose": "jwt_signing"},
-            opts=child,
-        )
-        aws.kms.Alias(f"{name}-jwt-signing-alias", name=f"{prefix}/jwt-signing", target_key_id=jwt.key_id, opts=child)
-        self.keys["jwt_signing"] = jwt
+        # Asymmetric keys cannot rotate in place: the ring rotates by key id (contract/jwks.py).
+        self.ring = KeyRing(args.stack, args.jwt_key_generation)
+        self.jwt_keys = {
+            role: self._jwt_key(name, args, role, generation) for role, generation in self.ring.generations.items()
+        }
+        for role, suffix in (("current", ""), ("next", "-next")):
+            aws.kms.Alias(
+                f"{name}-jwt-signing{suffix}-alias",
+                name=f"{prefix}/jwt-signing{suffix}",
+                target_key_id=self.jwt_keys[role].key_id,
+                opts=child,
+            )
+        self.keys["jwt_signing"] = self.jwt_keys["current"]
         self.arns = {purpose: key.arn for purpose, key in self.keys.items()}
 
         self.backup_dr_key_arn = None
@@ -283,31 +288,75 @@ class Keys(pulumi.ComponentResource):
             )
             self.backup_dr_key_arn = replica.arn
 
-        kms_algorithm, jws_algorithm = JWT_ALGORITHMS[args.jwt_key_spec]
-        self.jwt_config_parameter = aws.ssm.Parameter(
-            f"{name}-jwt-config",
-            name=f"/askasia/{args.stack}/auth/jwt",
-            description="Access-token policy for the app: signing key, algorithm, TTL",
-            type="SecureString",
-            key_id=self.keys["secrets"].arn,
-            value=pulumi.Output.json_dumps(
-                {
-                    "issuer": args.jwt_issuer,
-                    "signingKeyArn": jwt.arn,
-                    "kmsSigningAlgorithm": kms_algorithm,
-                    "alg": jws_algorithm,
-                    "accessTokenTtlSeconds": args.access_token_ttl_minutes * 60,
-                    "maxAccessTokenTtlSeconds": MAX_ACCESS_TOKEN_TTL_MINUTES * 60,
-                }
-            ),
-            tags=dict(args.tags),
-            opts=child,
-        )
-
+        self.jwks_parameter = self._jwks(name, args, child)
+        self.jwt_config_parameter = self._jwt_config(name, args, child)
         self.register_outputs(
             {
                 **{f"{purpose}_key_arn": arn for purpose, arn in self.arns.items()},
                 "backup_dr_key_arn": self.backup_dr_key_arn,
                 "jwt_config_parameter": self.jwt_config_parameter.name,
+                "jwks_parameter": self.jwks_parameter.name,
             }
+        )
+
+    def _jwt_key(self, name: str, args: KeysArgs, role: str, generation: int) -> aws.kms.Key:
+        kid = self.ring.kid(generation)
+        # A key keeps its logical name for life, so promotion changes its tags, never the key.
+        # Generation 1 is the key the stack had before the ring: it keeps its place in the state.
+        aliases = [pulumi.Alias(name=f"{name}-jwt-signing")] if generation == 1 else []
+        return aws.kms.Key(
+            f"{name}-jwt-{generation}",
+            description=f"askasia {args.stack}: JWT access-token signing, kid {kid}",
+            key_usage="SIGN_VERIFY",
+            customer_master_key_spec=args.jwt_key_spec,
+            enable_key_rotation=False,
+            deletion_window_in_days=args.deletion_window_in_days,
+            policy=key_policy(args, "jwt_signing", signs=role != "previous"),
+            tags={**args.tags, "askasia:key-purpose": "jwt_signing", JWT_KID_TAG: kid, JWT_ROLE_TAG: role},
+            opts=pulumi.ResourceOptions(parent=self, aliases=aliases),
+        )
+
+    def _jwks(self, name: str, args: KeysArgs, child: pulumi.ResourceOptions) -> aws.ssm.Parameter:
+        """The ring's public keys as a JWK Set, where the application reads them (public data)."""
+
+        def public_jwk(kid: str, key: aws.kms.Key) -> pulumi.Output[dict[str, str]]:
+            found = aws.kms.get_public_key_output(key_id=key.arn, opts=pulumi.InvokeOutputOptions(parent=self))
+            return found.public_key.apply(lambda der: jwk(base64.b64decode(der), kid, args.jwt_key_spec))
+
+        public = [public_jwk(self.ring.kids[role], key) for role, key in self.jwt_keys.items()]
+        return aws.ssm.Parameter(
+            f"{name}-jwks",
+            name=f"/askasia/{args.stack}/auth/jwks",
+            description="JWT verification keys (JWKS): previous, current and next signing keys",
+            type="String",
+            value=pulumi.Output.all(*public).apply(lambda keys: json.dumps(jwks(list(keys)), sort_keys=True)),
+            tags=dict(args.tags),
+            opts=child,
+        )
+
+    def _jwt_config(self, name: str, args: KeysArgs, child: pulumi.ResourceOptions) -> aws.ssm.Parameter:
+        ring = self.ring
+        arns = pulumi.Output.all(*(key.arn for key in self.jwt_keys.values()))
+        return aws.ssm.Parameter(
+            f"{name}-jwt-config",
+            name=f"/askasia/{args.stack}/auth/jwt",
+            description="Access-token policy for the app: signing key and kid, algorithm, TTL, JWKS",
+            type="SecureString",
+            key_id=self.keys["secrets"].arn,
+            value=pulumi.Output.all(arns, self.jwks_parameter.name).apply(
+                lambda got: json.dumps(
+                    token_policy(
+                        issuer=args.jwt_issuer,
+                        ring=ring,
+                        key_arns=dict(zip(ring.kids.values(), got[0], strict=True)),
+                        key_spec=args.jwt_key_spec,
+                        ttl_seconds=args.access_token_ttl_minutes * 60,
+                        max_ttl_seconds=MAX_ACCESS_TOKEN_TTL_MINUTES * 60,
+                        jwks_parameter=got[1],
+                    )
+                )
+            ),
+            tags=dict(args.tags),
+            # The JWKS with the new next key is published before the signing key changes.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.jwks_parameter])),
         )

@@ -64,6 +64,7 @@ class RegionalPlatform(pulumi.ComponentResource):
                 dr_region=cfg.dr_region,
                 dr_provider=dr_provider,
                 jwt_key_spec=cfg.jwt_key_spec,
+                jwt_key_generation=cfg.jwt_key_generation,
                 access_token_ttl_minutes=cfg.access_token_ttl_minutes,
                 tags=tags,
             ),
@@ -188,5 +189,6 @@ class RegionalPlatform(pulumi.ComponentResource):
             "kms": {purpose: keys.arns[purpose] for purpose in KMS_PURPOSES},
             "dr": {"region": cfg.dr_region, "mode": cfg.dr_mode},
             "audit_log_groups": dict(audit.log_group_names),
+            "jwt": {"jwks_parameter": keys.jwks_parameter.name, "config_parameter": keys.jwt_config_parameter.name},
         }
         self.register_outputs(self.outputs)

@@ -15,6 +15,8 @@ from contract.kms import KMS_PURPOSES
 from contract.tiers import PLAN_TIERS
 
 DR_KEYS = ("region", "mode")
+# Where the application reads its token policy and the JWT verification keys (contract/jwks.py).
+JWT_KEYS = ("jwks_parameter", "config_parameter")
 
 
 class OutputsInvalid(ValueError):
@@ -49,6 +51,7 @@ class StackOutputs:
     kms: dict[str, str]
     dr: dict[str, str]
     audit_log_groups: dict[str, str]
+    jwt: dict[str, str]
 
     def cluster(self, cell: str) -> Cluster:
         for cluster in self.clusters:
@@ -122,4 +125,5 @@ def parse_outputs(raw: Any) -> StackOutputs:
         kms=_str_map(raw["kms"], KMS_PURPOSES, "kms"),
         dr=_str_map(raw["dr"], DR_KEYS, "dr"),
         audit_log_groups=_str_map(raw["audit_log_groups"], PLAN_TIERS, "audit_log_groups"),
+        jwt=_str_map(raw["jwt"], JWT_KEYS, "jwt"),
     )

@@ -13,6 +13,7 @@ in one process (tests, `provision plan` over all stacks): the SDK's public `rese
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import threading
@@ -351,6 +352,7 @@ class _AwsMocks(pulumi.runtime.Mocks):
         self.provider_regions: dict[str, str] = {}
         self.calls: list[MockCall] = []
         self._zones: dict[str, str] = {}
+        self._key_specs: dict[str, str] = {}  # KMS key ARN -> key spec, for GetPublicKey
         self._lock = threading.Lock()
 
     def region_for(self, provider: str, inputs: dict[str, Any]) -> str:
@@ -369,6 +371,9 @@ class _AwsMocks(pulumi.runtime.Mocks):
             resource_id = f"{args.name}-{self.ids.hex(args.typ, args.name, n=8)}"
             return resource_id, {**inputs, "arn": ctx.arn(service, resource_id)}
         resource_id, computed = builder(ctx)
+        if args.typ == "aws:kms/key:Key":
+            with self._lock:
+                self._key_specs[computed["arn"]] = str(inputs.get("customerMasterKeySpec") or "SYMMETRIC_DEFAULT")
         return resource_id, {**inputs, **computed}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -406,8 +411,34 @@ class _AwsMocks(pulumi.runtime.Mocks):
                 "state": "available",
                 "mapPublicIpOnLaunch": False,
             }, []
+        if token == "aws:kms/getPublicKey:getPublicKey":
+            return self._public_key(str(args.args.get("keyId"))), []
         # A new provider function must get a mock here rather than silently return nothing.
         raise NotImplementedError(f"provisioner.mockrun has no mock for function {token}")
+
+    def _public_key(self, arn: str) -> dict[str, Any]:
+        """A SubjectPublicKeyInfo in the layout KMS returns for the key's spec, its bytes derived
+        from the ARN (deterministic; a mock key, not a point anyone holds the private half of)."""
+        spec = self._key_specs.get(arn)
+        material = b"".join(hashlib.sha256(f"{self.stack}/public-key/{arn}/{i}".encode()).digest() for i in range(8))
+        if spec == "ECC_NIST_P256":
+            der = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d03010703420004") + material[:64]
+        elif spec == "RSA_2048":
+            prefix = bytes.fromhex("30820122300d06092a864886f70d01010105000382010f003082010a0282010100")
+            der = prefix + bytes([material[0] | 0x80]) + material[1:256] + bytes.fromhex("0203010001")
+        else:
+            raise ValueError(f"GetPublicKey of {arn}: not an asymmetric key declared in this run ({spec})")
+        return {
+            "id": arn,
+            "arn": arn,
+            "keyId": arn,
+            "customerMasterKeySpec": spec,
+            "keyUsage": "SIGN_VERIFY",
+            "publicKey": base64.b64encode(der).decode("ascii"),
+            "publicKeyPem": "",
+            "signingAlgorithms": [],
+            "encryptionAlgorithms": [],
+        }
 
 
 class _RecordingMonitor(MockMonitor):

@@ -31,9 +31,10 @@ PLAIN_REFUSALS = (OutputsInvalid, ConfigError, TransferRefused)
 
 def _register() -> None:
     # Each command group lives in its own module under provisioner/commands/.
-    from provisioner.commands import local, partners, plan, register, sql, tenants, verify
+    from provisioner.commands import keys, local, partners, plan, register, sql, tenants, verify
 
     app.add_typer(local.app, name="local")
+    app.add_typer(keys.app, name="keys")
     app.add_typer(partners.app, name="partners")
     tenants.app.command("verify")(verify.verify)
     app.add_typer(tenants.app, name="tenants")

@@ -287,6 +287,9 @@ class PlatformConfig(Settings):
         high=MAX_ACCESS_TOKEN_TTL_MINUTES,
     )
     jwt_key_spec: str = setting(f"{NS}:jwtKeySpec", str, default="ECC_NIST_P256", choices=JWT_KEY_SPECS)
+    # The JWT key ring's current generation (contract/jwks.py): `provision keys rotate-jwt`
+    # raises it by one, which promotes the published next key to signing.
+    jwt_key_generation: int = setting(f"{NS}:jwtKeyGeneration", int, default=1, low=1, high=100_000)
     security_notification_emails: tuple[str, ...] = setting(
         f"{NS}:securityNotificationEmails", list, default=(), pattern=_EMAIL, what="email address"
     )

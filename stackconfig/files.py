@@ -7,6 +7,8 @@ where `--stacks-dir` says.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import yaml
@@ -59,3 +61,30 @@ def load_stack_config(stack_name: str, stacks_dir: Path) -> PlatformConfig:
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         raise ConfigError(f"{source}: expected a top-level 'config:' mapping")
     return parse_config(stack_name, doc["config"], source)
+
+
+def set_config_value(stack_name: str, stacks_dir: Path, key: str, value: int) -> PlatformConfig:
+    """Set one scalar key of stacks/Pulumi.<stack>.yaml in place (its other lines, comments
+    included, stay as they are); the result must validate before it replaces the file."""
+    path = stack_file(stack_name, stacks_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path.parent.name}/{path.name}: stack config file not found") from None
+    existing = re.compile(rf"^(?P<indent>[ \t]+){re.escape(key)}:[^\n]*$", re.MULTILINE)
+    if existing.search(text):
+        text = existing.sub(lambda m: f"{m['indent']}{key}: {value}", text, count=1)
+    else:
+        first = re.search(r"^config:[ \t]*\n(?P<indent>[ \t]+)", text, re.MULTILINE)
+        if first is None:
+            raise ConfigError(f"{path.parent.name}/{path.name}: expected a top-level 'config:' mapping")
+        at = first.start("indent")
+        text = f"{text[:at]}{first['indent']}{key}: {value}\n{text[at:]}"
+    doc = yaml.safe_load(text)
+    config = parse_config(stack_name, doc["config"], f"{path.parent.name}/{path.name}")
+    if doc["config"].get(key) != value:
+        raise ConfigError(f"{path.parent.name}/{path.name}: {key} could not be set to {value}")
+    staged = path.with_suffix(".yaml.new")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, path)
+    return config

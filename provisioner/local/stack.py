@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from contract.jwks import KeyRing, jwk, jwks, token_policy
 from contract.kms import KMS_PURPOSES
 from contract.outputs import parse_outputs
 from contract.tiers import AUDIT_RETENTION_DAYS
@@ -23,6 +24,7 @@ from provisioner.local.layout import LOCAL_DR_REGION, LOCAL_ORIGINS, LOCAL_REGIO
 from provisioner.local.motoserver import MotoServer, free_port, port_free
 from provisioner.local.pgserver import BOOTSTRAP_SUPERUSER, PgServer, find_pg_bin
 from provisioner.stackref import LOCAL_STACK
+from stackconfig.hardening import DEFAULT_ACCESS_TOKEN_TTL_MINUTES, MAX_ACCESS_TOKEN_TTL_MINUTES
 
 HOST = "127.0.0.1"
 DATABASE = "platform"
@@ -31,6 +33,7 @@ _SIGNING = {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}
 _SYMMETRIC = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
 KMS_KEYS = {purpose: _SIGNING if purpose == "jwt_signing" else _SYMMETRIC for purpose in KMS_PURPOSES}
 DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+RING = KeyRing(LOCAL_STACK, 1)
 
 Report = Callable[[str], None]
 
@@ -220,15 +223,20 @@ class LocalStack:
 
         kms = aws.client("kms", LOCAL_REGION)
         aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
-        key_arns = {}
-        for purpose, spec in KMS_KEYS.items():
-            alias = f"alias/askasia-{LOCAL_STACK}-{purpose.replace('_', '-')}"
+
+        def ensure_key(name: str, spec: dict) -> str:
+            alias = f"alias/askasia-{LOCAL_STACK}-{name.replace('_', '-')}"
             key_id = aliases.get(alias)
             if key_id is None:
                 moto.seed_ids_for(alias)  # the ARNs in the outputs stay what they were
-                key_id = kms.create_key(Description=f"askasia {LOCAL_STACK} {purpose}", **spec)["KeyMetadata"]["KeyId"]
+                key_id = kms.create_key(Description=f"askasia {LOCAL_STACK} {name}", **spec)["KeyMetadata"]["KeyId"]
                 kms.create_alias(AliasName=alias, TargetKeyId=key_id)
-            key_arns[purpose] = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+            return str(kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+
+        key_arns = {purpose: ensure_key(purpose, spec) for purpose, spec in KMS_KEYS.items()}
+        # The JWT key ring at its first generation: the jwt_signing key is current.
+        jwt_arns = {RING.kid(1): key_arns["jwt_signing"], RING.kid(2): ensure_key("jwt_signing_next", _SIGNING)}
+        jwt = self._ensure_jwt(jwt_arns, key_arns["secrets"])
 
         sm = aws.client("secretsmanager", LOCAL_REGION)
         clusters = []
@@ -283,7 +291,42 @@ class LocalStack:
             "kms": key_arns,
             "dr": {"region": LOCAL_DR_REGION, "mode": "snapshot-copy"},
             "audit_log_groups": groups,
+            "jwt": jwt,
         }
+
+    def _ensure_jwt(self, key_arns: dict[str, str], secrets_key: str) -> dict[str, str]:
+        """The JWKS and token policy parameters, as the program publishes them (contract/jwks.py)."""
+        from provisioner import aws
+
+        kms, ssm = aws.client("kms", LOCAL_REGION), aws.client("ssm", LOCAL_REGION)
+        names = {
+            "jwks_parameter": f"/askasia/{LOCAL_STACK}/auth/jwks",
+            "config_parameter": f"/askasia/{LOCAL_STACK}/auth/jwt",
+        }
+        keys = [
+            jwk(kms.get_public_key(KeyId=arn)["PublicKey"], kid, _SIGNING["KeySpec"]) for kid, arn in key_arns.items()
+        ]
+        policy = token_policy(
+            issuer=f"https://auth.{LOCAL_STACK}.invalid",
+            ring=RING,
+            key_arns=key_arns,
+            key_spec=_SIGNING["KeySpec"],
+            ttl_seconds=DEFAULT_ACCESS_TOKEN_TTL_MINUTES * 60,
+            max_ttl_seconds=MAX_ACCESS_TOKEN_TTL_MINUTES * 60,
+            jwks_parameter=names["jwks_parameter"],
+        )
+        wanted = {
+            names["jwks_parameter"]: (json.dumps(jwks(keys), sort_keys=True), {"Type": "String"}),
+            names["config_parameter"]: (json.dumps(policy), {"Type": "SecureString", "KeyId": secrets_key}),
+        }
+        for name, (value, kind) in wanted.items():
+            try:
+                current = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+            except ssm.exceptions.ParameterNotFound:
+                current = None
+            if current != value:
+                ssm.put_parameter(Name=name, Value=value, Overwrite=True, **kind)
+        return names
 
     def _write_pgpass(self, cells: list[CellState]) -> None:
         lines = [f"{HOST}:{c.port}:*:{MASTER_USER}:{self._cell_passwords(c.name)['master']}" for c in cells]

@@ -41,7 +41,12 @@ def stack_run(stack: str = "prod-eu-west-1") -> MockRun:
 
 
 def key(r: MockRun, purpose: str) -> MockResource:
-    found = [k for k in r.of_type("aws:kms/key:Key") if k.tags.get("askasia:key-purpose") == purpose]
+    """The key of a purpose; for jwt_signing, the ring's current key (the one the outputs name)."""
+    found = [
+        k
+        for k in r.of_type("aws:kms/key:Key")
+        if k.tags.get("askasia:key-purpose") == purpose and k.tags.get("askasia:jwt-role", "current") == "current"
+    ]
     assert len(found) == 1, f"expected one {purpose} key, found {len(found)}"
     return found[0]
 

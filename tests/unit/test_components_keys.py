@@ -51,7 +51,7 @@ def test_rsa_jwt_key_when_chosen():
     assert k.inputs["customerMasterKeySpec"] == "RSA_2048"
     sign = [s for s in statements(policy(k)) if "kms:Sign" in as_list(s["Action"])]
     assert sign[0]["Condition"]["StringEquals"]["kms:SigningAlgorithm"] == "RSASSA_PKCS1_V1_5_SHA_256"
-    params = json.loads(r.one("aws:ssm/parameter:Parameter").inputs["value"])
+    params = json.loads(r.one("aws:ssm/parameter:Parameter", "jwt-config").inputs["value"])
     assert params["alg"] == "RS256"
 
 
@@ -124,7 +124,7 @@ def test_backup_key_has_a_replica_in_the_dr_region():
 
 def test_access_token_policy_is_published_encrypted():
     r = stack_run()
-    param = r.one("aws:ssm/parameter:Parameter")
+    param = r.one("aws:ssm/parameter:Parameter", "jwt-config")
     assert param.inputs["name"] == "/askasia/prod-eu-west-1/auth/jwt"
     assert param.inputs["type"] == "SecureString"
     assert param.inputs["keyId"] == key_arn(r, "secrets")
@@ -137,7 +137,7 @@ def test_access_token_policy_is_published_encrypted():
 
 
 def test_token_ttl_follows_config():
-    param = run(variant(access_token_ttl_minutes=5)).one("aws:ssm/parameter:Parameter")
+    param = run(variant(access_token_ttl_minutes=5)).one("aws:ssm/parameter:Parameter", "jwt-config")
     assert json.loads(param.inputs["value"])["accessTokenTtlSeconds"] == 300
 
 

@@ -27,6 +27,10 @@ GOOD = {
     "kms": {"data": "arn:d", "logs": "arn:l", "backup": "arn:b", "secrets": "arn:s", "jwt_signing": "arn:j"},
     "dr": {"region": "eu-central-1", "mode": "snapshot-copy"},
     "audit_log_groups": {"starter": "/a/s", "growth": "/a/g", "enterprise": "/a/e"},
+    "jwt": {
+        "jwks_parameter": "/askasia/prod-eu-west-1/auth/jwks",
+        "config_parameter": "/askasia/prod-eu-west-1/auth/jwt",
+    },
 }
 
 
@@ -49,6 +53,7 @@ def test_good_outputs_parse():
         (lambda d: d["audit_log_groups"].pop("enterprise"), "audit_log_groups lacks enterprise"),
         (lambda d: d["dr"].pop("mode"), "dr lacks mode"),
         (lambda d: d.pop("origins"), "lack origins"),
+        (lambda d: d["jwt"].pop("jwks_parameter"), "jwt lacks jwks_parameter"),
         (lambda d: d.update(origins=[]), "origins is empty"),
         (lambda d: d.update(origins="EU"), "origins must be list"),
         (lambda d: d.update(origins=["EU", 7]), "origins[1] must be str"),

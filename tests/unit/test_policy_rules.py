@@ -263,6 +263,11 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
     ),
     "logs-retention-set": ({"retentionInDays": 90.0}, {"retentionInDays": 100.0}, "not a value"),
     "logs-cmk": ({"retentionInDays": 90.0, "kmsKeyId": KEY_ARN}, {"retentionInDays": 90.0}, "kmsKeyId"),
+    "jwt-token-ttl-bounded": (
+        {"value": json.dumps({"accessTokenTtlSeconds": 900, "maxAccessTokenTtlSeconds": 3600})},
+        {"value": json.dumps({"accessTokenTtlSeconds": 86400, "maxAccessTokenTtlSeconds": 3600})},
+        "exceeds maxAccessTokenTtlSeconds 3600",
+    ),
 }
 
 

@@ -16,7 +16,7 @@ from offline.mockrun import run_function_under_mocks
 from stackconfig.hardening import RDS_CA_IDENTIFIERS
 from tests.unit.mock_stacks import ROOT, STACKS, STACKS_DIR, config, stack_names, stack_run
 
-CONTRACT = {"stack", "region", "origins", "clusters", "kms", "dr", "audit_log_groups"}
+CONTRACT = {"stack", "region", "origins", "clusters", "kms", "dr", "audit_log_groups", "jwt"}
 CLUSTER_FIELDS = {
     "cell": str,
     "endpoint": str,
@@ -75,6 +75,10 @@ def test_stack_outputs_match_the_contract(stack):
         assert re.fullmatch(rf"arn:aws:kms:{cfg.region}:\d{{12}}:key/(mrk-)?[0-9a-f-]+", arn)
     assert len(set(out["kms"].values())) == len(KMS)
     assert out["audit_log_groups"] == {t: f"/askasia/{stack}/audit/{t}" for t in TIERS}
+    assert out["jwt"] == {
+        "jwks_parameter": f"/askasia/{stack}/auth/jwks",
+        "config_parameter": f"/askasia/{stack}/auth/jwt",
+    }
 
 
 @pytest.mark.parametrize("stack", stack_names())
