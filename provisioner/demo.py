@@ -12,6 +12,8 @@ import sys
 from rich.console import Console
 from rich.rule import Rule
 
+from provisioner.stackref import local_root
+
 console = Console()
 
 PARTNERS = {"northwind-agency": "EU", "bharat-digital": "IN"}
@@ -56,6 +58,8 @@ def main() -> None:
     console.print(Rule("2. partners and tenants, each tenant applied into the least-loaded cell"))
     for partner, jurisdiction in PARTNERS.items():
         run("partners", "add", "--stack", "local", "--partner", partner, "--jurisdiction", jurisdiction)
+    # The local stack serves EU, UK and IN: a US partner would make a transfer nobody declared.
+    run("partners", "add", "--stack", "local", "--partner", "hudson-digital", "--jurisdiction", "US", allow=(2,))
     for partner, tenant, plan in TENANTS:
         run("tenants", "add", "--stack", "local", "--partner", partner, "--tenant", tenant, "--plan", plan)
 
@@ -68,6 +72,13 @@ def main() -> None:
 
     console.print(Rule("5. offline compliance plan of a production stack (Pulumi program under mocks)"))
     run("plan", "--stack", "prod-eu-west-1")
+
+    console.print(Rule("6. evidence: every privacy promise, the controls that keep it, their latest results"))
+    # Exit 1 is expected: the lifecycle promises are not built yet, and the local stack is not
+    # deployed by the Pulumi program, so its infrastructure half shows no evidence here.
+    report = local_root() / "evidence.html"
+    run("evidence", "--stack", "local", "--format", "html", "--output", str(report), allow=(0, 1))
+    console.print(f"open {report} in a browser: the summary is on top, each promise below it")
 
     console.print(Rule("done"))
 

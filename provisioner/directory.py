@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from compliance.register import CellsView, ServedOrigin
 from contract.outputs import Cluster, StackOutputs
 from provisioner.connect import connect_master
 from provisioner.db import platform_present, scalar
@@ -118,6 +119,17 @@ def served_origins(outputs: StackOutputs) -> dict[str, tuple[int, int]]:
             partners.setdefault(jurisdiction, set()).add(partner_id)
             tenants[jurisdiction] = tenants.get(jurisdiction, 0) + count
     return {j: (len(partners[j]), tenants[j]) for j in sorted(partners)}
+
+
+def cells_view(outputs: StackOutputs) -> CellsView:
+    """What the register judges of a deployed stack: whom it declares, whose data its cells hold."""
+    return CellsView(
+        stack=outputs.stack,
+        region=outputs.region,
+        dr_region=outputs.dr["region"],
+        declared=outputs.origins,
+        served=tuple(ServedOrigin(o, p, t) for o, (p, t) in served_origins(outputs).items()),
+    )
 
 
 def cell_loads(outputs: StackOutputs) -> dict[str, int]:

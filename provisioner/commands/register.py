@@ -7,25 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from compliance.register import FORMATS, CellsView, RegisterError, ServedOrigin, build_register, render
-from contract.outputs import StackOutputs
-from provisioner import directory
+from compliance.register import FORMATS, RegisterError, build_register, render
+from provisioner.directory import cells_view
 from provisioner.errors import InputError, ViolationsFound
 from provisioner.stackdirs import StacksDirOption, stacks_dir_or_fail
 from provisioner.stackref import OutputsOption, resolve
 from stackconfig.files import stack_names
-
-
-def cells_view(outputs: StackOutputs) -> CellsView:
-    """Whom the deployed stack declares, and whose data its cells hold (the directory)."""
-    served = directory.served_origins(outputs)
-    return CellsView(
-        stack=outputs.stack,
-        region=outputs.region,
-        dr_region=outputs.dr["region"],
-        declared=outputs.origins,
-        served=tuple(ServedOrigin(o, partners, tenants) for o, (partners, tenants) in served.items()),
-    )
 
 
 def register(
