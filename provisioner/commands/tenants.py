@@ -8,10 +8,12 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from contract.status import ExitStatus
 from contract.tiers import PLAN_TIERS
 from provisioner import directory
 from provisioner.apply import ApplyOptions
-from provisioner.console import out, print_json
+from provisioner.console import err, out, print_json
+from provisioner.errors import InputError
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
 from provisioner.reporting import show_apply
@@ -98,13 +100,24 @@ def apply_(
     stack: StackOption,
     jobs: JobsOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run; change nothing.")] = False,
+    expect_no_changes: Annotated[
+        bool,
+        typer.Option("--expect-no-changes", help="With --dry-run: exit 1 if anything would run (drift checks)."),
+    ] = False,
     lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another apply's lock.")] = 0.0,
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Reconcile the platform, all partners and all tenants on all cells (cells in parallel)."""
+    if expect_no_changes and not dry_run:
+        raise InputError("--expect-no-changes goes with --dry-run")
     outputs = resolve(stack, outputs_file)
     options = ApplyOptions(dry_run=dry_run, lock_wait=lock_wait)
     with cell_progress(not as_json) as progress:
         results = Onboarding(outputs, credential_store(outputs), progress).apply(options, jobs=jobs)
-    raise typer.Exit(show_apply(results, as_json, dry_run))
+    code = show_apply(results, as_json, dry_run)
+    pending = sum(len(r.planned) for r in results)
+    if expect_no_changes and pending and code is ExitStatus.OK:
+        err.print(f"[red]drift[/]: {pending} step(s) would run on {stack}; expected none", highlight=False)
+        code = ExitStatus.VIOLATIONS
+    raise typer.Exit(code)
