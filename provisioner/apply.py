@@ -134,6 +134,10 @@ class CellApplier:
         except ProvisionError as exc:
             self.result.status, self.result.errors = "unreachable", [str(exc)]
             return self.result
+        except (BotoCoreError, ClientError) as exc:
+            self.result.status = "unreachable"
+            self.result.errors = [f"cell {self.cluster.cell}: cannot read the master secret: {exc}"]
+            return self.result
         try:
             if not self.options.dry_run:
                 celllock.take_exclusive(conn, self.cluster.cell, self.options.lock_wait)
