@@ -141,6 +141,18 @@ class SubprocessorsConfig(Settings):
     payments: PaymentsConfig = setting("payments", dict, of=PaymentsConfig, what="name, rotationLambdaArn")
 
 
+class NetworkConfig(Settings):
+    """Where a region's cells live: the VPC, its private subnets and who may connect."""
+
+    vpc_id: str = setting("vpcId", str, pattern=_VPC, what="VPC id (vpc-...)")
+    private_subnet_ids: tuple[str, ...] = setting(
+        "privateSubnetIds", list, pattern=_SUBNET, min_items=2, what="subnet id (subnet-...)"
+    )
+    allowed_source_security_group_ids: tuple[str, ...] = setting(
+        "allowedSourceSecurityGroupIds", list, pattern=_SG, min_items=1, what="security group id (sg-...)"
+    )
+
+
 class DatabaseSettings(Settings):
     """What every cell's Aurora cluster is built with (cells differ only in size and restore)."""
 
@@ -287,6 +299,18 @@ class PlatformConfig(Settings):
         high=MAX_ACCESS_TOKEN_TTL_MINUTES,
     )
     jwt_key_spec: str = setting(f"{NS}:jwtKeySpec", str, default="ECC_NIST_P256", choices=JWT_KEY_SPECS)
+    # The DR region's own network, recorded before it is needed: `provision dr rebuild` lands the
+    # restored cells there when the region is lost. The program itself does not read it.
+    dr_network: NetworkConfig | None = setting(
+        f"{NS}:drNetwork",
+        dict,
+        default=None,
+        of=NetworkConfig,
+        what="vpcId, privateSubnetIds, allowedSourceSecurityGroupIds",
+    )
+    # GuardDuty, its EventBridge rule and a security topic in the DR region too. GuardDuty has
+    # one detector per account and region: off where another stack already watches that region.
+    dr_breach_detection: bool = setting(f"{NS}:drBreachDetection", bool, default=True)
     security_notification_emails: tuple[str, ...] = setting(
         f"{NS}:securityNotificationEmails", list, default=(), pattern=_EMAIL, what="email address"
     )
