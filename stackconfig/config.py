@@ -13,6 +13,7 @@ reads what the engine hands the program. Both build the same mapping and go thro
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -119,6 +120,17 @@ class CellConfig(Settings):
     def check(self) -> None:
         if self.restore_from_snapshot and self.restore_to_point_in_time:
             raise SettingInvalid("", "restoreFromSnapshot and restoreToPointInTime are exclusive")
+
+    @property
+    def restore_tag(self) -> str | None:
+        """A restored cell is a new cluster: this tag, from what it is restored from, is part of its
+        names, so setting (or changing) a restore declares a new cluster instead of a change the
+        provider would ignore on the old one. None for a cell that was never restored."""
+        pitr = self.restore_to_point_in_time
+        source = self.restore_from_snapshot or (
+            pitr and f"{pitr.source_cluster_identifier}@{pitr.restore_to_time or 'latest'}"
+        )
+        return "r" + hashlib.sha256(source.encode()).hexdigest()[:6] if source else None
 
 
 class EmailConfig(Settings):
