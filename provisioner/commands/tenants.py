@@ -16,7 +16,7 @@ from provisioner.console import err, out, print_json
 from provisioner.errors import InputError
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
-from provisioner.reporting import show_apply
+from provisioner.reporting import show_apply, show_cells_down
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
 
 app = typer.Typer(
@@ -42,13 +42,15 @@ def add(
     outputs = resolve(stack, outputs_file)
     row = {"partner": partner, "tenant": tenant, "plan": plan, "region": region}
     with cell_progress(not as_json) as progress:
-        done = Onboarding(outputs, credential_store(outputs), progress).add_tenant(row, cell=cell)
+        onboarding = Onboarding(outputs, credential_store(outputs), progress)
+        down = onboarding.skip_cells_down()  # placed among the cells that answer
+        done = onboarding.add_tenant(row, cell=cell)
     code = show_apply(done.results, as_json, dry_run=False)
     if not as_json:
         placed = done.placements[0]
         state = "added" if placed.new else "already present"
         out.print(f"tenant [bold]{tenant}[/] ({placed.id}) {state} in {placed.cell} of {stack}")
-    raise typer.Exit(code)
+    raise typer.Exit(ExitStatus.worst([code, show_cells_down(down, "placed and applied")]))
 
 
 @app.command("import")
@@ -83,16 +85,18 @@ def import_(
 @app.command("list")
 def list_(stack: StackOption, outputs_file: OutputsOption = None, as_json: JsonOption = False) -> None:
     """Every tenant of the stack, from all cells."""
-    rows = directory.tenants(resolve(stack, outputs_file))
+    up, down = directory.reachable(resolve(stack, outputs_file))
+    rows = directory.tenants(up)
     if as_json:
         print_json([t.as_json() for t in rows])
-        return
+        raise typer.Exit(show_cells_down(down, "listed"))
     table = Table(title=f"tenants of {stack}")
     for column in ("id", "slug", "partner", "plan", "region", "cell", "status"):
         table.add_column(column)
     for t in rows:
         table.add_row(t.id, t.slug, t.partner, t.plan, t.region, t.cell, t.status)
     out.print(table)
+    raise typer.Exit(show_cells_down(down, "listed"))
 
 
 @app.command("apply")
