@@ -33,6 +33,7 @@ class AuditArgs:
     noncurrent_version_days: int = 30
     cloudwatch_delivery: bool = True
     security_notification_emails: Sequence[str] = ()
+    guard_duty_detector: bool = True  # false where another stack has the region's detector
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,6 +90,7 @@ class Audit(pulumi.ComponentResource):
                 key_arn=args.logs_key_arn,
                 emails=tuple(args.security_notification_emails),
                 tags=tags,
+                detector=args.guard_duty_detector,
             ),
             child,
         )

@@ -30,11 +30,12 @@ class BreachAlertsArgs:
     partition: pulumi.Input[str] = "aws"
     emails: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    detector: bool = True  # GuardDuty has one detector per account and region: declare it only once
 
 
 @dataclass(frozen=True)
 class BreachAlerts:
-    detector: aws.guardduty.Detector
+    detector: aws.guardduty.Detector | None
     topic: aws.sns.Topic
     rule: aws.cloudwatch.EventRule
 
@@ -42,13 +43,19 @@ class BreachAlerts:
 def breach_alerts(name: str, args: BreachAlertsArgs, opts: pulumi.ResourceOptions) -> BreachAlerts:
     """Declare the detector, the findings rule and the topic under `opts` (parent, provider)."""
     tags = dict(args.tags)
-    detector = aws.guardduty.Detector(
-        f"{name}-guardduty", enable=True, finding_publishing_frequency="FIFTEEN_MINUTES", tags=tags, opts=opts
-    )
-    # Watch logins to the Aurora clusters, where tenant data lives.
-    aws.guardduty.DetectorFeature(
-        f"{name}-guardduty-rds-logins", detector_id=detector.id, name="RDS_LOGIN_EVENTS", status="ENABLED", opts=opts
-    )
+    detector = None
+    if args.detector:
+        detector = aws.guardduty.Detector(
+            f"{name}-guardduty", enable=True, finding_publishing_frequency="FIFTEEN_MINUTES", tags=tags, opts=opts
+        )
+        # Watch logins to the Aurora clusters, where tenant data lives.
+        aws.guardduty.DetectorFeature(
+            f"{name}-guardduty-rds-logins",
+            detector_id=detector.id,
+            name="RDS_LOGIN_EVENTS",
+            status="ENABLED",
+            opts=opts,
+        )
     topic = aws.sns.Topic(
         f"{name}-security-topic",
         name=args.topic_name,
@@ -187,4 +194,4 @@ class DrBreachDetection(pulumi.ComponentResource):
             ),
             in_dr,
         )
-        self.register_outputs({"security_topic_arn": self.alerts.topic.arn, "detector_id": self.alerts.detector.id})
+        self.register_outputs({"security_topic_arn": self.alerts.topic.arn})

@@ -86,8 +86,7 @@ class DatabaseArgs:
     @property
     def cluster_identifier(self) -> str:
         """The cluster's: a restored cell's carries its restore tag (a new cluster, a new name)."""
-        tag = self.cell.restore_tag
-        return f"{self.base_identifier}-{tag}" if tag else self.base_identifier
+        return self.cell.cluster_identifier(self.stack)
 
     def generation(self, name: str) -> str:
         """A resource name of this cluster generation (unchanged for a cell never restored)."""

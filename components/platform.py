@@ -80,6 +80,7 @@ class RegionalPlatform(pulumi.ComponentResource):
                 partition=partition,
                 logs_key_arn=keys.arns["logs"],
                 security_notification_emails=cfg.security_notification_emails,
+                guard_duty_detector=cfg.guard_duty_detector,
                 tags=tags,
             ),
             opts=child,

@@ -55,6 +55,7 @@ class NewStack:
     arrows: list[Arrow]
     network_copied: bool  # the source's network ids, to be replaced before `pulumi up`
     watched_elsewhere: str | None  # the stack whose GuardDuty already covers the DR region
+    detector_elsewhere: str | None = None  # ... and the region itself (its DR detection)
 
     def text(self) -> str:
         header = [
@@ -129,11 +130,13 @@ def derive(
         for field_name, key in NETWORK_KEYS.items():
             value = getattr(network, field_name)
             config[key] = list(value) if isinstance(value, tuple) else value
-    watched = _detectors(stacks_dir, exclude=new_name).get(dr)
-    if watched is not None:
-        config[f"{NS}:drBreachDetection"] = False
-    else:
-        config.pop(f"{NS}:drBreachDetection", None)
+    detectors = _detectors(stacks_dir, exclude=new_name)
+    watched = detectors.get(dr)
+    for key, covered in ((f"{NS}:drBreachDetection", watched), (f"{NS}:guardDutyDetector", detectors.get(region))):
+        if covered is not None:
+            config[key] = False  # that region's one detector is another stack's
+        else:
+            config.pop(key, None)
 
     parsed = parse_config(new_name, config, f"{stacks_dir.name}/{path.name}")
     arrows = [
@@ -141,7 +144,7 @@ def derive(
         for origin, role, where, basis in stack_bases(region, dr, list(parsed.origins), transfers=transfers)
         if basis is not None
     ]
-    return NewStack(new_name, path, source, parsed, doc, arrows, network is None, watched)
+    return NewStack(new_name, path, source, parsed, doc, arrows, network is None, watched, detectors.get(region))
 
 
 def write(new: NewStack) -> None:

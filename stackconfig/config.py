@@ -121,6 +121,11 @@ class CellConfig(Settings):
         if self.restore_from_snapshot and self.restore_to_point_in_time:
             raise SettingInvalid("", "restoreFromSnapshot and restoreToPointInTime are exclusive")
 
+    def cluster_identifier(self, stack: str) -> str:
+        """The cell's cluster in AWS; a restored cell's carries its restore tag."""
+        base = f"askasia-{stack}-{self.name}"
+        return f"{base}-{self.restore_tag}" if self.restore_tag else base
+
     @property
     def restore_tag(self) -> str | None:
         """A restored cell is a new cluster: this tag, from what it is restored from, is part of its
@@ -323,6 +328,10 @@ class PlatformConfig(Settings):
     # GuardDuty, its EventBridge rule and a security topic in the DR region too. GuardDuty has
     # one detector per account and region: off where another stack already watches that region.
     dr_breach_detection: bool = setting(f"{NS}:drBreachDetection", bool, default=True)
+    # The region's own detector: false where another stack's DR detection already has it (a
+    # region expansion into, or a rebuild in, that stack's DR region); findings still reach this
+    # stack's rule and topic, which need no detector of their own.
+    guard_duty_detector: bool = setting(f"{NS}:guardDutyDetector", bool, default=True)
     security_notification_emails: tuple[str, ...] = setting(
         f"{NS}:securityNotificationEmails", list, default=(), pattern=_EMAIL, what="email address"
     )

@@ -65,4 +65,11 @@ def add(
             highlight=False,
             soft_wrap=True,
         )
+    if new.detector_elsewhere:
+        err.print(
+            f"[yellow]note[/]: {config.region}'s GuardDuty detector is {new.detector_elsewhere}'s: "
+            "askasia:guardDutyDetector is false here (its findings still reach this stack's topic)",
+            highlight=False,
+            soft_wrap=True,
+        )
     out.print(f"next: provision plan --stack {new.name}; provision register --stack {new.name}", highlight=False)

@@ -131,3 +131,10 @@ def test_cluster_outputs_come_from_the_cluster_resources():
         assert out["master_secret_arn"] == cluster.outputs["masterUserSecrets"][0]["secretArn"]
         assert out["iam_auth"] is cluster.inputs["iamDatabaseAuthenticationEnabled"] is True
         assert out["database"] == cluster.inputs["databaseName"]
+
+
+def test_without_its_own_detector_a_region_still_routes_findings_to_its_topic():
+    r = run(variant(guard_duty_detector=False))
+    assert [d.region for d in r.of_type("aws:guardduty/detector:Detector")] == ["eu-central-1"]
+    assert "eu-west-1" in {x.region for x in r.of_type("aws:cloudwatch/eventRule:EventRule")}
+    assert "eu-west-1" in {x.region for x in r.of_type("aws:sns/topic:Topic")}

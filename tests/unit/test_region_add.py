@@ -117,3 +117,12 @@ def test_refusals_are_one_line_exit_2_and_write_nothing(stacks, capsys, monkeypa
 def test_an_unknown_source_stack_is_refused(stacks, capsys, monkeypatch):
     code, _, err = add(stacks, capsys, monkeypatch, "--region", "eu-west-3", "--from-stack", "prod-nowhere-1")
     assert code == 2 and "stack config file not found" in err
+
+
+def test_a_region_another_stack_watches_gets_no_second_guardduty_detector(stacks, capsys, monkeypatch):
+    code, _, err = add(stacks, capsys, monkeypatch, "--region", "eu-central-1", "--from-stack", "prod-eu-west-1")
+    assert code == 0, err
+    new = load_stack_config("prod-eu-central-1", stacks)
+    assert new.dr_region == "eu-west-1"  # the source's DR region is this region: the source's region
+    assert (new.guard_duty_detector, new.dr_breach_detection) == (False, False)
+    assert "eu-central-1's GuardDuty detector is prod-eu-west-1's" in err
