@@ -31,7 +31,7 @@ PLAIN_REFUSALS = (OutputsInvalid, ConfigError, TransferRefused)
 
 def _register() -> None:
     # Each command group lives in its own module under provisioner/commands/.
-    from provisioner.commands import deploy, local, partners, plan, region, register, sql, stacks, tenants, verify
+    from provisioner.commands import deploy, dr, local, partners, plan, region, register, sql, stacks, tenants, verify
 
     app.add_typer(local.app, name="local")
     app.add_typer(partners.app, name="partners")
@@ -43,6 +43,7 @@ def _register() -> None:
     app.add_typer(stacks.app, name="stacks")
     app.command("deploy")(deploy.deploy)
     app.add_typer(region.app, name="region")
+    app.add_typer(dr.app, name="dr")
 
 
 def fail(message: str, code: int) -> None:

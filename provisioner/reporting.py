@@ -9,6 +9,9 @@ from rich.table import Table
 from contract.status import ExitStatus
 from provisioner.apply import COULD_NOT_RUN, CellResult, apply_status
 from provisioner.console import err, out, print_json
+from provisioner.deploy import Deployed
+from provisioner.errors import ProvisionError
+from provisioner.verify.report import show_table, show_tap
 
 
 def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitStatus:
@@ -71,3 +74,21 @@ def show_cells_down(down: dict[str, str], done: str) -> ExitStatus:
         soft_wrap=True,
     )
     return ExitStatus.COULD_NOT_RUN
+
+
+class DeployStopped(ProvisionError):
+    """A step failed: the exit status is that step's."""
+
+
+def show_deploy(done: Deployed, tap: bool) -> None:
+    """Apply's table and verify's report (TAP on stdout for CI), then the step that stopped it."""
+    if done.applied:
+        show_apply(done.applied, as_json=False, dry_run=False)
+    if done.verified:
+        checks = sorted({c for r in done.verified for c in r.checks_run})
+        (show_tap if tap else lambda reports, names: show_table(done.stack, reports, names))(done.verified, checks)
+    failed = done.failed
+    if failed is not None:
+        error = DeployStopped(f"deploy of {done.stack} stopped at {failed.name}: {failed.detail}")
+        error.exit_code = failed.status
+        raise error

@@ -9,30 +9,10 @@ import typer
 from provisioner.apply import ApplyOptions
 from provisioner.automation import INSTALL_HINT, require_cli
 from provisioner.console import err
-from provisioner.deploy import Deploy, Deployed
-from provisioner.errors import ProvisionError
-from provisioner.reporting import show_apply
+from provisioner.deploy import Deploy
+from provisioner.reporting import show_deploy
 from provisioner.stackref import StackOption, project_dir
-from provisioner.verify.report import show_table, show_tap
 from provisioner.verify.runner import VerifyOptions, check_names
-
-
-class DeployStopped(ProvisionError):
-    """A step failed: the exit status is that step's."""
-
-
-def show(done: Deployed, tap: bool) -> None:
-    """Apply's table and verify's report (TAP on stdout for CI), then the step that stopped it."""
-    if done.applied:
-        show_apply(done.applied, as_json=False, dry_run=False)
-    if done.verified:
-        checks = sorted({c for r in done.verified for c in r.checks_run})
-        (show_tap if tap else lambda reports, names: show_table(done.stack, reports, names))(done.verified, checks)
-    failed = done.failed
-    if failed is not None:
-        error = DeployStopped(f"deploy of {done.stack} stopped at {failed.name}: {failed.detail}")
-        error.exit_code = failed.status
-        raise error
 
 
 def deploy(
@@ -59,4 +39,4 @@ def deploy(
         report=lambda line: err.print(line, highlight=False, soft_wrap=True),
         on_output=lambda line: err.print(line.rstrip("\n"), highlight=False, markup=False, soft_wrap=True),
     )
-    show(runner.run(preview_only=preview_only), tap)
+    show_deploy(runner.run(preview_only=preview_only), tap)
