@@ -83,25 +83,24 @@ def backup_points(stack: str, cell: str, region: str, key: str) -> list[Recovery
     """AWS Backup recovery points of the cell's cluster in the stack's DR vault, completed and
     encrypted with `key`. (moto has no recovery points: this path runs against AWS only.)"""
     backup = aws.client("backup", region)
+    vault = f"askasia-{stack}-dr"
+    try:
+        backup.describe_backup_vault(BackupVaultName=vault)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("ResourceNotFoundException", "AccessDeniedException"):
+            return []  # no DR vault here (or none this role may read): no Backup copies
+        raise
     base = f"askasia-{stack}-{cell}"
     found = []
-    try:
-        pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
-            BackupVaultName=f"askasia-{stack}-dr", ByResourceType="Aurora"
-        )
-        for page in pages:
-            for point in page["RecoveryPoints"]:
-                cluster = point.get("ResourceArn", "").rsplit(":", 1)[-1]
-                if (
-                    _of_cell(cluster, base)
-                    and point.get("Status") == "COMPLETED"
-                    and point.get("EncryptionKeyArn") == key
-                ):
-                    created = _utc(point["CreationDate"])
-                    found.append(RecoveryPoint(cell, point["RecoveryPointArn"], created, "aws backup", key))
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":  # no DR vault: no points
-            raise
+    pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
+        BackupVaultName=vault, ByResourceType="Aurora"
+    )
+    for page in pages:
+        for point in page["RecoveryPoints"]:
+            cluster = point.get("ResourceArn", "").rsplit(":", 1)[-1]
+            if _of_cell(cluster, base) and point.get("Status") == "COMPLETED" and point.get("EncryptionKeyArn") == key:
+                created = _utc(point["CreationDate"])
+                found.append(RecoveryPoint(cell, point["RecoveryPointArn"], created, "aws backup", key))
     return found
 
 
@@ -131,13 +130,13 @@ def _snapshot_region(arn: str) -> str | None:
 def given_point(config: PlatformConfig, cell: str, arn: str) -> RecoveryPoint:
     """A snapshot named by ARN: it must exist in its region, be the cell's, available and encrypted
     (in the DR region: with the DR key)."""
-    region = _snapshot_region(arn)
-    if region is None:
-        raise InputError(f"--from {arn!r}: give `latest` or a cluster snapshot ARN (arn:aws:rds:...:cluster-snapshot:)")
+    region = _snapshot_region(arn) or ""
     if region not in (config.region, config.dr_region):
         raise InputError(f"--from {arn}: a snapshot in {region}, neither {config.region} nor its DR region")
     try:
-        snaps = aws.client("rds", region).describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=arn)
+        # The account's own snapshot, by its identifier in that region (the ARN's last part).
+        snapshot_id = arn.split(":cluster-snapshot:", 1)[1]
+        snaps = aws.client("rds", region).describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot_id)
     except ClientError as exc:
         raise InputError(f"--from {arn}: {exc.response['Error'].get('Message') or exc}") from None
     (snap,) = snaps["DBClusterSnapshots"] or [None]
@@ -228,6 +227,10 @@ def plan_rebuild(
     if source == LATEST:
         points = latest_points(config, chosen)
     else:
+        if _snapshot_region(source or "") is None:
+            raise InputError(
+                f"--from {source!r}: give `latest` or a cluster snapshot ARN (arn:aws:rds:...:cluster-snapshot:)"
+            )
         if len(chosen) != 1:
             raise InputError(f"--from SNAPSHOT_ARN restores one cell: add --cell (cells: {', '.join(known)})")
         points = {chosen[0]: given_point(config, chosen[0], source or "")}
