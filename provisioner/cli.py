@@ -43,6 +43,7 @@ def _register() -> None:
     app.add_typer(stacks.app, name="stacks")
     app.command("deploy")(deploy.deploy)
     app.add_typer(region.app, name="region")
+    dr.app.command("drill")(local.drill)  # a local-stack command, under `dr` with rebuild
     app.add_typer(dr.app, name="dr")
 
 
