@@ -126,7 +126,9 @@ class Drill:
                 (_slot(self.cell, "wal"),),
             )
 
-    def _backup(self) -> None:
+    def _backup(self, slot: bool = True) -> None:
+        """pg_basebackup with streamed WAL into the copy's home (behind a physical slot, so the
+        WAL after it is kept for the copy to stream; `slot=False`: the bare backup)."""
         shutil.rmtree(self.copy.home, ignore_errors=True)
         self.copy.home.mkdir(parents=True)
         os.chmod(self.copy.home, 0o700)
@@ -149,9 +151,7 @@ class Drill:
                 "stream",
                 "-c",
                 "fast",
-                "-C",
-                "-S",
-                _slot(self.cell, "wal"),
+                *(["-C", "-S", _slot(self.cell, "wal")] if slot else []),
                 "--no-sync",  # disposable local data (the cells run with fsync off too)
             ],
             password,
