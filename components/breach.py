@@ -127,15 +127,7 @@ def alerts_key_policy(account_id: pulumi.Input[str], partition: pulumi.Input[str
             {
                 "Sid": "EventBridgePublishesToEncryptedTopic",
                 "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            },
-            {
-                "Sid": "SnsStoresFindings",
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
+                "Principal": {"Service": ["events.amazonaws.com", "sns.amazonaws.com"]},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},

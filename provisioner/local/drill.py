@@ -178,6 +178,10 @@ class Drill:
             assert lsn is not None and snapshot is not None
             held.execute("begin isolation level repeatable read")
             held.execute(sql.SQL("set transaction snapshot {}").format(sql.Literal(snapshot.decode())))
+        # Recovery stops at the target once it has read past it: a WAL record after the failure
+        # point, so an idle source does not leave the copy waiting for the next one (up to 15 s).
+        with psycopg.connect(**self._conninfo(self.source.port), autocommit=True) as conn:
+            conn.execute("select pg_logical_emit_message(false, 'askasia-drill', 'past the failure point')")
         return held, lsn.decode(), (float(last[0]) if last and last[0] is not None else None)
 
     def _restore(self, target: str, lsn: str) -> None:
