@@ -40,9 +40,9 @@ bench: $(STAMP)
 # Re-lock from pyproject.toml, keeping today's versions unless UPGRADE=--upgrade is given.
 lock:
 	test -x .venv-lock/bin/uv || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q uv==$(UV_VERSION))
-	.venv-lock/bin/uv pip compile -q --generate-hashes --python-version 3.11 $(UPGRADE) \
+	.venv-lock/bin/uv pip compile -q --generate-hashes --no-strip-extras --python-version 3.11 $(UPGRADE) \
 		-c requirements.txt --extra pulumi --extra local pyproject.toml -o requirements.txt
-	.venv-lock/bin/uv pip compile -q --generate-hashes --python-version 3.11 $(UPGRADE) \
+	.venv-lock/bin/uv pip compile -q --generate-hashes --no-strip-extras --python-version 3.11 $(UPGRADE) \
 		-c requirements.txt --all-extras pyproject.toml -o requirements-dev.txt
 
 clean:

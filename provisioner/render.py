@@ -46,6 +46,10 @@ def literals(values: Iterable[Any]) -> SqlText:
     return SqlText(sql.SQL(", ").join(sql.Literal(_defined(v)) for v in values).as_string(None))
 
 
+# The only ways a value reaches SQL (sqlfluff's lint context renders with the same ones).
+FILTERS = {"ident": ident, "literal": literal, "literals": literals}
+
+
 def _only_quoted(value: Any) -> Any:
     # Markup is what a filter or a macro returns; a plain str or number is a raw value.
     if isinstance(value, Markup):
@@ -64,9 +68,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["ident"] = ident
-    env.filters["literal"] = literal
-    env.filters["literals"] = literals
+    env.filters.update(FILTERS)
     return env
 
 

@@ -8,13 +8,12 @@ import datetime as _dt
 
 from jinja2 import filters as _jinja_filters
 
-from provisioner.render import ident as _ident
-from provisioner.render import literal as _literal
+from provisioner.render import FILTERS as _FILTERS
 from provisioner.targets import partner_target as _partner_target
 from provisioner.targets import platform_target as _platform_target
 from provisioner.targets import tenant_target as _tenant_target
 
-SQLFLUFF_JINJA_FILTERS = {"ident": _ident, "literal": _literal}
+SQLFLUFF_JINJA_FILTERS = dict(_FILTERS)
 # sqlfluff's template analyzer compiles `{% set x = y | ident %}` in an environment of its own,
 # which gets Jinja's default filters only; in this lint process the tool's filters join them.
 _jinja_filters.FILTERS.update(SQLFLUFF_JINJA_FILTERS)
