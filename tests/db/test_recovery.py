@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,9 +128,14 @@ def test_a_regional_rebuild_writes_a_dr_stack_whose_cells_are_new_restored_clust
 
 
 def test_a_point_in_time_rebuild_is_in_place_and_checked_against_the_restorable_window(moto_dr, stacks):
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    inside = (now - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    before = (now - dt.timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (cluster,) = aws.client("rds", PRIMARY).describe_db_clusters(DBClusterIdentifier=f"askasia-{STACK}-cell-1")[
+        "DBClusters"
+    ]
+    earliest = cluster["EarliestRestorableTime"].replace(microsecond=0) + dt.timedelta(seconds=1)
+    while dt.datetime.now(dt.UTC) <= earliest + dt.timedelta(seconds=1):  # the window must reach past it
+        time.sleep(0.2)
+    inside = earliest.strftime("%Y-%m-%dT%H:%M:%SZ")
+    before = (earliest - dt.timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
     path = stacks / f"Pulumi.{STACK}.yaml"
     original = path.read_text()
 
