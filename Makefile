@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/mock_construct.py
+	$(BIN)/python bench/dr.py
 
 # Re-lock from pyproject.toml, keeping today's versions unless UPGRADE=--upgrade is given.
 lock:

@@ -8,18 +8,16 @@ by EventBridge to a KMS-encrypted SNS security topic (the 72-hour breach clock s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import account_root, document, service_trust
+from components.breach import BreachAlertsArgs, breach_alerts
+from components.iam import document, service_trust
 from contract.logs import CLOUDWATCH_RETENTION_DAYS
 from contract.tiers import AUDIT_RETENTION_DAYS
-
-GUARDDUTY_PATTERN = {"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]}
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,7 @@ class AuditArgs:
     noncurrent_version_days: int = 30
     cloudwatch_delivery: bool = True
     security_notification_emails: Sequence[str] = ()
+    guard_duty_detector: bool = True  # false where another stack has the region's detector
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,7 +80,21 @@ class Audit(pulumi.ComponentResource):
         }
         self.log_group_names = {tier: group.name for tier, group in self.log_groups.items()}
 
-        self._breach_alerts(name, args, tags, child)
+        alerts = breach_alerts(
+            name,
+            BreachAlertsArgs(
+                stack=args.stack,
+                topic_name=f"askasia-{args.stack}-security",
+                account_id=args.account_id,
+                partition=args.partition,
+                key_arn=args.logs_key_arn,
+                emails=tuple(args.security_notification_emails),
+                tags=tags,
+                detector=args.guard_duty_detector,
+            ),
+            child,
+        )
+        self.detector, self.topic, self.rule = alerts.detector, alerts.topic, alerts.rule
 
         self.register_outputs(
             {
@@ -255,81 +268,3 @@ class Audit(pulumi.ComponentResource):
             cloud_watch_logs_role_arn=logs_role_arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.bucket_policy]),
         )
-
-    def _breach_alerts(self, name: str, args: AuditArgs, tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
-        self.detector = aws.guardduty.Detector(
-            f"{name}-guardduty",
-            enable=True,
-            finding_publishing_frequency="FIFTEEN_MINUTES",
-            tags=tags,
-            opts=child,
-        )
-        # Watch logins to the Aurora clusters, where tenant data lives.
-        aws.guardduty.DetectorFeature(
-            f"{name}-guardduty-rds-logins",
-            detector_id=self.detector.id,
-            name="RDS_LOGIN_EVENTS",
-            status="ENABLED",
-            opts=child,
-        )
-        self.topic = aws.sns.Topic(
-            f"{name}-security-topic",
-            name=f"askasia-{args.stack}-security",
-            display_name=f"Askasia {args.stack} security findings",
-            kms_master_key_id=args.logs_key_arn,
-            tags=tags,
-            opts=child,
-        )
-        self.rule = aws.cloudwatch.EventRule(
-            f"{name}-guardduty-findings",
-            name=f"askasia-{args.stack}-guardduty-findings",
-            description="GuardDuty findings to the security topic",
-            event_pattern=json.dumps(GUARDDUTY_PATTERN),
-            tags=tags,
-            opts=child,
-        )
-        aws.sns.TopicPolicy(
-            f"{name}-security-topic-policy",
-            arn=self.topic.arn,
-            policy=document(
-                [
-                    {
-                        "Sid": "AccountManagesTopic",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": account_root(args.partition, args.account_id)},
-                        "Action": [
-                            "sns:GetTopicAttributes",
-                            "sns:SetTopicAttributes",
-                            "sns:Subscribe",
-                            "sns:ListSubscriptionsByTopic",
-                            "sns:Publish",
-                        ],
-                        "Resource": self.topic.arn,
-                    },
-                    {
-                        "Sid": "EventBridgePublishesFindings",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "events.amazonaws.com"},
-                        "Action": "sns:Publish",
-                        "Resource": self.topic.arn,
-                        "Condition": {"ArnEquals": {"aws:SourceArn": self.rule.arn}},
-                    },
-                ]
-            ),
-            opts=child,
-        )
-        aws.cloudwatch.EventTarget(
-            f"{name}-guardduty-to-topic",
-            rule=self.rule.name,
-            arn=self.topic.arn,
-            target_id="security-topic",
-            opts=child,
-        )
-        for i, email in enumerate(args.security_notification_emails):
-            aws.sns.TopicSubscription(
-                f"{name}-security-email-{i}",
-                topic=self.topic.arn,
-                protocol="email",
-                endpoint=email,
-                opts=child,
-            )

@@ -24,14 +24,10 @@ from stackconfig.settings import weakenings
 # The typed token: ClusterInstance takes only EngineType; it serialises as "aurora-postgresql".
 ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL
 
-# Restores from a snapshot or a point in time set these once; without ignore_changes the next
-# update would try to replace (or detach) the restored cluster.
-RESTORE_IGNORE_CHANGES = [
-    "snapshot_identifier",
-    "global_cluster_identifier",
-    "replication_source_identifier",
-    "restore_to_point_in_time",
-]
+# AWS sets these on a cluster outside the program (a global cluster, a replica's source); the
+# next update must not try to undo them. The restore keys are not here: what a cell is restored
+# from is part of its cluster's names (CellConfig.restore_tag), so a restore is a new cluster.
+RESTORE_IGNORE_CHANGES = ["global_cluster_identifier", "replication_source_identifier"]
 
 
 def cluster_parameters(log_min_duration_ms: int = 1000) -> list[tuple[str, str, str]]:
@@ -83,8 +79,19 @@ class DatabaseArgs:
         return tuple(w.name for w in weakenings(self.cell, self.settings))
 
     @property
-    def cluster_identifier(self) -> str:
+    def base_identifier(self) -> str:
+        """The cell's name in AWS: its subnet and parameter groups keep it across restores."""
         return f"askasia-{self.stack}-{self.cell.name}"
+
+    @property
+    def cluster_identifier(self) -> str:
+        """The cluster's: a restored cell's carries its restore tag (a new cluster, a new name)."""
+        return self.cell.cluster_identifier(self.stack)
+
+    def generation(self, name: str) -> str:
+        """A resource name of this cluster generation (unchanged for a cell never restored)."""
+        tag = self.cell.restore_tag
+        return f"{name}-{tag}" if tag else name
 
     @property
     def parameter_family(self) -> str:
@@ -108,23 +115,23 @@ class Database(pulumi.ComponentResource):
         super().__init__("askasia:platform:Database", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cell, settings = args.cell, args.settings
-        ident = args.cluster_identifier
+        ident, base = args.cluster_identifier, args.base_identifier
         tags = {**args.tags, "askasia:cell": cell.name, **insecure_tags(args.weakened)}
 
         # No egress rule: the database initiates no connections.
         self.security_group = postgres_security_group(
             name,
             vpc_id=args.vpc_id,
-            description=f"Aurora {ident}: PostgreSQL from named security groups only",
+            description=f"Aurora {base}: PostgreSQL from named security groups only",
             sources=args.allowed_source_security_group_ids,
-            tags={**tags, "Name": f"{ident}-db"},
+            tags={**tags, "Name": f"{base}-db"},
             opts=child,
         )
 
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
-            name=ident,
-            description=f"Private subnets for {ident}",
+            name=base,
+            description=f"Private subnets for {base}",
             subnet_ids=list(args.subnet_ids),
             tags=tags,
             opts=child,
@@ -132,9 +139,9 @@ class Database(pulumi.ComponentResource):
 
         parameter_group = aws.rds.ClusterParameterGroup(
             f"{name}-params",
-            name=ident,
+            name=base,
             family=args.parameter_family,
-            description=f"Hardened parameters for {ident}",
+            description=f"Hardened parameters for {base}",
             parameters=[
                 aws.rds.ClusterParameterGroupParameterArgs(name=n, value=v, apply_method=m)
                 for n, v, m in cluster_parameters()
@@ -145,20 +152,23 @@ class Database(pulumi.ComponentResource):
 
         # RDS creates this group on first export if missing, unencrypted and kept forever; create
         # it first, with the logs key and a retention.
+        # A superseded generation (after a restore) is left in AWS, not deleted: its cluster keeps
+        # deletion protection and its logs, and is removed by hand once the restore is proven.
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-postgresql-logs",
+            args.generation(f"{name}-postgresql-logs"),
             name=f"/aws/rds/cluster/{ident}/postgresql",
             retention_in_days=settings.log_retention_days,
             kms_key_id=args.logs_key_arn,
             tags=tags,
-            opts=child,
+            opts=kept,
         )
 
         monitoring_role_arn: pulumi.Output[str] | None = None
         if settings.monitoring_interval > 0:
             role = aws.iam.Role(
                 f"{name}-monitoring",
-                description=f"Enhanced monitoring for {ident}",
+                description=f"Enhanced monitoring for {base}",
                 assume_role_policy=service_trust("monitoring.rds.amazonaws.com", args.account_id),
                 tags=tags,
                 opts=child,
@@ -184,7 +194,7 @@ class Database(pulumi.ComponentResource):
             )
 
         self.cluster = aws.rds.Cluster(
-            f"{name}-cluster",
+            args.generation(f"{name}-cluster"),
             cluster_identifier=ident,
             engine=ENGINE,
             engine_mode="provisioned",
@@ -218,6 +228,7 @@ class Database(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[self.log_group],
                 ignore_changes=RESTORE_IGNORE_CHANGES,
+                retain_on_delete=True,
             ),
         )
 
@@ -226,7 +237,7 @@ class Database(pulumi.ComponentResource):
             az = args.availability_zones[i % len(args.availability_zones)] if args.availability_zones else None
             self.instances.append(
                 aws.rds.ClusterInstance(
-                    f"{name}-instance-{i + 1}",
+                    f"{args.generation(name)}-instance-{i + 1}",
                     identifier=f"{ident}-{i + 1}",
                     cluster_identifier=self.cluster.id,
                     engine=ENGINE,
@@ -246,7 +257,7 @@ class Database(pulumi.ComponentResource):
                     promotion_tier=i,
                     apply_immediately=False,
                     tags=tags,
-                    opts=child,
+                    opts=kept,
                 )
             )
 

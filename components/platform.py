@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
 from components.backup import Backup, BackupArgs
+from components.breach import DrBreachDetection, DrBreachDetectionArgs
 from components.database import Database, DatabaseArgs
 from components.endpoint import Endpoint, EndpointArgs
 from components.keys import Keys, KeysArgs
@@ -80,10 +81,26 @@ class RegionalPlatform(pulumi.ComponentResource):
                 partition=partition,
                 logs_key_arn=keys.arns["logs"],
                 security_notification_emails=cfg.security_notification_emails,
+                guard_duty_detector=cfg.guard_duty_detector,
                 tags=tags,
             ),
             opts=child,
         )
+
+        if cfg.dr_breach_detection:  # the DR region is where a rebuild puts the cells
+            DrBreachDetection(
+                f"{name}-dr-breach",
+                DrBreachDetectionArgs(
+                    stack=cfg.stack,
+                    dr_region=cfg.dr_region,
+                    dr_provider=dr_provider,
+                    account_id=account_id,
+                    partition=partition,
+                    emails=cfg.security_notification_emails,
+                    tags=tags,
+                ),
+                opts=child,
+            )
 
         # Spread each cell's instances over the AZs of the private subnets.
         zones = [aws.ec2.get_subnet_output(id=subnet).availability_zone for subnet in cfg.private_subnet_ids]

@@ -58,6 +58,7 @@ class MockResource:
     dependencies: tuple[str, ...]  # URNs it waits for: depends_on plus those its inputs come from
     protect: bool
     secret_inputs: tuple[str, ...] = ()  # inputs the engine would store encrypted
+    retain_on_delete: bool = False  # left in the cloud when the program stops declaring it
 
     @property
     def tags(self) -> dict[str, str]:
@@ -474,6 +475,7 @@ class _RecordingMonitor(MockMonitor):
             ignore_changes=tuple(request.ignoreChanges),
             dependencies=tuple(request.dependencies),
             protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
             secret_inputs=tuple(sorted(key for key, value in raw.items() if rpc.is_rpc_secret(value))),
         )
         with self._lock:

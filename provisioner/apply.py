@@ -23,7 +23,7 @@ from contract.status import ExitStatus
 from provisioner import celllock, ledger
 from provisioner.celllock import CellBusy
 from provisioner.connect import connect_master
-from provisioner.credentials import CredentialStore, Endpoint, scram_verifier
+from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.db import platform_present, scalar
 from provisioner.errors import ProvisionError
 from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target
@@ -31,6 +31,7 @@ from provisioner.targets import platform_target
 
 LOCKS_PER_TENANT = 80  # measured: a new tenant holds ~66 locks (tests/db/test_apply.py checks it)
 MAX_TARGETS_PER_TX = 50
+RECONNECTS = 3  # a connection lost mid-apply is reopened this many times; the ledger says what is left
 
 Progress = Callable[[str, int, int], None]  # (cell, done, total)
 
@@ -43,6 +44,10 @@ class ApplyOptions:
     statement_timeout: str = "300s"
     tenant_ids: frozenset[str] | None = None  # limit tenants (e.g. the one just added)
     partner_ids: frozenset[str] | None = None
+    # Check every recorded credential against Secrets Manager in the stack's region, and set the
+    # role again from its secret (made anew when missing) where the two may disagree: after a
+    # restore or a rebuild in another region, the ledger's "credentials set" is the old cell's.
+    check_credentials: bool = False
 
 
 @dataclass
@@ -55,6 +60,8 @@ class CellResult:
     drift: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reconnects: int = 0  # connections lost and reopened during this run
+    reissued: int = 0  # login roles set again because their secret was missing or newer
 
 
 COULD_NOT_RUN = {"unreachable", "busy"}
@@ -80,8 +87,9 @@ def _ledger_rows(rows: list[tuple[str, str, str, bool]]) -> str:
     )
 
 
-def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
-    """One transaction's text: each target's pending steps and password, then the ledger rows."""
+def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]) -> str:
+    """One transaction's text: each target's pending steps and password, then the ledger rows
+    (the credentials row records the secret version the password came from)."""
     parts: list[str] = []
     entries: list[tuple[str, str, str, bool]] = []
     for plan in plans:
@@ -90,12 +98,13 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, str]) -> str:
             parts.append(rendered.text)
             entries.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable))
         if key in verifiers and plan.role:
+            verifier, version = verifiers[key]
             parts.append(
                 sql.SQL("alter role {} password {};")
-                .format(sql.Identifier(plan.role), sql.Literal(verifiers[key]))
+                .format(sql.Identifier(plan.role), sql.Literal(verifier))
                 .as_string(None)
             )
-            entries.append((key, CREDENTIALS_STEP, "set", False))
+            entries.append((key, CREDENTIALS_STEP, version, False))
     if entries:
         parts.append(_ledger_rows(entries))
     return "\n".join(parts)
@@ -109,9 +118,11 @@ class CellApplier:
         options: ApplyOptions,
         credentials: CredentialStore | None,
         progress: Progress | None = None,
+        secret_versions: dict[str, str] | None = None,
     ):
         self.outputs, self.cluster, self.options = outputs, cluster, options
         self.credentials = credentials
+        self.secret_versions = secret_versions  # set: check recorded credentials against these
         self.progress = progress or (lambda cell, done, total: None)
         self.result = CellResult(cluster.cell)
         self.endpoint = Endpoint(cluster.endpoint, cluster.port, cluster.database)
@@ -130,29 +141,56 @@ class CellApplier:
     def run(self) -> CellResult:
         started = time.monotonic()
         try:
-            conn = self._session()
-        except ProvisionError as exc:
-            self.result.status, self.result.errors = "unreachable", [str(exc)]
-            return self.result
-        try:
-            if not self.options.dry_run:
-                celllock.take_exclusive(conn, self.cluster.cell, self.options.lock_wait)
-            self._apply_all(conn)
-        except CellBusy as exc:
-            self.result.status, self.result.errors = "busy", [str(exc)]
-        except psycopg.Error as exc:
-            self.result.status = "failed"
-            self.result.errors.append(f"cell {self.cluster.cell}: {str(exc).strip().splitlines()[0]}")
-        except (BotoCoreError, ClientError, ProvisionError) as exc:
-            # Credentials could not be stored: the batch that needed them never ran.
-            self.result.status = "failed"
-            self.result.errors.append(f"cell {self.cluster.cell}: credentials: {exc}")
+            self._run()
         finally:
-            conn.close()
             self.result.seconds = time.monotonic() - started
         if self.result.status == "ok" and self.result.drift:
             self.result.status = "drift"
         return self.result
+
+    def _connect(self) -> psycopg.Connection | None:
+        try:
+            return self._session()
+        except ProvisionError as exc:
+            self.result.status, self.result.errors = "unreachable", [str(exc)]
+        except (BotoCoreError, ClientError) as exc:
+            self.result.status = "unreachable"
+            self.result.errors = [f"cell {self.cluster.cell}: cannot read the master secret: {exc}"]
+        return None
+
+    def _run(self) -> None:
+        """Apply; when the connection is lost (a failover, a restart, a terminated backend)
+        reconnect, take the lock again and go on: each target's transaction either committed with
+        its ledger rows or left nothing, so planning again from the ledger resumes exactly."""
+        for attempt in range(RECONNECTS + 1):
+            conn = self._connect()
+            if conn is None:
+                return
+            try:
+                if not self.options.dry_run:
+                    celllock.take_exclusive(conn, self.cluster.cell, self.options.lock_wait)
+                self._apply_all(conn)
+                return
+            except CellBusy as exc:
+                self.result.status, self.result.errors = "busy", [str(exc)]
+                return
+            except psycopg.Error as exc:
+                if isinstance(exc, psycopg.OperationalError) and conn.broken and attempt < RECONNECTS:
+                    self.result.reconnects += 1
+                    self.result.status, self.result.errors = "ok", []
+                    self.result.drift, self.result.planned = [], []
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                self.result.status = "failed"
+                self.result.errors.append(f"cell {self.cluster.cell}: {str(exc).strip().splitlines()[0]}")
+                return
+            except (BotoCoreError, ClientError, ProvisionError) as exc:
+                # Credentials could not be stored: the batch that needed them never ran.
+                self.result.status = "failed"
+                self.result.errors.append(f"cell {self.cluster.cell}: credentials: {exc}")
+                return
+            finally:
+                conn.close()
 
     def _apply_all(self, conn: psycopg.Connection) -> None:
         exists = platform_present(conn)
@@ -178,9 +216,22 @@ class CellApplier:
         conns = scalar(conn, "select current_setting('max_connections')::int")
         return max(1, min(MAX_TARGETS_PER_TX, per_tx * conns // 4 // LOCKS_PER_TENANT))
 
+    def _stale_credentials(self, plan: TargetPlan) -> bool:
+        """The role was set from a secret version that is no longer the current one (or from a
+        secret this region does not have): its password may not be the secret's."""
+        recorded = plan.recorded.get(CREDENTIALS_STEP)
+        if self.secret_versions is None or recorded is None or not plan.role:
+            return False
+        kind, owner_id = plan.target.key.split(":", 1)
+        current = self.secret_versions.get(secret_name(self.outputs.stack, kind, owner_id))
+        return current is None or (recorded != "set" and recorded != current)  # "set": recorded before versions
+
     def _run_plans(self, conn: psycopg.Connection, plans: list[TargetPlan], batch: int) -> None:
         for plan in plans:
             self.result.drift.extend(str(d) for d in plan.drift)
+            if self._stale_credentials(plan):
+                plan.needs_credentials = True
+                self.result.reissued += 1
         work = [p for p in plans if p.has_work]
         if self.options.dry_run:
             for plan in work:
@@ -210,25 +261,30 @@ class CellApplier:
                 done += len(current)
                 self.progress(self.cluster.cell, done, total)
 
-    def _verifiers(self, pgconn: PGconn, plans: list[TargetPlan]) -> dict[str, str]:
-        """Each new app role's password from the credential store, as the verifier the role gets."""
+    def _verifiers(self, pgconn: PGconn, plans: list[TargetPlan]) -> dict[str, tuple[str, str]]:
+        """Each app role's password from the credential store, as the verifier the role gets and
+        the secret version it came from."""
         out = {}
         for plan in plans:
             if plan.needs_credentials and plan.role:
                 if self.credentials is None:
                     raise ProvisionError("credentials are needed but no credential store was configured")
                 kind, owner_id = plan.target.key.split(":", 1)
-                password = self.credentials.ensure(kind, owner_id, plan.role, self.endpoint)
-                out[plan.target.key] = scram_verifier(pgconn, password, plan.role)
+                issued = self.credentials.ensure_versioned(kind, owner_id, plan.role, self.endpoint)
+                out[plan.target.key] = (scram_verifier(pgconn, issued.password, plan.role), issued.version)
         return out
 
-    def _execute(self, conn: psycopg.Connection, plans: list[TargetPlan], verifiers: dict[str, str]) -> None:
+    def _execute(
+        self, conn: psycopg.Connection, plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]
+    ) -> None:
         try:
             with conn.transaction():
                 conn.execute(batch_sql(plans, verifiers))
         except psycopg.errors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
+            if conn.broken:  # the connection is gone, not the batch: reconnect and resume
+                raise
             if len(plans) > 1:  # find the one target that fails; the others still go in
                 for plan in plans:
                     self._execute(conn, [plan], {k: v for k, v in verifiers.items() if k == plan.target.key})
@@ -251,7 +307,8 @@ def apply_stack(
 ) -> list[CellResult]:
     """Cells in parallel; one cell down fails that cell, not the others."""
     clusters = [c for c in outputs.clusters if cells is None or c.cell in cells]
+    versions = credentials.current_versions() if options.check_credentials and credentials else None
     workers = max(1, min(jobs or len(clusters), len(clusters)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(CellApplier(outputs, c, options, credentials, progress).run) for c in clusters]
+        futures = [pool.submit(CellApplier(outputs, c, options, credentials, progress, versions).run) for c in clusters]
         return [f.result() for f in futures]

@@ -31,7 +31,21 @@ PLAIN_REFUSALS = (OutputsInvalid, ConfigError, TransferRefused)
 
 def _register() -> None:
     # Each command group lives in its own module under provisioner/commands/.
-    from provisioner.commands import evidence, keys, local, partners, plan, register, sql, tenants, verify
+    from provisioner.commands import (
+        deploy,
+        dr,
+        evidence,
+        keys,
+        local,
+        partners,
+        plan,
+        region,
+        register,
+        sql,
+        stacks,
+        tenants,
+        verify,
+    )
 
     app.add_typer(local.app, name="local")
     app.add_typer(keys.app, name="keys")
@@ -41,6 +55,11 @@ def _register() -> None:
     app.add_typer(sql.app, name="sql")
     app.command("plan")(plan.plan)
     app.command("register")(register.register)
+    app.add_typer(stacks.app, name="stacks")
+    app.command("deploy")(deploy.deploy)
+    app.add_typer(region.app, name="region")
+    dr.app.command("drill")(local.drill)  # a local-stack command, under `dr` with rebuild
+    app.add_typer(dr.app, name="dr")
     app.command("evidence")(evidence.evidence)
 
 

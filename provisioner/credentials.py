@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg.pq.abc import PGconn
 
@@ -35,6 +35,12 @@ class Endpoint:
     dbname: str
 
 
+@dataclass(frozen=True)
+class Issued:
+    password: str = field(repr=False)
+    version: str  # the secret's version holding it (what the ledger records the role was set from)
+
+
 class CredentialStore:
     """Get-or-create: a re-run after a crash reuses the password already stored, so the
     secret and the role's verifier always agree."""
@@ -42,7 +48,26 @@ class CredentialStore:
     def __init__(self, stack: str, region: str, kms_key_id: str):
         self.stack, self.region, self.kms_key_id = stack, region, kms_key_id
 
+    def current_versions(self) -> dict[str, str]:
+        """Secret name -> its current version id, for every app secret of the stack in this region
+        (a paginated ListSecrets: one call per hundred secrets, whatever the tenant count)."""
+        sm = aws.client("secretsmanager", self.region)
+        found: dict[str, str] = {}
+        pages = sm.get_paginator("list_secrets").paginate(
+            Filters=[{"Key": "name", "Values": [f"askasia/{self.stack}/"]}], PaginationConfig={"PageSize": 100}
+        )
+        for page in pages:
+            for entry in page["SecretList"]:
+                stages = entry.get("SecretVersionsToStages") or {}
+                current = [version for version, labels in stages.items() if "AWSCURRENT" in labels]
+                if current and not entry.get("DeletedDate"):
+                    found[entry["Name"]] = current[0]
+        return found
+
     def ensure(self, kind: str, owner_id: str, username: str, endpoint: Endpoint) -> str:
+        return self.ensure_versioned(kind, owner_id, username, endpoint).password
+
+    def ensure_versioned(self, kind: str, owner_id: str, username: str, endpoint: Endpoint) -> Issued:
         sm = aws.client("secretsmanager", self.region)
         name = secret_name(self.stack, kind, owner_id)
         password = secrets.token_urlsafe(32)
@@ -55,17 +80,18 @@ class CredentialStore:
             "dbname": endpoint.dbname,
         }
         try:
-            sm.create_secret(
+            created = sm.create_secret(
                 Name=name,
                 SecretString=json.dumps(doc),
                 KmsKeyId=self.kms_key_id,
                 Description=f"Askasia {kind} {owner_id} database credentials",
                 Tags=[{"Key": "askasia:stack", "Value": self.stack}, {"Key": f"askasia:{kind}", "Value": owner_id}],
             )
-            return password
+            return Issued(password, created["VersionId"])
         except sm.exceptions.ResourceExistsException:
-            existing = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
+            current = sm.get_secret_value(SecretId=name)
+            existing = json.loads(current["SecretString"])
             if existing.get("username") == username and existing.get("password"):
-                return existing["password"]
-            sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
-            return password
+                return Issued(existing["password"], current["VersionId"])
+            put = sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
+            return Issued(password, put["VersionId"])

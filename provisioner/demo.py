@@ -70,7 +70,10 @@ def main() -> None:
     console.print(Rule("4. prove isolation: catalog checks and behaviour probes on every cell"))
     run("tenants", "verify", "--stack", "local")
 
-    console.print(Rule("5. offline compliance plan of a production stack (Pulumi program under mocks)"))
+    console.print(Rule("5. disaster-recovery drill: backup with WAL, restore to the failure instant, apply, verify"))
+    run("dr", "drill", "--stack", "local")
+
+    console.print(Rule("6. offline compliance plan of a production stack (Pulumi program under mocks)"))
     run("plan", "--stack", "prod-eu-west-1")
 
     console.print(Rule("6. evidence: every privacy promise, the controls that keep it, their latest results"))

@@ -7,6 +7,7 @@ and every refusal happens, before the first row is written.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
 
 from compliance.register import CellsView, ServedOrigin
 from contract.outputs import Cluster, StackOutputs
@@ -72,6 +74,28 @@ def _per_cell(
     with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
         futures = {c.cell: pool.submit(one, c) for c in clusters}
         return {cell: f.result() for cell, f in futures.items()}
+
+
+def reachable(outputs: StackOutputs) -> tuple[StackOutputs, dict[str, str]]:
+    """The outputs narrowed to the cells that answer, and for each other cell why it does not;
+    directory commands go on with the cells that are up. No cell up is an error."""
+
+    def probe(cluster: Cluster) -> str | None:
+        try:
+            connect_master(cluster, outputs.region).close()
+        except ProvisionError as exc:
+            return str(exc)
+        except (BotoCoreError, ClientError) as exc:
+            return f"cell {cluster.cell}: cannot read the master secret: {exc}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=len(outputs.clusters)) as pool:
+        answers = dict(zip(outputs.cells, pool.map(probe, outputs.clusters), strict=True))
+    down = {cell: why for cell, why in answers.items() if why is not None}
+    up = tuple(c for c in outputs.clusters if c.cell not in down)
+    if not up:
+        raise ProvisionError(f"no cell of stack {outputs.stack} answers: {next(iter(down.values()))}")
+    return dataclasses.replace(outputs, clusters=up), down
 
 
 def partners(outputs: StackOutputs) -> list[Partner]:

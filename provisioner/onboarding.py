@@ -76,6 +76,13 @@ class Onboarding:
     def __init__(self, outputs: StackOutputs, credentials: CredentialStore, progress: Progress | None = None):
         self.outputs, self.credentials, self.progress = outputs, credentials, progress
 
+    def skip_cells_down(self) -> dict[str, str]:
+        """Go on with the cells that answer (a tenant is placed among them, a partner recorded in
+        them; `partners add` again once a cell is back records it there too). Returns the cells
+        left out and why."""
+        self.outputs, down = directory.reachable(self.outputs)
+        return down
+
     def ensure_control_plane(self) -> None:
         """The control plane must be current before rows go into it."""
         results = apply_stack(self.outputs, NOTHING_ELSE, None)

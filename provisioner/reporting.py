@@ -7,8 +7,11 @@ from dataclasses import asdict
 from rich.table import Table
 
 from contract.status import ExitStatus
-from provisioner.apply import CellResult, apply_status
+from provisioner.apply import COULD_NOT_RUN, CellResult, apply_status
 from provisioner.console import err, out, print_json
+from provisioner.deploy import Deployed
+from provisioner.errors import ProvisionError
+from provisioner.verify.report import show_table, show_tap
 
 
 def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitStatus:
@@ -43,6 +46,13 @@ def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitS
     for r in results:
         for line in r.drift + r.errors:
             err.print(f"[red]{r.cell}[/]: {line}", highlight=False, soft_wrap=True)
+    missed = [r.cell for r in results if r.status in COULD_NOT_RUN]
+    if missed and len(missed) < len(results):
+        err.print(
+            f"[red]partial[/]: {len(results) - len(missed)} of {len(results)} cell(s) done; not {', '.join(missed)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if dry_run:
         for r in results:
             for target, step in r.planned[:50]:
@@ -50,3 +60,35 @@ def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitS
             if len(r.planned) > 50:
                 out.print(f"  {r.cell}  ... {len(r.planned) - 50} more")
     return code
+
+
+def show_cells_down(down: dict[str, str], done: str) -> ExitStatus:
+    """One line per cell that was left out, and what that means: a partial result (exit 2)."""
+    for cell, why in down.items():
+        err.print(f"[red]{cell}[/]: {why}", highlight=False, soft_wrap=True)
+    if not down:
+        return ExitStatus.OK
+    err.print(
+        f"[red]partial[/]: {done} without {', '.join(down)}; run it again when the cell answers",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return ExitStatus.COULD_NOT_RUN
+
+
+class DeployStopped(ProvisionError):
+    """A step failed: the exit status is that step's."""
+
+
+def show_deploy(done: Deployed, tap: bool) -> None:
+    """Apply's table and verify's report (TAP on stdout for CI), then the step that stopped it."""
+    if done.applied:
+        show_apply(done.applied, as_json=False, dry_run=False)
+    if done.verified:
+        checks = sorted({c for r in done.verified for c in r.checks_run})
+        (show_tap if tap else lambda reports, names: show_table(done.stack, reports, names))(done.verified, checks)
+    failed = done.failed
+    if failed is not None:
+        error = DeployStopped(f"deploy of {done.stack} stopped at {failed.name}: {failed.detail}")
+        error.exit_code = failed.status
+        raise error

@@ -13,6 +13,7 @@ reads what the engine hands the program. Both build the same mapping and go thro
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -120,6 +121,22 @@ class CellConfig(Settings):
         if self.restore_from_snapshot and self.restore_to_point_in_time:
             raise SettingInvalid("", "restoreFromSnapshot and restoreToPointInTime are exclusive")
 
+    def cluster_identifier(self, stack: str) -> str:
+        """The cell's cluster in AWS; a restored cell's carries its restore tag."""
+        base = f"askasia-{stack}-{self.name}"
+        return f"{base}-{self.restore_tag}" if self.restore_tag else base
+
+    @property
+    def restore_tag(self) -> str | None:
+        """A restored cell is a new cluster: this tag, from what it is restored from, is part of its
+        names, so setting (or changing) a restore declares a new cluster instead of a change the
+        provider would ignore on the old one. None for a cell that was never restored."""
+        pitr = self.restore_to_point_in_time
+        source = self.restore_from_snapshot or (
+            pitr and f"{pitr.source_cluster_identifier}@{pitr.restore_to_time or 'latest'}"
+        )
+        return "r" + hashlib.sha256(source.encode()).hexdigest()[:6] if source else None
+
 
 class EmailConfig(Settings):
     name: str = setting("name", str, pattern=_NAME, what="sub-processor name")  # as in the sub-processor list
@@ -139,6 +156,18 @@ class PaymentsConfig(Settings):
 class SubprocessorsConfig(Settings):
     email: EmailConfig = setting("email", dict, of=EmailConfig, what="name, domain")
     payments: PaymentsConfig = setting("payments", dict, of=PaymentsConfig, what="name, rotationLambdaArn")
+
+
+class NetworkConfig(Settings):
+    """Where a region's cells live: the VPC, its private subnets and who may connect."""
+
+    vpc_id: str = setting("vpcId", str, pattern=_VPC, what="VPC id (vpc-...)")
+    private_subnet_ids: tuple[str, ...] = setting(
+        "privateSubnetIds", list, pattern=_SUBNET, min_items=2, what="subnet id (subnet-...)"
+    )
+    allowed_source_security_group_ids: tuple[str, ...] = setting(
+        "allowedSourceSecurityGroupIds", list, pattern=_SG, min_items=1, what="security group id (sg-...)"
+    )
 
 
 class DatabaseSettings(Settings):
@@ -290,6 +319,22 @@ class PlatformConfig(Settings):
     # The JWT key ring's current generation (contract/jwks.py): `provision keys rotate-jwt`
     # raises it by one, which promotes the published next key to signing.
     jwt_key_generation: int = setting(f"{NS}:jwtKeyGeneration", int, default=1, low=1, high=100_000)
+    # The DR region's own network, recorded before it is needed: `provision dr rebuild` lands the
+    # restored cells there when the region is lost. The program itself does not read it.
+    dr_network: NetworkConfig | None = setting(
+        f"{NS}:drNetwork",
+        dict,
+        default=None,
+        of=NetworkConfig,
+        what="vpcId, privateSubnetIds, allowedSourceSecurityGroupIds",
+    )
+    # GuardDuty, its EventBridge rule and a security topic in the DR region too. GuardDuty has
+    # one detector per account and region: off where another stack already watches that region.
+    dr_breach_detection: bool = setting(f"{NS}:drBreachDetection", bool, default=True)
+    # The region's own detector: false where another stack's DR detection already has it (a
+    # region expansion into, or a rebuild in, that stack's DR region); findings still reach this
+    # stack's rule and topic, which need no detector of their own.
+    guard_duty_detector: bool = setting(f"{NS}:guardDutyDetector", bool, default=True)
     security_notification_emails: tuple[str, ...] = setting(
         f"{NS}:securityNotificationEmails", list, default=(), pattern=_EMAIL, what="email address"
     )

@@ -20,6 +20,8 @@ from provisioner.local.layout import Layout
 from provisioner.local.stack import CellState, LocalStack
 from provisioner.stackref import credential_store
 
+ROOT_DIR = Path(__file__).resolve().parents[1]  # the project: Pulumi.yaml, stacks/, policy/
+
 
 @dataclass
 class RunningStack:

@@ -8,13 +8,15 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from contract.status import ExitStatus
 from contract.tiers import PLAN_TIERS
 from provisioner import directory
 from provisioner.apply import ApplyOptions
-from provisioner.console import out, print_json
+from provisioner.console import err, out, print_json
+from provisioner.errors import InputError
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
-from provisioner.reporting import show_apply
+from provisioner.reporting import show_apply, show_cells_down
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
 
 app = typer.Typer(
@@ -40,13 +42,15 @@ def add(
     outputs = resolve(stack, outputs_file)
     row = {"partner": partner, "tenant": tenant, "plan": plan, "region": region}
     with cell_progress(not as_json) as progress:
-        done = Onboarding(outputs, credential_store(outputs), progress).add_tenant(row, cell=cell)
+        onboarding = Onboarding(outputs, credential_store(outputs), progress)
+        down = onboarding.skip_cells_down()  # placed among the cells that answer
+        done = onboarding.add_tenant(row, cell=cell)
     code = show_apply(done.results, as_json, dry_run=False)
     if not as_json:
         placed = done.placements[0]
         state = "added" if placed.new else "already present"
         out.print(f"tenant [bold]{tenant}[/] ({placed.id}) {state} in {placed.cell} of {stack}")
-    raise typer.Exit(code)
+    raise typer.Exit(ExitStatus.worst([code, show_cells_down(down, "placed and applied")]))
 
 
 @app.command("import")
@@ -81,16 +85,18 @@ def import_(
 @app.command("list")
 def list_(stack: StackOption, outputs_file: OutputsOption = None, as_json: JsonOption = False) -> None:
     """Every tenant of the stack, from all cells."""
-    rows = directory.tenants(resolve(stack, outputs_file))
+    up, down = directory.reachable(resolve(stack, outputs_file))
+    rows = directory.tenants(up)
     if as_json:
         print_json([t.as_json() for t in rows])
-        return
+        raise typer.Exit(show_cells_down(down, "listed"))
     table = Table(title=f"tenants of {stack}")
     for column in ("id", "slug", "partner", "plan", "region", "cell", "status"):
         table.add_column(column)
     for t in rows:
         table.add_row(t.id, t.slug, t.partner, t.plan, t.region, t.cell, t.status)
     out.print(table)
+    raise typer.Exit(show_cells_down(down, "listed"))
 
 
 @app.command("apply")
@@ -98,13 +104,24 @@ def apply_(
     stack: StackOption,
     jobs: JobsOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run; change nothing.")] = False,
+    expect_no_changes: Annotated[
+        bool,
+        typer.Option("--expect-no-changes", help="With --dry-run: exit 1 if anything would run (drift checks)."),
+    ] = False,
     lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another apply's lock.")] = 0.0,
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Reconcile the platform, all partners and all tenants on all cells (cells in parallel)."""
+    if expect_no_changes and not dry_run:
+        raise InputError("--expect-no-changes goes with --dry-run")
     outputs = resolve(stack, outputs_file)
     options = ApplyOptions(dry_run=dry_run, lock_wait=lock_wait)
     with cell_progress(not as_json) as progress:
         results = Onboarding(outputs, credential_store(outputs), progress).apply(options, jobs=jobs)
-    raise typer.Exit(show_apply(results, as_json, dry_run))
+    code = show_apply(results, as_json, dry_run)
+    pending = sum(len(r.planned) for r in results)
+    if expect_no_changes and pending and code is ExitStatus.OK:
+        err.print(f"[red]drift[/]: {pending} step(s) would run on {stack}; expected none", highlight=False)
+        code = ExitStatus.VIOLATIONS
+    raise typer.Exit(code)

@@ -153,6 +153,11 @@ class PgServer:
                     "synchronous_commit = off",
                     "full_page_writes = off",
                     "log_connections = off",
+                    # `provision dr drill`: a physical backup with WAL, a copy that streams WAL up to
+                    # an exact failure point (a logical slot's consistent point and its exported
+                    # snapshot), and commit times for the RPO.
+                    "wal_level = logical",
+                    "track_commit_timestamp = on",
                     "",
                 ]
             )
@@ -163,6 +168,7 @@ class PgServer:
                     "# TYPE   DATABASE USER ADDRESS       METHOD",
                     "local    all      all                scram-sha-256",
                     "hostssl  all      all  127.0.0.1/32  scram-sha-256",
+                    f"hostssl  replication {BOOTSTRAP_SUPERUSER} 127.0.0.1/32 scram-sha-256",
                     "hostnossl all     all  0.0.0.0/0     reject",
                     "host     all      all  ::/0          reject",
                     "",

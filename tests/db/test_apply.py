@@ -344,7 +344,7 @@ def test_secrets_manager_failure_fails_the_cell_cleanly(local_stack, outputs):
     from provisioner.stackref import credential_store
 
     class Refusing(type(credential_store(outputs))):
-        def ensure(self, *args, **kwargs):
+        def ensure_versioned(self, *args, **kwargs):
             raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied"}}, "CreateSecret")
 
     partner = unique("sm-down")

@@ -177,39 +177,66 @@ def test_monitoring_role_trusts_only_rds_monitoring_for_this_account():
     assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
 
 
-def test_restore_options_are_ignored_after_creation():
-    assert set(cluster(stack_run()).ignore_changes) == {
-        "snapshotIdentifier",
-        "globalClusterIdentifier",
-        "replicationSourceIdentifier",
-        "restoreToPointInTime",
-    }
-    assert len(RESTORE_IGNORE_CHANGES) == 4
+def test_only_what_aws_sets_outside_the_program_is_ignored():
+    c = cluster(stack_run())
+    assert set(c.ignore_changes) == {"globalClusterIdentifier", "replicationSourceIdentifier"}
+    assert RESTORE_IGNORE_CHANGES == ["global_cluster_identifier", "replication_source_identifier"]
 
 
-def test_restore_from_snapshot():
-    cell = CellConfig(name="cell-1", restore_from_snapshot="askasia-prod-eu-west-1-cell-1-final")
-    r = run(variant(cells=(cell,)))
-    c = cluster(r)
-    assert c.inputs["snapshotIdentifier"] == "askasia-prod-eu-west-1-cell-1-final"
-    assert "restoreToPointInTime" not in c.inputs
-    assert "snapshotIdentifier" in c.ignore_changes
-    assert c.inputs["storageEncrypted"] is True and c.inputs["kmsKeyId"] == key_arn(r, "data")
+def test_a_cluster_generation_is_kept_in_aws_when_no_longer_declared():
+    r = stack_run()
+    kept = [cluster(r), *instances(r), r.named(f"{CELL}-postgresql-logs")]
+    assert all(k.retain_on_delete for k in kept)
+    assert not r.named(f"{CELL}-subnets").retain_on_delete  # shared by every generation, never removed
 
 
-def test_restore_to_point_in_time():
-    pitr = PointInTimeRestore(
-        source_cluster_identifier="askasia-prod-eu-west-1-cell-1", use_latest_restorable_time=True
-    )
-    r = run(variant(cells=(CellConfig(name="cell-1", restore_to_point_in_time=pitr),)))
-    c = cluster(r)
+def restored(cell: CellConfig) -> tuple[MockRun, str]:
+    """The real prod-eu-west-1 config with cell-1 restored; the run and the restore tag."""
+    cells = (cell, *config().cells[1:])
+    assert cell.restore_tag is not None
+    return run(variant(cells=cells)), cell.restore_tag
+
+
+def test_a_restore_from_snapshot_declares_a_new_cluster_not_a_change_to_the_old_one():
+    snapshot = "arn:aws:rds:eu-central-1:123456789012:cluster-snapshot:awsbackup:copyjob-0f1e2d3c"
+    r, tag = restored(CellConfig(name="cell-1", restore_from_snapshot=snapshot))
+    assert re.fullmatch(r"r[0-9a-f]{6}", tag)
+    with pytest.raises(LookupError):
+        cluster(r)  # the old generation is no longer declared (and is retained, not deleted)
+    new = r.named(f"{CELL}-cluster-{tag}")
+    assert new.inputs["clusterIdentifier"] == f"{IDENT}-{tag}"
+    assert new.inputs["snapshotIdentifier"] == snapshot
+    assert "restoreToPointInTime" not in new.inputs
+    assert new.inputs["storageEncrypted"] is True and new.inputs["kmsKeyId"] == key_arn(r, "data")
+    assert new.inputs["finalSnapshotIdentifier"] == f"{IDENT}-{tag}-final"
+    fresh = [i for i in r.of_type("aws:rds/clusterInstance:ClusterInstance") if i.name.startswith(f"{CELL}-{tag}-")]
+    assert sorted(i.inputs["identifier"] for i in fresh) == [f"{IDENT}-{tag}-1", f"{IDENT}-{tag}-2"]
+    assert all(i.inputs["clusterIdentifier"] == new.id for i in fresh)
+    assert r.named(f"{CELL}-postgresql-logs-{tag}").inputs["name"] == f"/aws/rds/cluster/{IDENT}-{tag}/postgresql"
+    # The cell's network and parameters are the same resources as before: nothing else is replaced.
+    assert r.named(f"{CELL}-subnets").inputs["name"] == IDENT
+    assert r.named(f"{CELL}-params").inputs["name"] == IDENT
+    assert new.inputs["dbSubnetGroupName"] == IDENT
+    # The other cell is untouched.
+    assert cluster(r, "prod-eu-west-1-cell-2").inputs["clusterIdentifier"] == "askasia-prod-eu-west-1-cell-2"
+
+
+def test_a_restore_to_a_point_in_time_is_a_new_cluster_per_target_time():
+    def pitr(when: str) -> CellConfig:
+        return CellConfig(
+            name="cell-1",
+            restore_to_point_in_time=PointInTimeRestore(source_cluster_identifier=IDENT, restore_to_time=when),
+        )
+
+    r, tag = restored(pitr("2026-05-01T10:00:00Z"))
+    c = r.named(f"{CELL}-cluster-{tag}")
     assert c.inputs["restoreToPointInTime"] == {
-        "sourceClusterIdentifier": "askasia-prod-eu-west-1-cell-1",
-        "useLatestRestorableTime": True,
+        "sourceClusterIdentifier": IDENT,
+        "restoreToTime": "2026-05-01T10:00:00Z",
         "restoreType": "full-copy",
     }
     assert "snapshotIdentifier" not in c.inputs
-    assert "restoreToPointInTime" in c.ignore_changes
+    assert pitr("2026-05-01T10:05:00Z").restore_tag != tag  # another point in time, another cluster
 
 
 def args(**changes) -> DatabaseArgs:

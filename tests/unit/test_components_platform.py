@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -19,6 +20,7 @@ COMPONENT_TYPES = {
     "askasia:platform:Endpoint",
     "askasia:platform:Subprocessors",
     "askasia:platform:Backup",
+    "askasia:platform:DrBreachDetection",
 }
 
 
@@ -51,10 +53,46 @@ def test_only_dr_resources_use_the_dr_provider():
     in_dr = sorted(res.type for res in r.resources if res.region == "eu-central-1" and res.custom)
     assert in_dr == [
         "aws:backup/vault:Vault",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:cloudwatch/eventTarget:EventTarget",
+        "aws:guardduty/detector:Detector",
+        "aws:guardduty/detectorFeature:DetectorFeature",
         "aws:kms/alias:Alias",
+        "aws:kms/alias:Alias",
+        "aws:kms/key:Key",
         "aws:kms/replicaKey:ReplicaKey",
+        "aws:sns/topic:Topic",
+        "aws:sns/topicPolicy:TopicPolicy",
+        "aws:sns/topicSubscription:TopicSubscription",
         "pulumi:providers:aws",
     ]
+
+
+def test_the_dr_region_gets_the_primarys_breach_detection():
+    r = stack_run()
+    for region in ("eu-west-1", "eu-central-1"):
+        (detector,) = [d for d in r.of_type("aws:guardduty/detector:Detector") if d.region == region]
+        assert detector.inputs["enable"] is True
+        (feature,) = [f for f in r.of_type("aws:guardduty/detectorFeature:DetectorFeature") if f.region == region]
+        assert (feature.inputs["detectorId"], feature.inputs["name"]) == (detector.id, "RDS_LOGIN_EVENTS")
+        (rule,) = [x for x in r.of_type("aws:cloudwatch/eventRule:EventRule") if x.region == region]
+        (topic,) = [t for t in r.of_type("aws:sns/topic:Topic") if t.region == region]
+        (target,) = [t for t in r.of_type("aws:cloudwatch/eventTarget:EventTarget") if t.region == region]
+        assert (target.inputs["rule"], target.inputs["arn"]) == (rule.outputs["name"], topic.outputs["arn"])
+        key = next(k for k in r.of_type("aws:kms/key:Key") if k.outputs["arn"] == topic.inputs["kmsMasterKeyId"])
+        assert key.region == region  # SNS encrypts with a key in its own region
+        grants = json.loads(key.inputs["policy"])["Statement"]
+        assert any(
+            "events.amazonaws.com" in str(g["Principal"]) and "kms:GenerateDataKey*" in g["Action"] for g in grants
+        )
+        (email,) = [e for e in r.of_type("aws:sns/topicSubscription:TopicSubscription") if e.region == region]
+        assert email.inputs["endpoint"] == "security@askasia.in"
+
+
+def test_dr_breach_detection_stays_off_where_another_stack_watches_the_region():
+    r = run(variant(dr_breach_detection=False))
+    assert [d.region for d in r.of_type("aws:guardduty/detector:Detector")] == ["eu-west-1"]
+    assert not r.of_type("askasia:platform:DrBreachDetection")
 
 
 def test_transfer_gate_runs_before_any_resource():
@@ -95,3 +133,10 @@ def test_cluster_outputs_come_from_the_cluster_resources():
         assert out["master_secret_arn"] == cluster.outputs["masterUserSecrets"][0]["secretArn"]
         assert out["iam_auth"] is cluster.inputs["iamDatabaseAuthenticationEnabled"] is True
         assert out["database"] == cluster.inputs["databaseName"]
+
+
+def test_without_its_own_detector_a_region_still_routes_findings_to_its_topic():
+    r = run(variant(guard_duty_detector=False))
+    assert [d.region for d in r.of_type("aws:guardduty/detector:Detector")] == ["eu-central-1"]
+    assert "eu-west-1" in {x.region for x in r.of_type("aws:cloudwatch/eventRule:EventRule")}
+    assert "eu-west-1" in {x.region for x in r.of_type("aws:sns/topic:Topic")}
