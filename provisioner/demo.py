@@ -76,7 +76,7 @@ def main() -> None:
     console.print(Rule("6. offline compliance plan of a production stack (Pulumi program under mocks)"))
     run("plan", "--stack", "prod-eu-west-1")
 
-    console.print(Rule("6. evidence: every privacy promise, the controls that keep it, their latest results"))
+    console.print(Rule("7. evidence: every privacy promise, the controls that keep it, their latest results"))
     # Exit 1 is expected: the lifecycle promises are not built yet, and the local stack is not
     # deployed by the Pulumi program, so its infrastructure half shows no evidence here.
     report = local_root() / "evidence.html"
