@@ -14,10 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
-
-from compliance.paths import TEMPLATES_DIR
 from compliance.promises import KINDS, Clause, Promises
+from compliance.rendering import environment
 
 FORMATS = ("html", "json", "md")
 RESULTS = ("pass", "fail", "skip", "n/a", "error")
@@ -326,31 +324,9 @@ def build_report(
     )
 
 
-def _env(autoescape: bool) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _md_cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _css_class(value: str) -> str:
-    return value.replace("/", "").replace(" ", "-")
-
-
 def render(report: EvidenceReport, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report.as_dict(), indent=2) + "\n"
     if fmt not in FORMATS:
         raise EvidenceError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    env = _env(autoescape=fmt == "html")
-    env.filters["md"] = _md_cell
-    env.filters["css"] = _css_class
-    return env.get_template(f"evidence.{fmt}.j2").render(r=report)
+    return environment(autoescape=fmt == "html").get_template(f"evidence.{fmt}.j2").render(r=report)

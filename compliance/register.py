@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
-from compliance.paths import SUBPROCESSORS_FILE, TEMPLATES_DIR
+from compliance.paths import SUBPROCESSORS_FILE
+from compliance.rendering import environment
 from compliance.transfers import Basis, TransferRefused, Transfers, check_served, load_transfers
 from stackconfig.config import ConfigError, PlatformConfig
 from stackconfig.files import load_stack_config, stack_file, stack_names
@@ -351,12 +351,18 @@ def _subprocessors(path: Path, configs: list[_Facts], t: Transfers) -> list[Subp
     return out
 
 
+def _judged(t: Transfers, origin: str, country: str) -> tuple[str, dict[str, Any] | None]:
+    """The kind and the recorded basis (as a mapping) of data of `origin` held in `country`."""
+    basis = t.basis(origin, country)
+    return _kind(t, origin, country, basis), basis.as_dict() if basis else None
+
+
 def _arrows(t: Transfers, stack: str, origin: str, region: str, dr_region: str) -> list[Arrow]:
     code = t.origin(origin).code
     out = []
     for role, where in (("primary", region), ("dr", dr_region)):
         country = t.country_of(where)
-        basis = t.basis(code, country)
+        kind, basis = _judged(t, code, country)
         out.append(
             Arrow(
                 origin=code,
@@ -365,8 +371,8 @@ def _arrows(t: Transfers, stack: str, origin: str, region: str, dr_region: str) 
                 region=where,
                 country=country,
                 country_name=t.country_name(country),
-                kind=_kind(t, code, country, basis),
-                basis=basis.as_dict() if basis else None,
+                kind=kind,
+                basis=basis,
             )
         )
     return out
@@ -380,7 +386,7 @@ def _subprocessor_transfers(t: Transfers, facts: list[_Facts], subs: list[Subpro
             for origin in f.origins:
                 code = t.origin(origin).code
                 for country in sub.countries:
-                    basis = t.basis(code, country)
+                    kind, basis = _judged(t, code, country)
                     out.append(
                         SubprocessorTransfer(
                             subprocessor=sub.id,
@@ -388,8 +394,8 @@ def _subprocessor_transfers(t: Transfers, facts: list[_Facts], subs: list[Subpro
                             origin=code,
                             country=country,
                             country_name=t.country_name(country),
-                            kind=_kind(t, code, country, basis),
-                            basis=basis.as_dict() if basis else None,
+                            kind=kind,
+                            basis=basis,
                         )
                     )
     return out
@@ -481,29 +487,9 @@ def build_register(
     )
 
 
-def _env(autoescape: bool) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _md_cell(value: object) -> str:
-    # A pipe or newline would break a Markdown table row.
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def render(register: Register, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(register.as_dict(), indent=2) + "\n"
-    if fmt == "md":
-        env = _env(autoescape=False)
-        env.filters["md"] = _md_cell
-        return env.get_template("register.md.j2").render(r=register)
-    if fmt == "html":
-        return _env(autoescape=True).get_template("register.html.j2").render(r=register)
+    if fmt in ("md", "html"):
+        return environment(autoescape=fmt == "html").get_template(f"register.{fmt}.j2").render(r=register)
     raise RegisterError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")

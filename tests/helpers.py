@@ -4,12 +4,14 @@ converging the stack, and connecting as them."""
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from contract.outputs import StackOutputs, parse_outputs
 from provisioner import directory, onboarding
@@ -90,3 +92,17 @@ def app_credentials(outputs: StackOutputs, kind: str, owner_id: str) -> Credenti
 def connect_as(outputs: StackOutputs, kind: str, owner_id: str, cell: str) -> psycopg.Connection:
     """Log in with the app credentials stored in Secrets Manager, over verified TLS."""
     return connect(outputs.cluster(cell), app_credentials(outputs, kind, owner_id))
+
+
+def run_in_process(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """`provision ARGS` in this process (so a test can monkeypatch the tool): exit code, stdout, stderr."""
+    from provisioner import cli
+
+    monkeypatch.setattr(sys, "argv", ["provision", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    captured = capsys.readouterr()
+    code = exc.value.code
+    return (code if isinstance(code, int) else 0), captured.out, captured.err

@@ -9,7 +9,6 @@ import base64
 import datetime as dt
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from contract.jwks import KeyRing, jwk, jwks, token_policy
-from provisioner import aws, cli, jwtkeys
+from provisioner import aws, jwtkeys
+from tests.helpers import run_in_process
 from tests.unit.mock_stacks import STACKS_DIR
 
 REGION = "eu-west-1"
@@ -110,18 +110,9 @@ def test_a_token_signed_before_a_rotation_verifies_after_it(local_stack):
 # -- the commands ----------------------------------------------------------------------------
 
 
-def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["provision", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    captured = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
-
-
 def test_status_passes_on_the_local_stack_and_catches_a_tampered_jwks(local_stack, outputs, capsys, monkeypatch):
     monkeypatch.setenv("ASKASIA_LOCAL_DIR", str(local_stack.root))
-    code, out, _ = run_cli(["keys", "status", "--stack", "local"], capsys, monkeypatch)
+    code, out, _ = run_in_process(["keys", "status", "--stack", "local"], capsys, monkeypatch)
     assert code == 0 and "signing with local-jwt-1" in out
     ssm = aws.client("ssm", REGION)
     name = outputs.jwt["jwks_parameter"]
@@ -131,7 +122,7 @@ def test_status_passes_on_the_local_stack_and_catches_a_tampered_jwks(local_stac
     document["keys"].append({**document["keys"][0], "kid": "planted"})
     ssm.put_parameter(Name=name, Value=json.dumps(document), Type="String", Overwrite=True)
     try:
-        code, out, err = run_cli(["keys", "status", "--stack", "local", "--json"], capsys, monkeypatch)
+        code, out, err = run_in_process(["keys", "status", "--stack", "local", "--json"], capsys, monkeypatch)
         problems = json.loads(out)["problems"]
         assert code == 1 and "problem(s) in the published JWT key ring" in err
         assert any("kid local-jwt-2: the published key is not the public key KMS holds" in p for p in problems)
@@ -175,28 +166,28 @@ def deployed(outputs, tmp_path):
 def test_rotation_waits_for_the_ring_then_raises_the_generation(deployed, capsys, monkeypatch):
     stack, outputs_file, stacks = deployed
     args = ["keys", "rotate-jwt", "--stack", stack, "--outputs", str(outputs_file), "--stacks-dir", str(stacks)]
-    code, _, err = run_cli(args, capsys, monkeypatch)
+    code, _, err = run_in_process(args, capsys, monkeypatch)
     assert code == 2 and "rotation refused: the ring last changed at" in err  # next not yet in every cache
     later = jwtkeys.utcnow() + dt.timedelta(minutes=6)
     monkeypatch.setattr(jwtkeys, "utcnow", lambda: later)
-    code, out, err = run_cli(args, capsys, monkeypatch)
+    code, out, err = run_in_process(args, capsys, monkeypatch)
     assert code == 0, err
     assert "askasia:jwtKeyGeneration 1 -> 2" in out and f"{stack}-jwt-2 signs" in out
     text = (stacks / f"Pulumi.{stack}.yaml").read_text()
     assert "  askasia:jwtKeyGeneration: 2\n" in text and text.startswith("# Production, Ireland.")
     # Not deployed yet: a second rotation would drop the key still signing.
-    code, _, err = run_cli(args, capsys, monkeypatch)
+    code, _, err = run_in_process(args, capsys, monkeypatch)
     assert code == 2 and "deployed ring is at generation 1, the stack config at 2" in err
 
 
 def test_rotation_of_the_local_stack_or_a_broken_ring_is_refused(deployed, capsys, monkeypatch):
-    code, _, err = run_cli(["keys", "rotate-jwt", "--stack", "local"], capsys, monkeypatch)
+    code, _, err = run_in_process(["keys", "rotate-jwt", "--stack", "local"], capsys, monkeypatch)
     assert code == 2 and "rotate a deployed stack" in err
     stack, outputs_file, stacks = deployed
     aws.client("ssm", REGION).put_parameter(
         Name=f"/askasia/{stack}/auth/jwks", Value=json.dumps({"keys": []}), Type="String", Overwrite=True
     )
     args = ["keys", "rotate-jwt", "--stack", stack, "--outputs", str(outputs_file), "--stacks-dir", str(stacks)]
-    code, _, err = run_cli(args, capsys, monkeypatch)
+    code, _, err = run_in_process(args, capsys, monkeypatch)
     assert code == 2 and f"the published ring has problems: kid {stack}-jwt-1 is not published" in err
     assert "jwtKeyGeneration" not in Path(stacks / f"Pulumi.{stack}.yaml").read_text()

@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import yaml
 
 from compliance.evidence import EvidenceError, Result, SourceRun, build_report, render
 from compliance.promises import KINDS, load_promises
-from provisioner import cli
+from tests.helpers import run_in_process
 from tests.unit.mock_stacks import STACKS_DIR
 
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
@@ -155,15 +154,6 @@ def test_a_broken_record_is_refused(mutate, message):
 # -- the command, on the plan of a production stack ---------------------------------------------
 
 
-def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["provision", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    captured = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
-
-
 def stacks_copy(tmp_path: Path, **changes) -> Path:
     stacks = tmp_path / "stacks"
     stacks.mkdir(exist_ok=True)
@@ -179,7 +169,7 @@ def test_plan_evidence_is_recorded_and_a_past_report_is_regenerated(tmp_path, ca
     weak = stacks_copy(
         tmp_path, **{"askasia:deletionProtection": False, "askasia:allowInsecure": ["deletionProtection"]}
     )
-    code, out, err = run_cli([*base, "--source", "plan", "--stacks-dir", str(weak)], capsys, monkeypatch)
+    code, out, err = run_in_process([*base, "--source", "plan", "--stacks-dir", str(weak)], capsys, monkeypatch)
     first = json.loads(out)
     assert code == 1 and "plan: ran" in err
     security = next(c for c in first["clauses"] if c["id"] == "security-measures")
@@ -189,19 +179,21 @@ def test_plan_evidence_is_recorded_and_a_past_report_is_regenerated(tmp_path, ca
     assert isolation["verdict"] == "no evidence" and isolation["controls"][0]["status"] == "no result"
 
     shutil.copy(STACKS_DIR / "Pulumi.prod-eu-west-1.yaml", weak / "Pulumi.prod-eu-west-1.yaml")
-    code, out, _ = run_cli([*base, "--source", "plan", "--stacks-dir", str(weak)], capsys, monkeypatch)
+    code, out, _ = run_in_process([*base, "--source", "plan", "--stacks-dir", str(weak)], capsys, monkeypatch)
     security = next(c for c in json.loads(out)["clauses"] if c["id"] == "security-measures")
     assert security["verdict"] == "kept" and [h["verdict"] for h in security["history"]] == ["failing", "kept"]
     assert len(list((evidence / "prod-eu-west-1").glob("*-plan.json"))) == 2
 
     # The report as it stood after the first run, from the records alone.
     as_of = first["runs"][0]["finished_at"]
-    code, out, _ = run_cli([*base, "--as-of", as_of], capsys, monkeypatch)
+    code, out, _ = run_in_process([*base, "--as-of", as_of], capsys, monkeypatch)
     assert {c["id"]: c["verdict"] for c in json.loads(out)["clauses"]} == {
         c["id"]: c["verdict"] for c in first["clauses"]
     }
     html = tmp_path / "report.html"
-    code, _, err = run_cli([*base[:-2], "--recorded", "--format", "html", "--output", str(html)], capsys, monkeypatch)
+    code, _, err = run_in_process(
+        [*base[:-2], "--recorded", "--format", "html", "--output", str(html)], capsys, monkeypatch
+    )
     assert code == 1 and f"wrote {html}" in err and "promises kept" in err
     assert "rds-cluster-deletion-protection" in html.read_text()
 
@@ -216,6 +208,6 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch
         (["--as-of", "2020-01-01"], "at or before 2020-01-01T23:59:59Z"),
         (["--stacks-dir", str(tmp_path / "none")], "no such directory"),
     ):
-        code, out, err = run_cli([*base, *extra], capsys, monkeypatch)
+        code, out, err = run_in_process([*base, *extra], capsys, monkeypatch)
         assert code == 2 and message in err, (extra, err)
     assert list(tmp_path.iterdir()) == []
