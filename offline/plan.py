@@ -39,7 +39,7 @@ PLAN_CHECKS = {
     SUBPROCESSORS_RULE: "the sub-processors the program declares are exactly those the list names for the stack",
 }
 STACK_TYPE = "askasia:stack"
-SUBPROCESSOR_TAG = "askasia:subprocessor"
+SUBPROCESSOR_TAG = "askasia:subprocessor"  # as components/subprocessors.py tags (the plan imports no component)
 
 Runner = Callable[[PlatformConfig], Sequence[Resource]]
 
