@@ -7,6 +7,7 @@ rules; `plan` loads the offline run only when it runs.
 from __future__ import annotations
 
 import sys
+from functools import cache
 
 import typer
 
@@ -29,8 +30,10 @@ app = typer.Typer(
 PLAIN_REFUSALS = (OutputsInvalid, ConfigError, TransferRefused)
 
 
+@cache
 def _register() -> None:
-    # Each command group lives in its own module under provisioner/commands/.
+    # Each command group lives in its own module under provisioner/commands/. Once per process:
+    # `main()` may run several times in one process (tests), and typer would register twice.
     from provisioner.commands import (
         deploy,
         dr,
