@@ -25,6 +25,7 @@ from provisioner.apply import ApplyOptions, apply_stack
 from provisioner.local.drill import Drill
 from provisioner.local.motoserver import free_port
 from provisioner.local.pgserver import PgServer
+from provisioner.local.stack import DATABASE
 from provisioner.onboarding import NOTHING_ELSE
 from provisioner.stackref import credential_store
 
@@ -55,7 +56,7 @@ def bare_backup_and_start(drill: Drill) -> float:
     started = time.perf_counter()
     try:
         drill._backup(slot=False)
-        server.configure()
+        server.configure(DATABASE)
         server.start()
         return time.perf_counter() - started
     finally:

@@ -35,7 +35,7 @@ from provisioner.apply import ApplyOptions, apply_stack, apply_status
 from provisioner.errors import ProvisionError
 from provisioner.local.motoserver import free_port
 from provisioner.local.pgserver import PgServer
-from provisioner.local.stack import CellState, LocalStack
+from provisioner.local.stack import DATABASE, CellState, LocalStack
 from provisioner.stackref import credential_store
 from provisioner.verify.findings import verify_status
 from provisioner.verify.runner import VerifyOptions, verify_stack
@@ -185,7 +185,7 @@ class Drill:
         return held, lsn.decode(), (float(last[0]) if last and last[0] is not None else None)
 
     def _restore(self, target: str, lsn: str) -> None:
-        self.copy.configure()  # its own port and socket; TLS and SCRAM like every cell
+        self.copy.configure(DATABASE)  # its own port and socket; TLS and SCRAM like every cell
         if target == "failure":
             primary = self._libpq(self.source.port) + f" password={self._conninfo(self.source.port)['password']}"
             settings = {

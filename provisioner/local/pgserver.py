@@ -18,6 +18,8 @@ INSTALL_HINT = (
     "install them with `apt-get install -y postgresql` (Debian/Ubuntu), "
     "or set ASKASIA_PG_BIN to the directory holding initdb and pg_ctl"
 )
+# Extensions Aurora offers that the platform schedules its maintenance with; loaded at start.
+PRELOADED_EXTENSIONS = ("pg_cron",)
 
 
 def find_pg_bin() -> Path:
@@ -36,8 +38,16 @@ def find_pg_bin() -> Path:
         if all((directory / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
             major = _major_version(directory)
             if major >= MIN_MAJOR:
+                _require_extensions(directory, major)
                 return directory
     raise ProvisionError(f"PostgreSQL {MIN_MAJOR}+ server binaries not found: {INSTALL_HINT}")
+
+
+def _require_extensions(pg_bin: Path, major: int) -> None:
+    for name in PRELOADED_EXTENSIONS:
+        if not (pg_bin.parent / "lib" / f"{name}.so").exists():
+            package = f"postgresql-{major}-{name.removeprefix('pg_')}"
+            raise ProvisionError(f"{name} for PostgreSQL {major} not found: `apt-get install -y {package}`")
 
 
 def _major_version(pg_bin: Path) -> int:
@@ -93,7 +103,7 @@ class PgServer:
     def initialised(self) -> bool:
         return (self.data / "PG_VERSION").exists()
 
-    def init(self, bootstrap_password: str, server_cert: Path, server_key: Path, ca: Path) -> None:
+    def init(self, bootstrap_password: str, server_cert: Path, server_key: Path, ca: Path, database: str) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
         self.socket_dir.mkdir(exist_ok=True)
@@ -127,9 +137,9 @@ class PgServer:
             raise ProvisionError(f"initdb failed in {self.data}: {result.stderr.strip()[-300:]}")
         with (self.data / "postgresql.conf").open("a") as fh:
             fh.write("\ninclude 'askasia.conf'\n")
-        self.configure()
+        self.configure(database)
 
-    def configure(self) -> None:
+    def configure(self, database: str) -> None:
         """Loopback only, TLS 1.2+, SCRAM only, plain-text connections rejected."""
         tls = self.tls_dir
         (self.data / "askasia.conf").write_text(
@@ -158,6 +168,11 @@ class PgServer:
                     # snapshot), and commit times for the RPO.
                     "wal_level = logical",
                     "track_commit_timestamp = on",
+                    # Scheduled maintenance inside the database, as Aurora's pg_cron runs it.
+                    f"shared_preload_libraries = '{','.join(PRELOADED_EXTENSIONS)}'",
+                    f"cron.database_name = '{database}'",
+                    "cron.use_background_workers = on",
+                    "max_worker_processes = 16",
                     "",
                 ]
             )

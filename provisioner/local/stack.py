@@ -167,14 +167,15 @@ class LocalStack:
         fresh = not server.initialised
         if fresh:
             cert, key = tls.issue_server_cert(ca_cert, ca_key, self.layout.tls_dir / cell.name, HOST)
-            server.init(passwords["bootstrap"], cert, key, ca_cert)
+            server.init(passwords["bootstrap"], cert, key, ca_cert, DATABASE)
         else:
-            server.configure()
+            server.configure(DATABASE)
         if not port_free(cell.port):
             raise InputError(f"port {cell.port} on {HOST} for {cell.name} is busy: stop what uses it")
         server.start()
         if fresh:
             self._bootstrap(cell, passwords, ca_cert)
+        self._ensure_extensions(cell)
         report(f"{cell.name}: PostgreSQL {'initialised and ' if fresh else ''}started on {HOST}:{cell.port}")
 
     def bootstrap_conninfo(self, cell: CellState, dbname: str = "postgres") -> dict:
@@ -204,6 +205,21 @@ class LocalStack:
             )
             # A hardened cluster: nobody but the admins connects to the maintenance databases.
             conn.execute("revoke connect, temporary on database postgres, template1 from public")
+
+    def _ensure_extensions(self, cell: CellState) -> None:
+        # Aurora: the master (rds_superuser) creates pg_cron in cron.database_name and may hand
+        # its functions on; here the bootstrap superuser does the creating and the master gets
+        # what rds_superuser has over the cron schema.
+        with psycopg.connect(**self.bootstrap_conninfo(cell, DATABASE), autocommit=True) as conn:
+            conn.execute("create extension if not exists pg_cron")
+            master = sql.Identifier(MASTER_USER)
+            for statement in (
+                "grant usage on schema cron to {} with grant option",
+                "grant all on all tables in schema cron to {} with grant option",
+                "grant all on all sequences in schema cron to {} with grant option",
+                "grant execute on all functions in schema cron to {} with grant option",
+            ):
+                conn.execute(sql.SQL(statement).format(master))
 
     def _activate_env(self, moto: MotoServer) -> None:
         os.environ.update(self.aws_env(moto))

@@ -256,3 +256,17 @@ def test_status_reports_running_cells(local_stack):
     info = json.loads(result.stdout)
     assert [c["running"] for c in info["cells"]] == [True, True]
     assert info["moto"]["running"] is True
+
+
+def test_pg_cron_runs_in_the_platform_database_out_of_tenants_reach(local_stack):
+    """Scheduled maintenance (pg_cron, as Aurora offers it) is loaded in every cell."""
+    with local_stack.superuser() as conn:
+        assert conn.execute("show cron.database_name").fetchone()[0] == conn.info.dbname
+        assert (
+            conn.execute("select count(*) from pg_stat_activity where backend_type = 'pg_cron launcher'").fetchone()[0]
+            == 1
+        )
+        assert conn.execute("select has_schema_privilege('public', 'cron', 'usage')").fetchone()[0] is False
+        assert conn.execute(
+            "select has_function_privilege('askasia_master', 'cron.schedule(text, text, text)', 'execute')"
+        ).fetchone()[0]

@@ -386,6 +386,14 @@ BREAKS = [
         "error",
     ),
     (
+        "policy_to_public",
+        "pg_cron's schema opened to PUBLIC: its job list's TO PUBLIC policy reaches tenants",
+        ["grant usage on schema cron to public"],
+        "policy cron_job_policy on cron.job",
+        "TO PUBLIC",
+        "error",
+    ),
+    (
         "policy_missing_with_check",
         "FOR ALL without WITH CHECK",
         [

@@ -7,4 +7,11 @@ select 'policy_to_public' as "check",
            || ' to <the group role it is meant for>' as remediation
 from pg_policy p
 where 0 = any(p.polroles)
+    -- An extension's own tables (pg_cron's job list) in a schema PUBLIC cannot enter are out of
+    -- every tenant's reach whatever their policies say.
+    and not (
+        exists (select from pg_depend d
+                where d.classid = 'pg_class'::regclass and d.objid = p.polrelid and d.deptype = 'e')
+        and not has_schema_privilege('public', (select c.relnamespace from pg_class c where c.oid = p.polrelid), 'usage')
+    )
 order by 3;

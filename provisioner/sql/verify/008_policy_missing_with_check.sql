@@ -13,4 +13,11 @@ select 'policy_missing_with_check' as "check",
            || ' with check (tenant_id = (select platform.bound_tenant()))' as remediation
 from pg_policy p
 where p.polcmd in ('*', 'a', 'w') and p.polwithcheck is null
+    -- An extension's own tables (pg_cron's job list) in a schema PUBLIC cannot enter are out of
+    -- every tenant's reach whatever their policies say.
+    and not (
+        exists (select from pg_depend d
+                where d.classid = 'pg_class'::regclass and d.objid = p.polrelid and d.deptype = 'e')
+        and not has_schema_privilege('public', (select c.relnamespace from pg_class c where c.oid = p.polrelid), 'usage')
+    )
 order by 3;
