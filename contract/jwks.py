@@ -59,11 +59,6 @@ class KeyRing:
     def kids(self) -> dict[str, str]:
         return {role: self.kid(g) for role, g in self.generations.items()}
 
-    @property
-    def signing_kids(self) -> tuple[str, ...]:
-        """The keys that may sign (current and next); previous only verifies."""
-        return (self.kid(self.generation), self.kid(self.generation + 1))
-
     def rotated(self) -> KeyRing:
         return KeyRing(self.stack, self.generation + 1)
 

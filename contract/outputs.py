@@ -1,4 +1,4 @@
-"""The stack outputs: what the Pulumi program exports and `provision` reads (DESIGN.md).
+"""The stack outputs: what the Pulumi program exports and `provision` reads.
 
 `parse_outputs` validates a decoded JSON document into typed objects, so a wrong shape is one
 clear `OutputsInvalid`, not a KeyError later; `StackOutputs.to_json` gives the document back in

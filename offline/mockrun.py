@@ -98,12 +98,6 @@ class MockRun:
                 return r
         raise LookupError(f"no resource named {name!r}")
 
-    def by_urn(self, urn: str) -> MockResource:
-        for r in self.resources:
-            if r.urn == urn:
-                return r
-        raise LookupError(f"no resource with URN {urn!r}")
-
     def children(self, parent: MockResource) -> list[MockResource]:
         return [r for r in self.resources if r.parent == parent.urn]
 
@@ -415,7 +409,7 @@ class _AwsMocks(pulumi.runtime.Mocks):
         if token == "aws:kms/getPublicKey:getPublicKey":
             return self._public_key(str(args.args.get("keyId"))), []
         # A new provider function must get a mock here rather than silently return nothing.
-        raise NotImplementedError(f"provisioner.mockrun has no mock for function {token}")
+        raise NotImplementedError(f"offline.mockrun has no mock for function {token}")
 
     def _public_key(self, arn: str) -> dict[str, Any]:
         """A SubjectPublicKeyInfo in the layout KMS returns for the key's spec, its bytes derived

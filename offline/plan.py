@@ -26,7 +26,6 @@ from policy.engine import Violation, evaluate, inventory
 from policy.rules import RULES, STACK_RULES, Resource
 from stackconfig.config import ConfigError, PlatformConfig
 from stackconfig.files import load_stack_config, stack_file
-from stackconfig.hardening import INSECURE_TAG
 
 TRANSFER_RULE = "transfer-basis-recorded"
 SUBPROCESSOR_TRANSFER_RULE = "subprocessor-transfers-recorded"
@@ -311,16 +310,6 @@ def plan_stack(stack: str, stacks_dir: Path, runner: Runner | None = None) -> Pl
     found, subprocessors = subprocessor_checks(config, resources, Path(stacks_dir))
     violations = sorted(evaluate(resources) + found, key=lambda v: (not v.mandatory, v.rule_id, v.resource_name))
     return report(resources, violations, subprocessors)
-
-
-def insecure_resources(resources: Sequence[Resource]) -> dict[str, str]:
-    """name -> accepted weakenings, from the tag the components put on weakened resources."""
-    out = {}
-    for res in resources:
-        tags = res.inputs.get("tags")
-        if isinstance(tags, Mapping) and tags.get(INSECURE_TAG):
-            out[res.name] = str(tags[INSECURE_TAG])
-    return out
 
 
 def format_report(report: PlanReport) -> str:

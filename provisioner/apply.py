@@ -222,8 +222,7 @@ class CellApplier:
         recorded = plan.recorded.get(CREDENTIALS_STEP)
         if self.secret_versions is None or recorded is None or not plan.role:
             return False
-        kind, owner_id = plan.target.key.split(":", 1)
-        current = self.secret_versions.get(secret_name(self.outputs.stack, kind, owner_id))
+        current = self.secret_versions.get(secret_name(self.outputs.stack, plan.target.kind, plan.target.owner_id))
         return current is None or (recorded != "set" and recorded != current)  # "set": recorded before versions
 
     def _run_plans(self, conn: psycopg.Connection, plans: list[TargetPlan], batch: int) -> None:
@@ -269,8 +268,8 @@ class CellApplier:
             if plan.needs_credentials and plan.role:
                 if self.credentials is None:
                     raise ProvisionError("credentials are needed but no credential store was configured")
-                kind, owner_id = plan.target.key.split(":", 1)
-                issued = self.credentials.ensure_versioned(kind, owner_id, plan.role, self.endpoint)
+                target = plan.target
+                issued = self.credentials.ensure_versioned(target.kind, target.owner_id, plan.role, self.endpoint)
                 out[plan.target.key] = (scram_verifier(pgconn, issued.password, plan.role), issued.version)
         return out
 

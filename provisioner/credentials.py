@@ -64,9 +64,6 @@ class CredentialStore:
                     found[entry["Name"]] = current[0]
         return found
 
-    def ensure(self, kind: str, owner_id: str, username: str, endpoint: Endpoint) -> str:
-        return self.ensure_versioned(kind, owner_id, username, endpoint).password
-
     def ensure_versioned(self, kind: str, owner_id: str, username: str, endpoint: Endpoint) -> Issued:
         sm = aws.client("secretsmanager", self.region)
         name = secret_name(self.stack, kind, owner_id)

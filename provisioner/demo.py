@@ -12,6 +12,7 @@ import sys
 from rich.console import Console
 from rich.rule import Rule
 
+from contract.status import ExitStatus
 from provisioner.stackref import local_root
 
 console = Console()
@@ -26,7 +27,7 @@ TENANTS = [
 ]
 
 
-def run(*args: str, allow: tuple[int, ...] = (0,)) -> None:
+def run(*args: str, allow: tuple[ExitStatus, ...] = (ExitStatus.OK,)) -> None:
     console.print(f"[bold cyan]$ provision {' '.join(args)}[/]", highlight=False)
     code = subprocess.run([sys.executable, "-m", "provisioner", *args]).returncode
     if code not in allow:
@@ -59,7 +60,8 @@ def main() -> None:
     for partner, jurisdiction in PARTNERS.items():
         run("partners", "add", "--stack", "local", "--partner", partner, "--jurisdiction", jurisdiction)
     # The local stack serves EU, UK and IN: a US partner would make a transfer nobody declared.
-    run("partners", "add", "--stack", "local", "--partner", "hudson-digital", "--jurisdiction", "US", allow=(2,))
+    refused = (ExitStatus.COULD_NOT_RUN,)
+    run("partners", "add", "--stack", "local", "--partner", "hudson-digital", "--jurisdiction", "US", allow=refused)
     for partner, tenant, plan in TENANTS:
         run("tenants", "add", "--stack", "local", "--partner", partner, "--tenant", tenant, "--plan", plan)
 
@@ -80,7 +82,8 @@ def main() -> None:
     # Exit 1 is expected: the lifecycle promises are not built yet, and the local stack is not
     # deployed by the Pulumi program, so its infrastructure half shows no evidence here.
     report = local_root() / "evidence.html"
-    run("evidence", "--stack", "local", "--format", "html", "--output", str(report), allow=(0, 1))
+    judged = (ExitStatus.OK, ExitStatus.VIOLATIONS)
+    run("evidence", "--stack", "local", "--format", "html", "--output", str(report), allow=judged)
     console.print(f"open {report} in a browser: the summary is on top, each promise below it")
 
     console.print(Rule("done"))

@@ -22,7 +22,6 @@ from provisioner.errors import ProvisionError
 from provisioner.verify.findings import CellReport, verify_status
 from provisioner.verify.runner import VerifyOptions, verify_stack
 
-STEPS = ("preview", "up", "apply", "verify")
 POLICY_PACK_DIR = "policy"  # the CrossGuard pack of the project (PulumiPolicy.yaml)
 
 Report = Callable[[str], None]

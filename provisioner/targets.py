@@ -34,6 +34,7 @@ class Target:
     key: str  # the ledger's target column
     kind: str  # sql/<kind>/
     context: dict
+    owner_id: str = ""  # the partner's or tenant's id ("" for the platform)
 
     @cached_property
     def rendered(self) -> tuple[RenderedStep, ...]:
@@ -66,7 +67,10 @@ def platform_target(database: str, today: dt.date | None = None) -> Target:
 def partner_target(partner_id: str) -> Target:
     names = PartnerNames(partner_id)
     return Target(
-        f"partner:{partner_id}", "partner", {"roles": ROLES, "partner": {"id": partner_id, "app_role": names.app_role}}
+        f"partner:{partner_id}",
+        "partner",
+        {"roles": ROLES, "partner": {"id": partner_id, "app_role": names.app_role}},
+        owner_id=partner_id,
     )
 
 
@@ -81,4 +85,5 @@ def tenant_target(tenant_id: str, partner_id: str, plan: str) -> Target:
         "app_role": names.app_role,
         "ro_role": names.ro_role,
     }
-    return Target(f"tenant:{tenant_id}", "tenant", {"roles": ROLES, "tenant": tenant, "tables": TENANT_TABLES})
+    context = {"roles": ROLES, "tenant": tenant, "tables": TENANT_TABLES}
+    return Target(f"tenant:{tenant_id}", "tenant", context, owner_id=tenant_id)

@@ -1,4 +1,4 @@
-"""The stack-outputs contract: the validator accepts the DESIGN.md shape and names what is wrong."""
+"""The stack-outputs contract: the validator accepts the shape contract/outputs.py declares and names what is wrong."""
 
 import copy
 import json

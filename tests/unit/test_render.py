@@ -7,8 +7,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from provisioner import render
+from provisioner import render, resources
+from provisioner.resources import PackageIncomplete
 from provisioner.targets import audit_months, platform_target, tenant_target
+from provisioner.verify.catalog import catalog_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,3 +114,26 @@ def test_the_plan_constraint_is_rendered_from_the_contract(monkeypatch):
     assert {name for name in before if before[name] != after[name]} == {"R__plan_tiers"}
     text = next(r.text for r in platform_target("platform").rendered if r.step.name == "R__plan_tiers")
     assert "'enterprise', 'scale'" in text
+
+
+@pytest.mark.parametrize("missing", ["platform", "partner", "tenant"])
+def test_a_target_kind_without_steps_fails_closed(tmp_path: Path, monkeypatch, missing: str) -> None:
+    """An install whose sql/<kind>/ holds no steps renders nothing for that target: an error, not a no-op."""
+    for kind in ("platform", "partner", "tenant"):
+        (tmp_path / kind).mkdir()
+        if kind != missing:
+            (tmp_path / kind / "V001__x.sql.j2").write_text("select 1;\n")
+    monkeypatch.setattr(resources, "sql_dir", lambda: tmp_path)
+    with pytest.raises(PackageIncomplete, match=rf"no \*\.sql\.j2 files in .*{missing}: the package is incomplete"):
+        render.steps.__wrapped__(missing)
+    assert render.steps.__wrapped__("platform" if missing != "platform" else "tenant")
+
+
+def test_a_verifier_without_checks_fails_closed(tmp_path: Path, monkeypatch) -> None:
+    """No catalog checks is a broken install: the verifier stops instead of reporting a clean stack."""
+    (tmp_path / "verify").mkdir()
+    monkeypatch.setattr(resources, "sql_dir", lambda: tmp_path)
+    with pytest.raises(PackageIncomplete, match=r"no \*\.sql files in .*verify: the package is incomplete"):
+        catalog_checks.__wrapped__()
+    (tmp_path / "verify" / "001_example.sql").write_text("select 1;\n")
+    assert [c.name for c in catalog_checks.__wrapped__()] == ["example"]

@@ -18,7 +18,7 @@ from compliance.transfers import (
     stack_refusals,
 )
 
-# The AWS commercial regions and their countries (REFERENCE.md), all of which must be listed.
+# The AWS commercial regions and their countries (as AWS lists them), all of which must be listed.
 REGIONS = {
     "af-south-1": "ZA",
     "ap-east-1": "HK",
