@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,9 @@ import pytest
 import yaml
 
 from offline.plan import PlanCouldNotRun, plan_stack
-from provisioner import cli
+from tests.helpers import run_in_process as run_cli
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
-
-
-def run_cli(
-    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["provision", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    captured = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
 
 
 def _stack_copy(tmp_path: Path, name: str, changes: dict[str, Any], base: str = "prod-eu-west-1") -> Path:

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,10 @@ import yaml
 
 from compliance import register
 from compliance.register import RegisterError, build_register, render
-from provisioner import cli
+from tests.helpers import run_in_process as run_cli
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 TODAY = dt.date(2026, 6, 1)
-
-
-def run_cli(args, capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["provision", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    captured = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
 
 
 def _stacks_dir(tmp_path: Path, extra: dict[str, dict] | None = None) -> Path:
