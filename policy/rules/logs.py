@@ -22,7 +22,9 @@ def plan_tier(props: Props) -> str | None:
     "logs-retention-plan-tier",
     "mandatory",
     LOG_GROUP,
-    "A log group tagged with a plan tier keeps logs exactly as long as the plan promises (90/90/400).",
+    "A log group tagged with a plan tier keeps logs exactly as long as the plan promises ("
+    + "/".join(str(d) for d in TIER_RETENTION_DAYS.values())
+    + ").",
     "Set retention_in_days to the tier's days: " + ", ".join(f"{t} {d}" for t, d in TIER_RETENTION_DAYS.items()) + ".",
 )
 def retention_plan_tier(props: Props) -> str | None:
@@ -43,7 +45,7 @@ def retention_plan_tier(props: Props) -> str | None:
     "advisory",
     LOG_GROUP,
     "Every log group expires its logs, with a value CloudWatch accepts.",
-    "Set retention_in_days to one of 1, 3, 5, 7, 14, 30, 60, 90, ... 400, ... 3653.",
+    "Set retention_in_days to one of " + ", ".join(map(str, sorted(VALID_RETENTION_DAYS))) + ".",
 )
 def retention_set(props: Props) -> str | None:
     days = number(props.get("retentionInDays"))
