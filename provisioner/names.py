@@ -28,7 +28,7 @@ def check_id(value: str, what: str = "id") -> str:
     return value
 
 
-def check_slug(value: str, what: str = "slug") -> str:
+def check_slug(value: object, what: str = "slug") -> str:
     # fullmatch on an ASCII-only class: no quotes, semicolons, spaces, unicode look-alikes or
     # a trailing newline get through.
     if not isinstance(value, str) or not _SLUG.fullmatch(value):
@@ -39,13 +39,13 @@ def check_slug(value: str, what: str = "slug") -> str:
     return value
 
 
-def check_plan(value: str) -> str:
-    if value not in PLAN_TIERS:
+def check_plan(value: object) -> str:
+    if not isinstance(value, str) or value not in PLAN_TIERS:
         raise InputError(f"plan {value!r} is invalid: choose one of {', '.join(PLAN_TIERS)}")
     return value
 
 
-def check_jurisdiction(value: str) -> str:
+def check_jurisdiction(value: object) -> str:
     if not isinstance(value, str) or not _JURISDICTION.fullmatch(value):
         raise InputError(f"jurisdiction {value!r} is invalid: use a code such as EU, UK, IN, US")
     return value

@@ -39,9 +39,9 @@ def validate_tenant_rows(
     for number, row in enumerate(rows, start=1):
         where = f"row {number}: " if len(rows) > 1 else ""
         try:
-            slug = check_slug(row.get("tenant"), "tenant")  # type: ignore[arg-type]
-            plan = check_plan(row.get("plan"))  # type: ignore[arg-type]
-            partner_slug = check_slug(row.get("partner"), "partner")  # type: ignore[arg-type]
+            slug = check_slug(row.get("tenant"), "tenant")
+            plan = check_plan(row.get("plan"))
+            partner_slug = check_slug(row.get("partner"), "partner")
             region = str(row.get("region") or outputs.region)
             if partner_slug not in partners:
                 raise InputError(f"partner {partner_slug!r} not found in stack {outputs.stack}")
