@@ -211,6 +211,11 @@ class EvidenceReport:
     def count(self, verdict: str) -> int:
         return sum(c.verdict == verdict for c in self.clauses)
 
+    @property
+    def history_points(self) -> int:
+        """How many past runs a clause's history shows at most."""
+        return HISTORY_POINTS
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "stack": self.stack,

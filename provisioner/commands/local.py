@@ -121,7 +121,8 @@ def drill(
             out.print(f"{r.cell}: {steps}", highlight=False)
             verdict = "[green]nothing lost[/]" if not r.lost else f"[red]{len(r.differences)} difference(s)[/]"
             out.print(
-                f"{r.cell}: RTO {r.rto:.2f} s, RPO {r.rpo:.2f} s (to {r.target}, {r.recovery_lsn}); "
+                f"{r.cell}: RTO {r.rto:.2f} s, RPO {r.rpo:.2f} s "
+                f"(restored to the {r.target} point, WAL {r.recovery_lsn}); "
                 f"{r.tenants} tenant(s), {r.tables} table(s), {r.rows} row(s) compared: {verdict}",
                 highlight=False,
             )

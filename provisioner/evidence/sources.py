@@ -40,7 +40,11 @@ def _timed(source: str, stack: str, command: str, work: Callable[[], Outcome]) -
 def run_plan(stack: str, stacks_dir: Path | None) -> SourceRun:
     def work() -> Outcome:
         if stacks_dir is None or not stack_file(stack, stacks_dir).is_file():
-            return "not applicable", f"no stack config Pulumi.{stack}.yaml: the Pulumi program does not deploy it", {}
+            return (
+                "not applicable",
+                f"the Pulumi program does not deploy this stack (it has no Pulumi.{stack}.yaml)",
+                {},
+            )
         try:
             # The one door to the Pulumi program, as `provision plan` opens it: only when it runs.
             from offline.plan import PLAN_CHECKS, PlanCouldNotRun, plan_stack

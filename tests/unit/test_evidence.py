@@ -103,6 +103,28 @@ def test_the_report_as_of_a_past_moment_and_the_history_of_a_clause():
     assert before_any.runs == [] and set(verdicts(before_any).values()) <= {"no evidence", "not kept yet"}
 
 
+def test_every_format_shows_a_clauses_history_with_its_times():
+    t1 = T0 + dt.timedelta(days=1)
+    broken = Result("fail", "EU -> me-south-1 has no basis")
+    runs = everything(T0, {"register:stack-transfers-recorded": broken}) + everything(t1)
+    report = build_report(PROMISES, "s1", runs, t1, t1)
+    points = "2026-06-01T09:00:00Z failing; 2026-06-02T09:00:00Z kept"
+    assert f"History (oldest first): {points}." in render(report, "md")
+    html = render(report, "html")
+    card = html[html.index('id="international-transfers"') :]
+    line = card[: card.index("</p>", card.index('class="history-line"'))]
+    assert re.findall(r"([0-9T:-]+Z) (failing|kept)</span>", line) == [
+        ("2026-06-01T09:00:00Z", "failing"),
+        ("2026-06-02T09:00:00Z", "kept"),
+    ]
+    assert "oldest on the left" in html  # the summary's squares are explained where they are shown
+    transfers = next(c for c in json.loads(render(report, "json"))["clauses"] if c["id"] == "international-transfers")
+    assert transfers["history"] == [
+        {"at": "2026-06-01T09:00:00Z", "verdict": "failing"},
+        {"at": "2026-06-02T09:00:00Z", "verdict": "kept"},
+    ]
+
+
 def test_html_is_one_self_contained_page_with_the_summary_on_top():
     html = render(build_report(PROMISES, "s1", everything(T0), T0, T0), "html")
     assert "<style>" in html and not re.search(r"<(link|script|img|iframe)\b", html)

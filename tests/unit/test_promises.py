@@ -9,8 +9,9 @@ import functools
 from pathlib import Path
 
 import pytest
+import yaml
 
-from compliance.promises import KINDS, PromisesInvalid, load_promises, policy_text
+from compliance.promises import KINDS, PROMISES_FILE, Promises, PromisesInvalid, load_promises, policy_text
 from compliance.register import REGISTER_CHECKS
 from offline.plan import PLAN_CHECKS
 from policy.rules import RULES, STACK_RULES
@@ -56,25 +57,54 @@ def test_every_kind_has_its_source():
     assert set(existing()) == set(KINDS) == set(WHERE)
 
 
-def test_every_control_a_clause_names_exists():
-    missing = [
+def named_but_missing(promises: Promises, found: dict[str, frozenset[str]]) -> list[str]:
+    return [
         f"clause {clause.id} names {control.kind} {control.id!r}, which does not exist in {WHERE[control.kind]}"
-        for clause in load_promises().clauses
+        for clause in promises.clauses
         for control in clause.controls
-        if control.id not in existing()[control.kind]
+        if control.id not in found[control.kind]
     ]
+
+
+def serving_no_clause(promises: Promises, found: dict[str, frozenset[str]]) -> list[str]:
+    named = promises.controls()
+    return [
+        f"{kind} {name!r} serves no clause: add it under controls.{kind} of the clause it keeps in "
+        "compliance/promises.yaml"
+        for kind in MUST_SERVE
+        for name in sorted(found[kind] - named[kind])
+    ]
+
+
+def test_every_control_a_clause_names_exists():
+    missing = named_but_missing(load_promises(), existing())
     assert missing == [], "\n".join(missing)
 
 
 def test_every_rule_and_check_serves_a_clause():
-    named = load_promises().controls()
-    serving_none = [
-        f"{kind} {name!r} serves no clause: add it under controls.{kind} of the clause it keeps in "
-        "compliance/promises.yaml"
-        for kind in MUST_SERVE
-        for name in sorted(existing()[kind] - named[kind])
-    ]
+    serving_none = serving_no_clause(load_promises(), existing())
     assert serving_none == [], "\n".join(serving_none)
+
+
+def test_a_made_up_control_and_a_check_no_clause_names_are_both_caught(tmp_path: Path):
+    """The two tests above fail when promises.yaml names a control nobody built, and when a new
+    rule or check lands without a clause."""
+    doc = yaml.safe_load(PROMISES_FILE.read_text(encoding="utf-8"))
+    clause = next(c for c in doc["clauses"] if c["id"] == "encryption-and-tls")
+    clause["controls"]["verify"] = [*clause["controls"]["verify"], "tls_everywhere_maybe"]
+    path = tmp_path / "promises.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    found = existing()
+    assert named_but_missing(load_promises(path), found) == [
+        "clause encryption-and-tls names verify 'tls_everywhere_maybe', which does not exist in " + WHERE["verify"]
+    ]
+    newcomer = {**found, "verify": found["verify"] | {"sequence_leak"}, "rule": found["rule"] | {"rds-new-rule"}}
+    assert serving_no_clause(load_promises(), newcomer) == [
+        "rule 'rds-new-rule' serves no clause: add it under controls.rule of the clause it keeps in "
+        "compliance/promises.yaml",
+        "verify 'sequence_leak' serves no clause: add it under controls.verify of the clause it keeps in "
+        "compliance/promises.yaml",
+    ]
 
 
 def test_quotes_are_the_policys_own_words():
