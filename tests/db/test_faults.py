@@ -68,16 +68,17 @@ def partner(outputs):
 def test_kill_9_at_random_moments_then_a_rerun_converges_and_verify_passes(local_stack, outputs, partner):
     rng = random.Random(KILL_SEED)
     env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root)}
+    apply_cmd = [sys.executable, "-m", "provisioner", "tenants", "apply", "--stack", "local", "--json"]
+    # The kill window is measured on this machine, under its load: one whole apply of a batch.
+    record(outputs, partner, 12, "killcalib")
+    started = time.monotonic()
+    subprocess.run(apply_cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    whole_apply = time.monotonic() - started
     left_pending = 0
     for trial in range(KILL_TRIALS):
         ids = record(outputs, partner, 12, f"kill{trial:02d}")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "provisioner", "tenants", "apply", "--stack", "local", "--json"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.2, 2.5))  # anywhere from start-up to after the last commit
+        proc = subprocess.Popen(apply_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 1.5) * whole_apply)  # anywhere from start-up to after the last commit
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert half_made(local_stack, outputs, partner) == [], f"trial {trial}"
@@ -89,7 +90,7 @@ def test_kill_9_at_random_moments_then_a_rerun_converges_and_verify_passes(local
     assert [r.status for r in results] == ["ok", "ok"], [r.errors for r in results]
     assert half_made(local_stack, outputs, partner) == []
     mine = [t for t in directory.tenants(outputs) if t.partner == partner]
-    assert len(mine) == 12 * KILL_TRIALS
+    assert len(mine) == 12 * (KILL_TRIALS + 1)
     reports = verify_stack(outputs, VerifyOptions(probes=3, seed=KILL_SEED))
     assert verify_status(reports) is ExitStatus.OK, [(r.errors, r.findings[:3]) for r in reports]
 
