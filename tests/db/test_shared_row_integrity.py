@@ -8,8 +8,9 @@ import datetime as dt
 
 import psycopg
 import pytest
-from psycopg import errors
+from psycopg import errors, sql
 
+from contract.outputs import PROXY_USER
 from provisioner.connect import connect_master
 from tests.helpers import connect_as, onboard, unique
 
@@ -185,3 +186,25 @@ def test_platform_writes_still_work_and_the_owner_keeps_retention(world):
         assert len(attempt(master, *cost(world, worker_run_id=world["runs"][a.id]))) == 1
         assert attempt(master, *audit(world, occurred_at=month_ago)) is errors.InsufficientPrivilege
         master.rollback()
+
+
+def test_the_proxys_database_user_is_the_operator_with_no_password(local_stack, world):
+    """The one user the RDS Proxy logs in as (end-to-end IAM): no password, no attribute, and
+    the operator's rights only (so it, too, cannot backdate or rewrite audit events)."""
+    with local_stack.superuser(dbname="platform") as su:
+        role = su.execute(
+            "select rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolpassword is null "
+            "from pg_authid where rolname = %s",
+            (PROXY_USER,),
+        ).fetchone()
+        member_of = {
+            r[0]
+            for r in su.execute(
+                "select m.roleid::regrole::text from pg_auth_members m where m.member = %s::regrole", (PROXY_USER,)
+            )
+        }
+        su.execute(sql.SQL("set role {}").format(sql.Identifier(PROXY_USER)))
+        assert attempt(su, *audit(world, occurred_at=months_from_now(-20))) is errors.InsufficientPrivilege
+        assert attempt(su, "delete from platform.audit_events") is errors.InsufficientPrivilege
+    assert role == (True, False, False, False, False, True)
+    assert member_of == {"askasia_operator"}

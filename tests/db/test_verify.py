@@ -1010,6 +1010,14 @@ BREAKS = [
         "statistics target -1",
         "error",
     ),
+    (
+        "role_membership",
+        "the proxy's service role made the owner",
+        ["grant askasia_platform_owner to askasia_platform_service"],
+        "role askasia_platform_service",
+        "is a member of askasia_platform_owner",
+        "error",
+    ),
 ]
 # Checks whose breaks cannot happen inside a transaction (server settings, a plain-text login),
 # and the module that breaks them on purpose.
