@@ -5,6 +5,7 @@ master, the operator) still go in, and audit events are append-only for every ru
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import psycopg
 import pytest
@@ -208,3 +209,49 @@ def test_the_proxys_database_user_is_the_operator_with_no_password(local_stack, 
         assert attempt(su, "delete from platform.audit_events") is errors.InsufficientPrivilege
     assert role == (True, False, False, False, False, True)
     assert member_of == {"askasia_operator"}
+
+
+def test_a_cell_holding_rows_the_platform_never_wrote_converges(local_stack, world):
+    """A cell from before V030 where a tenant already wrote a negative amount in 'XXX' against
+    a run that is not its own: apply converges it, the constraints those rows break stay NOT VALID
+    (enforced on new rows) and verify names them; the others are validated."""
+    from provisioner.verify.catalog import catalog_checks, run_checks
+    from tests.helpers import converge
+
+    a, stranger = world["a"], uuid.uuid4()  # a run A does not have (A may hold a row with B's run id)
+    added = ["cost_entries_worker_run_fkey", "cost_entries_amount_check", "cost_entries_currency_check"]
+    with local_stack.superuser(autocommit=True) as su:
+        for name in added:
+            su.execute(sql.SQL("alter table platform.cost_entries drop constraint {}").format(sql.Identifier(name)))
+        su.execute("alter table platform.worker_runs drop constraint worker_runs_finished_check")
+        su.execute("drop index platform.cost_entries_worker_run_idx")
+        su.execute(
+            "insert into platform.cost_entries (tenant_id, partner_id, worker_run_id, amount, currency) "
+            "values (%s, %s, %s, -99999999.999999, 'XXX')",
+            (a.id, a.partner_id, stranger),
+        )
+        su.execute(
+            "delete from platform.schema_ledger where target = 'platform' and step = 'V030__shared_row_integrity'"
+        )
+    try:
+        converge(world["outputs"])
+        with local_stack.superuser() as su:
+            validated = dict(
+                su.execute(
+                    "select conname, convalidated from pg_constraint where conname = any(%s)",
+                    (added + ["worker_runs_finished_check"],),
+                ).fetchall()
+            )
+            (check,) = [c for c in catalog_checks() if c.name == "shared_row_integrity"]
+            found = {(f.level, f.object) for f in run_checks(su, "askasia_master", (check,))}
+        assert validated == {**dict.fromkeys(added, False), "worker_runs_finished_check": True}
+        assert found == {("warn", f"constraint {name} on platform.cost_entries") for name in added}
+        with connect_as(world["outputs"], "tenant", a.id, "cell-1") as conn:
+            assert attempt(conn, *cost(world, amount="-1")) is errors.CheckViolation
+    finally:
+        with local_stack.superuser(autocommit=True) as su:
+            su.execute("delete from platform.cost_entries where currency = 'XXX'")
+            for name in added:
+                su.execute(
+                    sql.SQL("alter table platform.cost_entries validate constraint {}").format(sql.Identifier(name))
+                )

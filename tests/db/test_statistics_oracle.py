@@ -155,6 +155,7 @@ def test_a_cell_that_holds_statistics_is_cleared_by_apply(local_stack, outputs, 
         for table in (*TABLES, "tenants", "partners", "role_bindings"):
             su.execute(sql.SQL("analyze platform.{}").format(sql.Identifier(table)))
         before = collected(su)
+        policies_before = policies(su)
         su.execute(
             "delete from platform.schema_ledger where target = 'platform' "
             "and step in ('V031__no_statistics', 'R__statistics')"
@@ -166,6 +167,7 @@ def test_a_cell_that_holds_statistics_is_cleared_by_apply(local_stack, outputs, 
     converge(outputs)
     with local_stack.superuser() as su:
         assert collected(su) == 0
+        assert policies(su) == policies_before  # dropped and re-created as they were
         (check,) = [c for c in catalog_checks() if c.name == "statistics_target"]
         assert run_checks(su, MASTER, (check,)) == []
     with connect_as(outputs, "tenant", world["a"].id, "cell-1") as conn:
@@ -181,3 +183,10 @@ def collected(su) -> int:
         "where c.relnamespace = 'platform'::regnamespace and c.relname <> 'schema_ledger' "
         "and not (c.relname ~ '^audit_events' and a.attname = 'occurred_at')"
     ).fetchone()[0]
+
+
+def policies(su) -> list[tuple]:
+    return su.execute(
+        "select tablename, policyname, permissive, roles, cmd, qual, with_check from pg_policies "
+        "where schemaname = 'platform' order by 1, 2"
+    ).fetchall()
