@@ -1,6 +1,18 @@
 """The TLS endpoint of a cell: DNS names, an ACM certificate, and an RDS Proxy that requires
 TLS and IAM authentication.
 
+Who connects where. Tenants' app roles and partners' console roles connect to the cluster
+endpoint directly (the stack outputs' `app_endpoint`), each with its own SCRAM credential from
+Secrets Manager, so row level security binds every session to its role. A proxy registers at
+most 200 Secrets Manager secrets (one per database user it logs in as; RDS Proxy quotas in the
+Aurora User Guide), far fewer than the tenants of a cell, and a proxy that logs in with one
+shared credential makes every application that one user. So the proxy serves only the
+platform's own service role (contract.outputs.PROXY_USER, a member of the operator role),
+with end-to-end IAM authentication (`default_auth_scheme = IAM_AUTH`: clients present an IAM
+token, and the proxy logs in to the database with IAM too, with no stored secret at all):
+the proxy's IAM role may `rds-db:connect` as that one database user and nothing else; it reads
+no secret, the master's least of all (policy rule rds-proxy-not-master).
+
 Clients that verify the server (sslmode=verify-full) must connect to the AWS host names the
 stack outputs export: Aurora and RDS Proxy present AWS-issued certificates for those names,
 not for the Route 53 aliases. The aliases and the ACM certificate serve TLS terminators and
@@ -18,6 +30,7 @@ import pulumi_aws as aws
 
 from components.iam import document, service_trust
 from components.network import PORT, postgres_security_group
+from contract.outputs import PROXY_USER
 
 CERT_KEY_ALGORITHMS = ("RSA_2048", "EC_prime256v1", "EC_secp384r1")
 
@@ -36,8 +49,7 @@ class EndpointArgs:
     cluster_identifier: pulumi.Input[str]
     writer_endpoint: pulumi.Input[str]
     reader_endpoint: pulumi.Input[str]
-    master_secret_arn: pulumi.Input[str]
-    secrets_key_arn: pulumi.Input[str]
+    cluster_resource_id: pulumi.Input[str]
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str] = "aws"
     certificate_key_algorithm: str = "RSA_2048"
@@ -141,37 +153,32 @@ class Endpoint(pulumi.ComponentResource):
             opts=child,
         )
 
-        # The proxy reads the master secret, nothing else.
+        # The proxy logs in to the database as the platform's service role, with IAM: it may
+        # connect as that one user, and reads no secret.
         role = aws.iam.Role(
             f"{name}-proxy-role",
-            description=f"RDS Proxy {args.proxy_name} reads the cluster's master secret",
+            description=f"RDS Proxy {args.proxy_name} connects to the cluster as {PROXY_USER} (IAM)",
             assume_role_policy=service_trust("rds.amazonaws.com", args.account_id),
             tags=tags,
             opts=child,
         )
+        db_user_arn = pulumi.Output.all(args.partition, args.account_id, args.cluster_resource_id).apply(
+            lambda v: f"arn:{v[0]}:rds-db:{args.region}:{v[1]}:dbuser:{v[2]}/{PROXY_USER}"
+        )
         aws.iam.RolePolicy(
-            f"{name}-proxy-secret",
+            f"{name}-proxy-connect",
             role=role.id,
             policy=document(
                 [
                     {
-                        "Sid": "ReadMasterSecret",
+                        "Sid": "ConnectAsPlatformService",
                         "Effect": "Allow",
-                        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                        "Resource": args.master_secret_arn,
-                    },
-                    {
-                        "Sid": "DecryptMasterSecret",
-                        "Effect": "Allow",
-                        "Action": "kms:Decrypt",
-                        "Resource": args.secrets_key_arn,
-                        "Condition": {
-                            "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
-                        },
-                    },
+                        "Action": "rds-db:connect",
+                        "Resource": db_user_arn,
+                    }
                 ]
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{name}-proxy-secret")]),
         )
 
         self.proxy = aws.rds.Proxy(
@@ -184,15 +191,8 @@ class Endpoint(pulumi.ComponentResource):
             require_tls=True,
             debug_logging=False,  # debug logs would carry SQL text
             idle_client_timeout=1800,
-            auths=[
-                aws.rds.ProxyAuthArgs(
-                    auth_scheme="SECRETS",
-                    description="master credentials; clients must present an IAM token",
-                    iam_auth="REQUIRED",
-                    client_password_auth_type="POSTGRES_SCRAM_SHA_256",
-                    secret_arn=args.master_secret_arn,
-                )
-            ],
+            # End-to-end IAM: no `auths`, so no secret (and never the master's) is registered.
+            default_auth_scheme="IAM_AUTH",
             tags=tags,
             opts=child,
         )

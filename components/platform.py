@@ -143,8 +143,7 @@ class RegionalPlatform(pulumi.ComponentResource):
                     cluster_identifier=db.cluster.cluster_identifier,
                     writer_endpoint=db.endpoint,
                     reader_endpoint=db.reader_endpoint,
-                    master_secret_arn=db.master_secret_arn,
-                    secrets_key_arn=keys.arns["secrets"],
+                    cluster_resource_id=db.cluster.cluster_resource_id,
                     account_id=account_id,
                     partition=partition,
                     depends_on=db.instances,
@@ -194,6 +193,10 @@ class RegionalPlatform(pulumi.ComponentResource):
                 {
                     "cell": cell,
                     "endpoint": db.endpoint,
+                    # Tenants' and partners' applications connect to the cluster directly;
+                    # the proxy serves the platform's service role only (components/endpoint.py).
+                    "app_endpoint": db.endpoint,
+                    "proxy_endpoint": self.endpoints[cell].proxy.endpoint,
                     "port": db.port,
                     "database": cfg.database.database_name,
                     "master_secret_arn": db.master_secret_arn,

@@ -15,6 +15,9 @@ from contract.kms import KMS_PURPOSES
 from contract.tiers import PLAN_TIERS
 
 DR_KEYS = ("region", "mode")
+# The database user the cell's RDS Proxy logs in as (end-to-end IAM), the platform's own
+# service; tenants' and partners' applications connect to `app_endpoint`, never through it.
+PROXY_USER = "askasia_platform_service"
 # Where the application reads its token policy and the JWT verification keys (contract/jwks.py).
 JWT_KEYS = ("jwks_parameter", "config_parameter")
 
@@ -28,7 +31,13 @@ class Cluster:
     """One cell: an Aurora cluster (or a local PostgreSQL server) and how to reach it."""
 
     cell: str
-    endpoint: str
+    endpoint: str  # the writer, where `provision` connects
+    # Where tenants' app roles and partners' console roles connect: the cluster itself, each
+    # with its own credential, so row level security binds the session to its role.
+    app_endpoint: str
+    # The RDS Proxy: pooled, IAM-authenticated, for PROXY_USER only ("" where there is none,
+    # as in the local stack).
+    proxy_endpoint: str
     port: int
     database: str
     master_secret_arn: str

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 
+from contract.outputs import PROXY_USER
 from contract.tiers import PLAN_TIERS
 from provisioner import render
 from provisioner.names import PartnerNames, TenantNames
@@ -60,7 +61,13 @@ def audit_months(today: dt.date) -> list[dict]:
 
 def platform_target(database: str, today: dt.date | None = None) -> Target:
     today = today or dt.datetime.now(dt.UTC).date()
-    context = {"roles": ROLES, "database": database, "audit_months": audit_months(today), "plan_tiers": PLAN_TIERS}
+    context = {
+        "roles": ROLES,
+        "database": database,
+        "audit_months": audit_months(today),
+        "plan_tiers": PLAN_TIERS,
+        "service_role": PROXY_USER,
+    }
     return Target("platform", "platform", context)
 
 

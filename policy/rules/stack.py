@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from policy.rules import rds, s3, secrets
-from policy.rules.base import Resource, present, stack_rule
+from policy.rules.base import Resource, present, seq, stack_rule
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 
@@ -112,3 +112,44 @@ def secret_rotation(resources: Sequence[Resource]) -> list[tuple[str, str]]:
         for secret in (r for r in resources if r.type == secrets.SECRET)
         if not any(points_at(rot, "secretId", secret) for rot in rotations)
     ]
+
+
+# The name RDS gives every master secret it manages (manage_master_user_password).
+MANAGED_MASTER_SECRET = ":secret:rds!"
+
+
+def _master_secret_arns(clusters: Sequence[Resource]) -> set[str]:
+    arns: set[str] = set()
+    for cluster in clusters:
+        for props in (cluster.inputs, cluster.outputs or {}):
+            for secret in seq(props.get("masterUserSecrets")):
+                arn = secret.get("secretArn") if isinstance(secret, Mapping) else None
+                if isinstance(arn, str) and arn:
+                    arns.add(arn)
+    return arns
+
+
+@stack_rule(
+    "rds-proxy-not-master",
+    "mandatory",
+    rds.PROXY,
+    "No RDS Proxy logs in to the database with a cluster's master secret: every application "
+    "connecting through it would be the master, past row level security.",
+    "Use end-to-end IAM (default_auth_scheme='IAM_AUTH') for the platform's service role, or register "
+    "the secret of a dedicated role; never the cluster's master_user_secrets.",
+)
+def proxy_not_master(resources: Sequence[Resource]) -> list[tuple[str, str]]:
+    clusters = [r for r in resources if r.type == rds.CLUSTER]
+    masters = _master_secret_arns(clusters)
+    found: list[tuple[str, str]] = []
+    for proxy in (r for r in resources if r.type == rds.PROXY):
+        for i, auth in enumerate(seq(proxy.inputs.get("auths"))):
+            arn = auth.get("secretArn") if isinstance(auth, Mapping) else None
+            if isinstance(arn, str) and (arn in masters or MANAGED_MASTER_SECRET in arn):
+                found.append((proxy.name, f"auths[{i}] is the master secret {arn}"))
+        # In a preview the ARN is unknown; CrossGuard still says which resource it came from.
+        built_from = set((proxy.refs or {}).get("auths") or ())
+        for cluster in clusters:
+            if cluster.name in built_from:
+                found.append((proxy.name, f"auths are built from cluster {cluster.name}'s master secret"))
+    return found

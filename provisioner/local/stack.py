@@ -278,6 +278,8 @@ class LocalStack:
                 {
                     "cell": cell.name,
                     "endpoint": HOST,
+                    "app_endpoint": HOST,
+                    "proxy_endpoint": "",  # no RDS Proxy here
                     "port": cell.port,
                     "database": DATABASE,
                     "master_secret_arn": arn,

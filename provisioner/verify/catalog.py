@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 
+from contract.outputs import PROXY_USER
 from provisioner.resources import PackageIncomplete, sql_files
 from provisioner.targets import ROLES
 from provisioner.verify.findings import Finding
@@ -41,8 +42,9 @@ def catalog_checks() -> tuple[CatalogCheck, ...]:
 
 
 def check_params(master: str) -> dict[str, str]:
-    """The named parameters every check may use: the platform roles and the master's name."""
-    return {**ROLES, "master": master}
+    """The named parameters every check may use: the platform roles, the platform's service
+    role (the RDS Proxy's one database user) and the master's name."""
+    return {**ROLES, "service": PROXY_USER, "master": master}
 
 
 def run_checks(

@@ -934,6 +934,90 @@ BREAKS = [
         "an override chooses password_encryption=md5",
         "error",
     ),
+    (
+        "shared_row_integrity",
+        "the trigger dating audit events dropped",
+        ["drop trigger stamped_now on platform.audit_events"],
+        "trigger stamped_now on platform.audit_events",
+        "missing",
+        "error",
+    ),
+    (
+        "shared_row_integrity",
+        "the trigger dating cost entries disabled",
+        ["alter table platform.cost_entries disable trigger stamped_now"],
+        "trigger stamped_now on platform.cost_entries",
+        "disabled",
+        "error",
+    ),
+    (
+        "shared_row_integrity",
+        "audit events deletable by the operator",
+        ["grant delete on platform.audit_events to askasia_operator"],
+        "table platform.audit_events",
+        "DELETE held by askasia_operator",
+        "error",
+    ),
+    (
+        "shared_row_integrity",
+        "worker runs updatable in every column",
+        ["grant update on platform.worker_runs to askasia_tenant_app"],
+        "table platform.worker_runs",
+        "UPDATE held by askasia_tenant_app",
+        "error",
+    ),
+    (
+        "shared_row_integrity",
+        "a run's start time updatable",
+        ["grant update (started_at) on platform.worker_runs to askasia_tenant_app"],
+        "column platform.worker_runs.started_at",
+        "UPDATE held by askasia_tenant_app",
+        "error",
+    ),
+    (
+        "shared_row_integrity",
+        "negative amounts accepted",
+        ["alter table platform.cost_entries drop constraint cost_entries_amount_check"],
+        "constraint cost_entries_amount_check on platform.cost_entries",
+        "missing",
+        "error",
+    ),
+    (
+        "shared_row_integrity",
+        "a currency constraint left NOT VALID",
+        [
+            "alter table platform.cost_entries drop constraint cost_entries_currency_check",
+            "alter table platform.cost_entries add constraint cost_entries_currency_check "
+            "check (currency <> 'XXX') not valid",
+        ],
+        "constraint cost_entries_currency_check on platform.cost_entries",
+        "NOT VALID",
+        "warn",
+    ),
+    (
+        "statistics_target",
+        "statistics collected on a shared table's tenant column",
+        ["alter table platform.worker_runs alter column tenant_id set statistics 100"],
+        "column platform.worker_runs.tenant_id",
+        "statistics target 100",
+        "error",
+    ),
+    (
+        "statistics_target",
+        "a partition back at the default target",
+        ["alter table {partition} alter column actor set statistics -1"],
+        "column {partition}.actor",
+        "statistics target -1",
+        "error",
+    ),
+    (
+        "role_membership",
+        "the proxy's service role made the owner",
+        ["grant askasia_platform_owner to askasia_platform_service"],
+        "role askasia_platform_service",
+        "is a member of askasia_platform_owner",
+        "error",
+    ),
 ]
 # Checks whose breaks cannot happen inside a transaction (server settings, a plain-text login),
 # and the module that breaks them on purpose.
@@ -1055,6 +1139,34 @@ def test_probe_catches_a_grant_on_another_tenants_table(local_stack, outputs, wo
     }
     assert any(d.startswith("SELECT succeeded") for d in found)
     assert any(d.startswith("INSERT got past the privilege checks") for d in found)  # leads.name is NOT NULL
+    assert verify_status([report]) == 1
+
+
+@catches("probe_statistics")
+def test_probe_catches_statistics_on_a_shared_table(local_stack, outputs, world):
+    names = world.names()
+    with committed(
+        local_stack,
+        names,
+        [
+            "alter table platform.worker_runs alter column tenant_id set statistics 100",
+            "insert into platform.worker_runs (tenant_id, partner_id, worker) "
+            "select {b_id_lit}, {pb_lit}, {plant_lit} from generate_series(1, 500)",
+            "analyze platform.worker_runs",
+        ],
+        [
+            "delete from platform.worker_runs where worker = {plant_lit}",
+            "alter table platform.worker_runs alter column tenant_id set statistics 0",
+            "delete from pg_statistic where starelid = 'platform.worker_runs'::regclass",
+        ],
+    ):
+        report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
+    found = [
+        f
+        for f in probe_findings(report, "probe_statistics")
+        if f.object == shown("{a_app} -> platform.worker_runs", names)
+    ]
+    assert found and shown("tenant_id = tenant {b_id}", names) in found[0].detail
     assert verify_status([report]) == 1
 
 
@@ -1317,6 +1429,7 @@ def test_cli_with_an_empty_probe_package_fails_closed_before_reaching_a_cell(loc
 
 # -- a stack of its own: one tenant in cell-1, none in cell-2 ---------------------------------
 PAIR_CHECKS = {
+    "probe_statistics",
     "probe_tenant_objects",
     "probe_set_role",
     "probe_shared_rows",

@@ -7,28 +7,21 @@ import json
 import pytest
 
 from components.endpoint import EndpointArgs
-from tests.unit.mock_stacks import config, key_arn, stack_run
+from contract.outputs import PROXY_USER
+from tests.unit.mock_stacks import config, stack_run
 
 CELL = "prod-eu-west-1-cell-1"
 
 
-def test_proxy_requires_tls_and_iam_auth_against_the_master_secret():
+def test_proxy_requires_tls_and_end_to_end_iam_and_registers_no_secret():
     r = stack_run()
     proxy = r.named(f"{CELL}-endpoint-proxy")
-    secret_arn = r.named(f"{CELL}-cluster").outputs["masterUserSecrets"][0]["secretArn"]
     i = proxy.inputs
     assert i["engineFamily"] == "POSTGRESQL"
     assert i["requireTls"] is True
     assert i["debugLogging"] is False
-    assert i["auths"] == [
-        {
-            "authScheme": "SECRETS",
-            "iamAuth": "REQUIRED",
-            "clientPasswordAuthType": "POSTGRES_SCRAM_SHA_256",
-            "secretArn": secret_arn,
-            "description": "master credentials; clients must present an IAM token",
-        }
-    ]
+    assert i["defaultAuthScheme"] == "IAM_AUTH"
+    assert not i.get("auths")  # no secret registered: the master's cannot be among them
 
 
 def test_proxy_sits_in_the_private_subnets_behind_its_own_group():
@@ -54,19 +47,32 @@ def test_proxy_sits_in_the_private_subnets_behind_its_own_group():
     ]
 
 
-def test_proxy_role_reads_only_the_master_secret():
+def test_proxy_role_connects_only_as_the_platform_service_and_reads_no_secret():
     r = stack_run()
     role = r.named(f"{CELL}-endpoint-proxy-role")
     assert r.named(f"{CELL}-endpoint-proxy").inputs["roleArn"] == role.outputs["arn"]
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "rds.amazonaws.com"}
-    doc = json.loads(r.named(f"{CELL}-endpoint-proxy-secret").inputs["policy"])
-    secret_arn = r.named(f"{CELL}-cluster").outputs["masterUserSecrets"][0]["secretArn"]
-    read, decrypt = doc["Statement"]
-    assert read["Resource"] == secret_arn
-    assert set(read["Action"]) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
-    assert decrypt["Resource"] == key_arn(r, "secrets")
-    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == "secretsmanager.eu-west-1.amazonaws.com"
+    policies = [p for p in r.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.id]
+    assert [p.name for p in policies] == [f"{CELL}-endpoint-proxy-connect"]
+    (statement,) = json.loads(policies[0].inputs["policy"])["Statement"]
+    resource_id = r.named(f"{CELL}-cluster").outputs["clusterResourceId"]
+    assert statement["Action"] == "rds-db:connect"
+    assert statement["Resource"] == f"arn:aws:rds-db:eu-west-1:123456789012:dbuser:{resource_id}/{PROXY_USER}"
+    assert "secretsmanager" not in policies[0].inputs["policy"]
+
+
+def test_the_stack_passes_the_proxy_rule_and_the_rule_fails_the_old_master_secret_proxy():
+    from policy.rules import STACK_RULES, Resource
+
+    r = stack_run()
+    (rule,) = [x for x in STACK_RULES if x.id == "rds-proxy-not-master"]
+    resources = [Resource(x.type, x.name, x.inputs, x.outputs) for x in r.resources]
+    assert rule.check(resources) == []
+    master = r.named(f"{CELL}-cluster").outputs["masterUserSecrets"][0]["secretArn"]
+    proxy = r.named(f"{CELL}-endpoint-proxy")
+    old = Resource(proxy.type, proxy.name, {**proxy.inputs, "auths": [{"authScheme": "SECRETS", "secretArn": master}]})
+    assert rule.check([*resources, old]) == [(proxy.name, f"auths[0] is the master secret {master}")]
 
 
 def test_proxy_targets_the_cell_cluster_after_its_instances():
@@ -127,8 +133,7 @@ def test_endpoint_args_refuse_weak_certificate_keys():
             cluster_identifier="c",
             writer_endpoint="w",
             reader_endpoint="r",
-            master_secret_arn="s",
-            secrets_key_arn="k",
+            cluster_resource_id="cluster-ABC",
             account_id="1",
             certificate_key_algorithm="RSA_1024",
         )

@@ -130,6 +130,9 @@ def test_cluster_outputs_come_from_the_cluster_resources():
     for out in r.outputs["clusters"]:
         cluster = r.named(f"prod-eu-west-1-{out['cell']}-cluster")
         assert out["endpoint"] == cluster.outputs["endpoint"]
+        # applications connect to the cluster itself; the proxy is the platform service's only
+        assert out["app_endpoint"] == cluster.outputs["endpoint"]
+        assert out["proxy_endpoint"] == r.named(f"prod-eu-west-1-{out['cell']}-endpoint-proxy").outputs["endpoint"]
         assert out["master_secret_arn"] == cluster.outputs["masterUserSecrets"][0]["secretArn"]
         assert out["iam_auth"] is cluster.inputs["iamDatabaseAuthenticationEnabled"] is True
         assert out["database"] == cluster.inputs["databaseName"]

@@ -64,7 +64,7 @@ def test_a_source_that_does_not_judge_the_stack_is_no_evidence_and_an_error_is_f
     runs = everything(T0)
     runs[0] = SourceRun("plan", "s1", "provision plan --stack s1", T0, T0, "not applicable", "no stack config")
     found = verdicts(build_report(PROMISES, "s1", runs, T0, T0))
-    assert found["isolation"] == "kept"  # verify and probes only
+    assert found["isolation"] == "no evidence"  # verify and probes passed; its proxy rule is the plan's
     assert found["encryption-and-tls"] == "no evidence" and found["security-measures"] == "no evidence"
     runs[1] = SourceRun("verify", "s1", "provision tenants verify", T0, T0, "could not run", "cell-1 down")
     found = verdicts(build_report(PROMISES, "s1", runs, T0, T0))

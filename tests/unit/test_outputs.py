@@ -17,6 +17,8 @@ GOOD = {
         {
             "cell": "cell-1",
             "endpoint": "c1.cluster-abc.eu-west-1.rds.amazonaws.com",
+            "app_endpoint": "c1.cluster-abc.eu-west-1.rds.amazonaws.com",
+            "proxy_endpoint": "askasia-prod-eu-west-1-cell-1.proxy-abc.eu-west-1.rds.amazonaws.com",
             "port": 5432,
             "database": "platform",
             "master_secret_arn": "arn:aws:secretsmanager:eu-west-1:1:secret:x",
@@ -46,6 +48,8 @@ def test_good_outputs_parse():
     [
         (lambda d: d.pop("kms"), "lack kms"),
         (lambda d: d["clusters"][0].pop("endpoint"), "clusters[0] lacks endpoint"),
+        (lambda d: d["clusters"][0].pop("app_endpoint"), "clusters[0] lacks app_endpoint"),
+        (lambda d: d["clusters"][0].update(proxy_endpoint=None), "clusters[0].proxy_endpoint must be str"),
         (lambda d: d["clusters"][0].update(port="5432"), "clusters[0].port must be int"),
         (lambda d: d["clusters"][0].update(iam_auth="yes"), "iam_auth must be bool"),
         (lambda d: d["clusters"].append(dict(d["clusters"][0])), "duplicate cell"),

@@ -472,3 +472,48 @@ def test_evaluate_orders_mandatory_first_and_includes_stack_rules() -> None:
         "secret-rotation-configured",
     }
     assert check_stack([]) == []
+
+
+MASTER_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-0a1b2c3d-AbCdEf"
+CLUSTER_WITH_SECRET = Resource(
+    "aws:rds/cluster:Cluster",
+    "cell-1",
+    {**GOOD_CLUSTER},
+    {"id": "askasia-cell-1", "masterUserSecrets": [{"secretArn": MASTER_SECRET, "secretStatus": "active"}]},
+)
+
+
+def _proxy(**inputs: Any) -> Resource:
+    return Resource("aws:rds/proxy:Proxy", "cell-1-proxy", {"engineFamily": "POSTGRESQL", "requireTls": True, **inputs})
+
+
+def test_proxy_with_end_to_end_iam_and_no_secret_passes() -> None:
+    rule = _stack_rule("rds-proxy-not-master")
+    assert rule.check([CLUSTER_WITH_SECRET, _proxy(defaultAuthScheme="IAM_AUTH")]) == []
+    dedicated = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:askasia/prod/cell-1/platform-service-AbCdEf"
+    assert rule.check([CLUSTER_WITH_SECRET, _proxy(auths=[{"authScheme": "SECRETS", "secretArn": dedicated}])]) == []
+
+
+def test_proxy_logging_in_with_the_master_secret_is_reported() -> None:
+    rule = _stack_rule("rds-proxy-not-master")
+    bad = _proxy(auths=[{"authScheme": "SECRETS", "iamAuth": "REQUIRED", "secretArn": MASTER_SECRET}])
+    assert rule.check([CLUSTER_WITH_SECRET, bad]) == [
+        ("cell-1-proxy", f"auths[0] is the master secret {MASTER_SECRET}")
+    ]
+    # RDS names every master secret it manages rds!...: caught without the cluster in view
+    assert rule.check([bad]) == [("cell-1-proxy", f"auths[0] is the master secret {MASTER_SECRET}")]
+    # and through the engine, as a mandatory violation on the proxy
+    found = check_stack([CLUSTER_WITH_SECRET, bad])
+    assert [(v.rule_id, v.severity) for v in found if v.rule_id == "rds-proxy-not-master"] == [
+        ("rds-proxy-not-master", "mandatory")
+    ]
+
+
+def test_proxy_master_secret_seen_through_crossguard_property_dependencies() -> None:
+    # In a preview the secret ARN is unknown; CrossGuard says the auths were built from the cluster.
+    preview = Resource(
+        "aws:rds/proxy:Proxy", "cell-1-proxy", {"auths": [{"authScheme": "SECRETS"}]}, refs={"auths": ["cell-1"]}
+    )
+    assert _stack_rule("rds-proxy-not-master").check([CLUSTER_WITH_SECRET, preview]) == [
+        ("cell-1-proxy", "auths are built from cluster cell-1's master secret")
+    ]

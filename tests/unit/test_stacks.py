@@ -20,6 +20,8 @@ CONTRACT = {"stack", "region", "origins", "clusters", "kms", "dr", "audit_log_gr
 CLUSTER_FIELDS = {
     "cell": str,
     "endpoint": str,
+    "app_endpoint": str,
+    "proxy_endpoint": str,
     "port": int,
     "database": str,
     "master_secret_arn": str,

@@ -13,7 +13,7 @@ import pytest
 from provisioner.console import out
 from provisioner.resources import PackageIncomplete
 from provisioner.verify import probes
-from provisioner.verify.catalog import catalog_checks
+from provisioner.verify.catalog import catalog_checks, check_params
 from provisioner.verify.findings import CellReport, Finding, verify_status
 from provisioner.verify.prober import ProbeRun, nothing_probed, sample_pairs
 from provisioner.verify.probes import discover, probe_checks
@@ -31,7 +31,8 @@ def test_every_check_file_returns_rows_of_its_own_name_in_the_uniform_shape():
         for column in ("level", "object", "detail", "remediation"):
             assert re.search(rf"\bas {column}\b", text), f"{check.path.name} lacks {column}"
         # psycopg named parameters only: a bare % would be read as a placeholder.
-        assert re.sub(r"%\((owner|operator|tenant_app|tenant_read|partner_app|master)\)s", "", text).count("%") == 0
+        named = "|".join(check_params("master"))
+        assert re.sub(rf"%\(({named})\)s", "", text).count("%") == 0
 
 
 def test_sample_pairs_takes_every_pair_when_few_and_a_fixed_size_when_many():

@@ -1,0 +1,71 @@
+"""No statistics oracle: tenant A's EXPLAIN of a shared table estimates the same number of
+rows for tenant B's id as for an id nobody has, and a partner's for another partner's id as
+for an id nobody has. Planner statistics are read under row level security for leakproof
+operators, so a difference is another tenant's or partner's row count showing through."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+
+from psycopg import sql
+
+from provisioner.verify.probing import PartnerProbe, ProbeCheck, TenantProbe, TenantRef
+from provisioner.verify.session import Session
+from provisioner.verify.statements import SharedRelation
+
+NAME = "probe_statistics"
+
+
+def random_id() -> str:
+    """An id of the tenants' shape (12 lower-case letters and digits) that no tenant has but by
+    a chance of one in 36^12."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12))
+
+
+def plan_rows(explained: Any) -> float | None:
+    """The top node's row estimate from EXPLAIN (FORMAT JSON)."""
+    try:
+        return float(explained[0]["Plan"]["Plan Rows"])
+    except (TypeError, KeyError, IndexError, ValueError):
+        return None
+
+
+def _estimate(s: Session, rel: SharedRelation, column: str, value: str) -> float | None:
+    query = sql.SQL("explain (format json) select * from {} where {} = %(v)s").format(
+        sql.Identifier(rel.schema, rel.name), sql.Identifier(column)
+    )
+    outcome = s.attempt(NAME, (query, {"v": value}))
+    return plan_rows(outcome.rows[0][0]) if outcome.kind == "ok" and outcome.rows else None
+
+
+def _compare(s: Session, rel: SharedRelation, column: str, theirs: str, whose: str) -> None:
+    known, unknown = _estimate(s, rel, column, theirs), _estimate(s, rel, column, random_id())
+    if known is not None and unknown is not None and known != unknown:
+        s.log.violation(
+            NAME,
+            f"{s.who} -> {rel.label}",
+            f"EXPLAIN estimates {known:g} rows for {column} = {whose}, {unknown:g} for an id nobody has",
+        )
+
+
+def _with(shared: tuple[SharedRelation, ...], column: str) -> list[SharedRelation]:
+    """Platform relations carrying `column` (a partition, refused to a tenant, estimates nothing)."""
+    flag = {"tenant_id": "has_tenant", "partner_id": "has_partner"}[column]
+    return [r for r in shared if r.schema == "platform" and getattr(r, flag)]
+
+
+def tenant_against(probe: TenantProbe, b: TenantRef) -> None:
+    for rel in _with(probe.shared, "tenant_id"):
+        _compare(probe.session, rel, "tenant_id", b.id, f"tenant {b.id}")
+
+
+def partner_view(probe: PartnerProbe) -> None:
+    if probe.other is None:
+        return
+    for rel in _with(probe.shared, "partner_id"):
+        _compare(probe.session, rel, "partner_id", probe.other.partner_id, f"partner {probe.other.partner_id}")
+
+
+CHECK = ProbeCheck(NAME, against=tenant_against, partner=partner_view)
