@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import psycopg
@@ -64,7 +65,7 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
     except Exception as exc:  # botocore: the master secret cannot be read
         report.errors.append(f"cell {cluster.cell}: cannot read the master secret: {exc}")
         return
-    with conn:
+    with conn, ExitStack() as stack:
         try:
             conn.execute(MASTER_TIMEOUTS)
             if not platform_present(conn):
@@ -73,9 +74,13 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
                 )
                 return
             # Shared with other verifies, exclusive with apply: a half-applied cell would show
-            # findings that are only transient. Released when the session ends.
-            if not celllock.take_shared(conn):
-                report.errors.append(f"cell {cluster.cell}: an apply is running; verify when it has finished")
+            # findings that are only transient. Held on a session of its own, released with it.
+            lock = connect(cluster, creds, autocommit=True)
+            stack.enter_context(lock)
+            if not celllock.take_shared(lock):
+                report.errors.append(
+                    f"cell {cluster.cell}: an apply is running{celllock.holder(conn)}; verify when it has finished"
+                )
                 return
             if options.catalog:
                 mark = time.perf_counter()
@@ -105,6 +110,8 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
                 report.probe_attempts = probe.attempts
                 report.checks_run += [c.name for c in probe_checks()]  # a skipped one ran and found nothing to probe
                 report.skipped |= probe.skipped
+        except ProvisionError as exc:  # the lock's own session could not connect
+            report.errors.append(str(exc))
         except psycopg.Error as exc:
             report.errors.append(f"cell {cluster.cell}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
 

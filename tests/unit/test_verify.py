@@ -31,7 +31,8 @@ def test_every_check_file_returns_rows_of_its_own_name_in_the_uniform_shape():
         for column in ("level", "object", "detail", "remediation"):
             assert re.search(rf"\bas {column}\b", text), f"{check.path.name} lacks {column}"
         # psycopg named parameters only: a bare % would be read as a placeholder.
-        assert re.sub(r"%\((owner|operator|tenant_app|tenant_read|partner_app|master)\)s", "", text).count("%") == 0
+        params = r"%\((owner|operator|tenant_app|tenant_read|partner_app|guard|master|limits)\)s"
+        assert re.sub(params, "", text).count("%") == 0
 
 
 def test_sample_pairs_takes_every_pair_when_few_and_a_fixed_size_when_many():
