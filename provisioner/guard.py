@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.types.numeric import Int8
 
 from contract.outputs import Cluster, StackOutputs
 from provisioner.connect import Credentials, connect, connect_master
@@ -104,7 +105,9 @@ class Action:
 
 def guard_pass(conn: psycopg.Connection, limits: GuardLimits, db: int) -> list[Action]:
     """One pass on the guard's open session (autocommit): terminate, then record."""
-    params = {"max_locks": limits.max_locks, "idle_seconds": limits.idle_seconds, "db": db}
+    # Fixed parameter types (psycopg picks int2/int4/int8 by value): a new type is a new plan,
+    # and planning it looks up catalog entries the warm-up did not cache.
+    params = {"max_locks": Int8(limits.max_locks), "idle_seconds": Int8(limits.idle_seconds), "db": Int8(db)}
     actions = [Action(*row) for row in conn.execute(LOCKS_AND_IDLE, params).fetchall()]
     try:
         actions += [Action(*row) for row in conn.execute(SHARE).fetchall()]
@@ -136,7 +139,7 @@ def open_guard(cluster: Cluster, creds: Credentials) -> tuple[psycopg.Connection
     conn.execute("set statement_timeout = '10s'; set lock_timeout = '2s'; set idle_in_transaction_session_timeout = 0")
     db = int(scalar(conn, "select oid from pg_database where datname = current_database()"))
     conn.execute("select pg_has_role('pg_signal_backend', 'usage'), pg_has_role('pg_read_all_stats', 'usage')")
-    conn.execute("explain " + LOCKS_AND_IDLE, {"max_locks": 0, "idle_seconds": 0, "db": db})
+    conn.execute("explain " + LOCKS_AND_IDLE, {"max_locks": Int8(0), "idle_seconds": Int8(0), "db": Int8(db)})
     return conn, db
 
 
@@ -147,12 +150,19 @@ def run_guard(
     every: float | None,
     passes: int | None,
     report: Callable[[list[Action]], None],
+    failed: Callable[[str], None] = lambda reason: None,
 ) -> int:
     """One pass, or one every `every` seconds (up to `passes` of them); the actions taken."""
     done = taken = 0
     while True:
-        actions = guard_pass(conn, limits, db)
-        taken += len(actions)
+        try:
+            actions = guard_pass(conn, limits, db)
+        except psycopg.Error as exc:  # a pass that fails (a timeout under load): the next one runs
+            if every is None or conn.broken:
+                raise
+            actions = []
+            failed(str(exc).strip().splitlines()[0])
+        taken += sum(1 for a in actions if a.terminated)
         report(actions)
         done += 1
         if every is None or (passes is not None and done >= passes):

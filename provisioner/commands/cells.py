@@ -42,8 +42,17 @@ def guard(
 
     def report(actions: list[Action]) -> None:
         for a in actions:
-            out.print(f"{cell}: terminated pid {a.pid} ({a.role}): {a.reason}", highlight=False)
+            verb = "terminated" if a.terminated else "could not terminate"
+            out.print(f"{cell}: {verb} pid {a.pid} ({a.role}): {a.reason}", highlight=False)
 
     with conn:
-        taken = run_guard(conn, db, GuardLimits(max_locks, idle_seconds), every, passes, report)
+        taken = run_guard(
+            conn,
+            db,
+            GuardLimits(max_locks, idle_seconds),
+            every,
+            passes,
+            report,
+            lambda reason: err.print(f"{cell}: a pass failed: {reason}", highlight=False),
+        )
     err.print(f"{cell}: {taken} backend(s) terminated", highlight=False)

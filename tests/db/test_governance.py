@@ -288,3 +288,34 @@ def test_cells_guard_command_runs_passes_and_refuses_bad_input(local_stack, pair
     )
     assert ok.returncode == 0, ok.stderr
     assert "cell-1: 0 backend(s) terminated" in ok.stderr
+
+
+# -- tenants verify --stress -----------------------------------------------------------------
+
+STRESS = VerifyOptions(probes=0, catalog=False, ledger=False, stress=True)
+
+
+def test_stress_probe_passes_on_a_governed_cell(outputs, pair):
+    report = verify_cell(outputs, outputs.cluster("cell-1"), STRESS)
+    assert report.errors == [], report.errors
+    assert "stress" in report.checks_run
+    assert [f for f in report.findings if f.check == "stress"] == []
+
+
+def test_stress_probe_catches_a_strong_lock_grant_and_an_unlimited_role(local_stack, outputs, pair):
+    with local_stack.superuser(autocommit=True) as su:
+        su.execute("grant update on platform.worker_runs to askasia_tenant_app")
+        roles = [r[0] for r in su.execute("select rolname from pg_roles where rolname ~ '^t_[a-z0-9]{12}_app$'")]
+        limits = dict(su.execute("select rolname, rolconnlimit from pg_roles where rolname = any(%s)", (roles,)))
+        for role in roles:
+            su.execute(f'alter role "{role}" connection limit -1')
+        try:
+            report = verify_cell(outputs, outputs.cluster("cell-1"), STRESS)
+        finally:
+            su.execute("revoke update on platform.worker_runs from askasia_tenant_app")
+            su.execute("grant update (status, finished_at) on platform.worker_runs to askasia_tenant_app")
+            for role, limit in limits.items():
+                su.execute(f'alter role "{role}" connection limit {int(limit)}')
+    details = [f.detail for f in report.findings if f.check == "stress"]
+    assert any("a strong lock on a shared table: allowed" in d for d in details), details
+    assert any("sessions opened (limit -1)" in d for d in details), details
