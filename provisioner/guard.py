@@ -33,7 +33,7 @@ GUARD_ROLE = ROLES["guard"]
 # (p_<id>_app) backends only, never an operator's. From functions over shared memory, not the
 # views: pg_stat_activity joins pg_authid and pg_database, shared catalogs whose locks never take
 # the fast path, so with the lock table full they could not be read. Role names come from the
-# syscache (`::regrole`), which the session's earlier passes have filled.
+# syscache (`::regrole`), which each pass fills first while the lock table has room (WARM).
 LOCKS_AND_IDLE = """
 with backend as (
     select s.pid, s.usesysid::regrole::text as role, s.state, s.state_change
@@ -103,8 +103,17 @@ class Action:
     terminated: bool
 
 
+# Every tenant and partner login role into this session's syscache: a role the guard has not
+# looked up yet would need pg_authid opened (a shared catalog: no fast-path lock) in the pass.
+WARM = "select count(oid::regrole::text) from pg_roles where rolname ~ '^[tp]_[a-z0-9]{12}_app$'"
+
+
 def guard_pass(conn: psycopg.Connection, limits: GuardLimits, db: int) -> list[Action]:
     """One pass on the guard's open session (autocommit): terminate, then record."""
+    try:
+        conn.execute(WARM)
+    except psycopg.errors.OutOfMemory:  # the lock table is full: the roles cached before
+        pass
     # Fixed parameter types (psycopg picks int2/int4/int8 by value): a new type is a new plan,
     # and planning it looks up catalog entries the warm-up did not cache.
     params = {"max_locks": Int8(limits.max_locks), "idle_seconds": Int8(limits.idle_seconds), "db": Int8(db)}
@@ -140,6 +149,7 @@ def open_guard(cluster: Cluster, creds: Credentials) -> tuple[psycopg.Connection
     db = int(scalar(conn, "select oid from pg_database where datname = current_database()"))
     conn.execute("select pg_has_role('pg_signal_backend', 'usage'), pg_has_role('pg_read_all_stats', 'usage')")
     conn.execute("explain " + LOCKS_AND_IDLE, {"max_locks": Int8(0), "idle_seconds": Int8(0), "db": Int8(db)})
+    conn.execute(WARM)
     return conn, db
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from contract.tiers import PARTNER_LIMITS, tier
 from provisioner.apply import apply_status
+from provisioner.connect import connect_master
 from provisioner.errors import ProvisionError
 from provisioner.verify.runner import VerifyOptions, verify_cell
 from tests.helpers import apply, connect_as, onboard, unique
@@ -256,7 +257,6 @@ def test_the_guard_works_while_a_tenant_has_filled_the_lock_table(local_stack, o
     with local_stack.superuser(autocommit=True) as su:
         su.execute(f"grant execute on function {fn} to t_{a.id}_app")
     try:
-        assert guard_pass(conn, GuardLimits(), db) == []  # a pass before: the attacker's role is known
         with pytest.raises(psycopg.errors.OutOfMemory):
             attacker.execute("select count(pg_advisory_lock(k)) from generate_series(1, 20000) k")
         # Session-level advisory locks outlive the error: the cell is full until the session ends.
@@ -319,3 +319,26 @@ def test_stress_probe_catches_a_strong_lock_grant_and_an_unlimited_role(local_st
     details = [f.detail for f in report.findings if f.check == "stress"]
     assert any("a strong lock on a shared table: allowed" in d for d in details), details
     assert any("sessions opened (limit -1)" in d for d in details), details
+
+
+def test_the_pass_pg_cron_runs_every_minute_ends_an_idle_transaction(local_stack, outputs, pair):
+    a, b = pair
+    with local_stack.superuser() as su:
+        job = su.execute("select schedule, command, username from cron.job where jobname = 'askasia-guard'").fetchone()
+    assert job == ("* * * * *", "select guard.pass(1000, 30)", "askasia_master")
+    attacker = connect_as(outputs, "tenant", a.id, "cell-1")
+    try:
+        attacker.execute("set idle_in_transaction_session_timeout = 0")
+        attacker.execute("select count(*) from platform.role_bindings").fetchone()
+        time.sleep(2)
+        with connect_master(outputs.cluster("cell-1"), outputs.region, autocommit=True) as master:
+            assert master.execute("select guard.pass(1000, 1)").fetchone()[0] == 1
+        with pytest.raises(psycopg.OperationalError):
+            attacker.execute("select 1").fetchone()
+    finally:
+        attacker.close()
+    assert any(d.get("by") == "pg_cron" for d in guard_audit(local_stack, f"t_{a.id}_app"))
+    with tenant(outputs, a) as conn:  # a tenant cannot call it
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select guard.pass(0, 0)")
+    other_tenant_works(outputs, b)
