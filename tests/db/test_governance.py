@@ -342,3 +342,26 @@ def test_the_pass_pg_cron_runs_every_minute_ends_an_idle_transaction(local_stack
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select guard.pass(0, 0)")
     other_tenant_works(outputs, b)
+
+
+def test_the_guard_ends_the_newest_sessions_past_a_roles_connection_share(local_stack, outputs, pair, guard_session):
+    from provisioner.guard import GuardLimits, guard_pass
+
+    conn, db = guard_session
+    a, b = pair
+    role = f"t_{a.id}_app"
+    sessions = [connect_as(outputs, "tenant", a.id, "cell-1") for _ in range(3)]
+    try:
+        with local_stack.superuser(autocommit=True) as su:
+            su.execute(f'alter role "{role}" connection limit 1')  # the share shrank (a lower tier)
+        actions = guard_pass(conn, GuardLimits(), db)
+        ended = sorted(x.pid for x in actions if x.role == role and x.terminated)
+        assert ended == sorted(s.info.backend_pid for s in sessions[1:])
+        assert all("past its connection share (1)" in x.reason for x in actions if x.role == role)
+        sessions[0].execute("select 1").fetchone()  # the oldest keeps working
+    finally:
+        for s in sessions:
+            s.close()
+        with local_stack.superuser(autocommit=True) as su:
+            su.execute(f'alter role "{role}" connection limit {tier("starter").limits.connection_limit}')
+    other_tenant_works(outputs, b)
