@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/mock_construct.py
 	$(BIN)/python bench/dr.py
 	$(BIN)/python bench/statistics.py
+	$(BIN)/python bench/governance.py
 
 # Re-lock from pyproject.toml, keeping today's versions unless UPGRADE=--upgrade is given.
 lock:

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from components.iam import service_trust
 from components.network import PORT, postgres_security_group
+from contract.tiers import SERVER_LIMITS
 from stackconfig.config import CellConfig, DatabaseSettings
 from stackconfig.hardening import insecure_tags, require_opt_in
 from stackconfig.settings import weakenings
@@ -42,6 +43,8 @@ def cluster_parameters(log_min_duration_ms: int = 1000) -> list[tuple[str, str, 
         ("shared_preload_libraries", "pg_stat_statements,pgaudit", "pending-reboot"),
         ("pgaudit.log", "ddl,role", "immediate"),
         ("pgaudit.log_parameter", "0", "immediate"),  # parameters may carry tenant data
+        # Limits a tenant's session cannot raise (superuser-only or server-wide): contract/tiers.py.
+        *((name, value, "immediate") for name, value in SERVER_LIMITS.items()),
     ]
 
 

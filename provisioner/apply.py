@@ -8,6 +8,7 @@ step whose text changed is drift: that target stops, the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +21,7 @@ from psycopg.pq.abc import PGconn
 
 from contract.outputs import Cluster, StackOutputs
 from contract.status import ExitStatus
-from provisioner import celllock, ledger
+from provisioner import celllock, ledger, lockwait
 from provisioner.celllock import CellBusy
 from provisioner.connect import connect_master
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
@@ -32,6 +33,10 @@ from provisioner.targets import platform_target
 LOCKS_PER_TENANT = 80  # measured: a new tenant holds ~66 locks (tests/db/test_apply.py checks it)
 MAX_TARGETS_PER_TX = 50
 RECONNECTS = 3  # a connection lost mid-apply is reopened this many times; the ledger says what is left
+# A batch that times out waiting for a lock (a session holding a table the step alters) is tried
+# again after these pauses (seconds): a tenant's idle transaction ends by its role default or
+# the guard meanwhile. Bounded: after the last, the cell fails naming the blocking session.
+LOCK_RETRY_BACKOFF = (1.0, 2.0, 4.0, 8.0)
 
 Progress = Callable[[str, int, int], None]  # (cell, done, total)
 
@@ -62,6 +67,7 @@ class CellResult:
     seconds: float = 0.0
     reconnects: int = 0  # connections lost and reopened during this run
     reissued: int = 0  # login roles set again because their secret was missing or newer
+    lock_waits: list[str] = field(default_factory=list)  # lock timeouts retried, with who blocked
 
 
 COULD_NOT_RUN = {"unreachable", "busy"}
@@ -126,6 +132,7 @@ class CellApplier:
         self.progress = progress or (lambda cell, done, total: None)
         self.result = CellResult(cluster.cell)
         self.endpoint = Endpoint(cluster.endpoint, cluster.port, cluster.database)
+        self.observer: psycopg.Connection | None = None  # the lock's session: watches who blocks a batch
 
     # -- connection and lock -------------------------------------------------------------
     def _session(self) -> psycopg.Connection:
@@ -166,9 +173,16 @@ class CellApplier:
             conn = self._connect()
             if conn is None:
                 return
+            lock = None
             try:
                 if not self.options.dry_run:
-                    celllock.take_exclusive(conn, self.cluster.cell, self.options.lock_wait)
+                    # The lock lives on a session of its own, idle in its transaction while the
+                    # batches commit on this one.
+                    lock = self._connect()
+                    if lock is None:
+                        return
+                    celllock.take_exclusive(lock, self.cluster.cell, self.options.lock_wait)
+                self.observer = lock
                 self._apply_all(conn)
                 return
             except CellBusy as exc:
@@ -191,6 +205,8 @@ class CellApplier:
                 return
             finally:
                 conn.close()
+                if lock is not None:
+                    lock.close()
 
     def _apply_all(self, conn: psycopg.Connection) -> None:
         exists = platform_present(conn)
@@ -277,8 +293,7 @@ class CellApplier:
         self, conn: psycopg.Connection, plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]
     ) -> None:
         try:
-            with conn.transaction():
-                conn.execute(batch_sql(plans, verifiers))
+            self._execute_waiting(conn, batch_sql(plans, verifiers))
         except psycopg.errors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
@@ -294,6 +309,28 @@ class CellApplier:
         for plan in plans:
             self.result.targets_changed[plan.target.kind] += 1
             self.result.steps_run += len(plan.pending)
+
+    def _execute_waiting(self, conn: psycopg.Connection, text: str) -> None:
+        """One transaction; a lock timeout is retried after LOCK_RETRY_BACKOFF's pauses, each
+        recorded with the sessions that blocked it (raised again after the last)."""
+        for pause in (*LOCK_RETRY_BACKOFF, None):
+            with contextlib.ExitStack() as stack:
+                seen = (
+                    stack.enter_context(lockwait.watch(self.observer, conn.info.backend_pid))
+                    if self.observer is not None
+                    else lockwait.Watch()
+                )
+                try:
+                    with conn.transaction():
+                        conn.execute(text)
+                    return
+                except psycopg.errors.LockNotAvailable as exc:
+                    blocked = f"lock timeout ({self.options.lock_timeout}); blocked by {seen}"
+                    self.result.lock_waits.append(blocked)
+                    if pause is None:
+                        retries = len(LOCK_RETRY_BACKOFF)
+                        raise psycopg.errors.LockNotAvailable(f"{blocked}; gave up after {retries} retries") from exc
+            time.sleep(pause)
 
 
 def apply_stack(

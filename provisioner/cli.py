@@ -35,6 +35,7 @@ def _register() -> None:
     # Each command group lives in its own module under provisioner/commands/. Once per process:
     # `main()` may run several times in one process (tests), and typer would register twice.
     from provisioner.commands import (
+        cells,
         deploy,
         dr,
         evidence,
@@ -64,6 +65,7 @@ def _register() -> None:
     dr.app.command("drill")(local.drill)  # a local-stack command, under `dr` with rebuild
     app.add_typer(dr.app, name="dr")
     app.command("evidence")(evidence.evidence)
+    app.add_typer(cells.app, name="cells")
 
 
 def fail(message: str, code: int) -> None:

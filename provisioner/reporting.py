@@ -44,6 +44,8 @@ def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitS
         )
     out.print(table)
     for r in results:
+        for line in r.lock_waits:
+            err.print(f"[yellow]{r.cell}[/]: {line}", highlight=False, soft_wrap=True)
         for line in r.drift + r.errors:
             err.print(f"[red]{r.cell}[/]: {line}", highlight=False, soft_wrap=True)
     missed = [r.cell for r in results if r.status in COULD_NOT_RUN]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from contract.outputs import PROXY_USER
-from contract.tiers import PLAN_TIERS
+from contract.tiers import PARTNER_LIMITS, PLAN_TIERS, RoleLimits, tier
 from provisioner import render
 from provisioner.names import PartnerNames, TenantNames
 
@@ -17,6 +17,8 @@ ROLES = {
     "tenant_app": "askasia_tenant_app",
     "tenant_read": "askasia_tenant_read",
     "partner_app": "askasia_partner_app",
+    # `provision cells guard`: signals tenants' and partners' backends, reads every session.
+    "guard": "askasia_guard",
 }
 AUDIT_MONTHS_BEHIND, AUDIT_MONTHS_AHEAD = 1, 3
 # The tables sql/tenant/ creates; R__grants names them (tests check this matches the database).
@@ -71,14 +73,15 @@ def platform_target(database: str, today: dt.date | None = None) -> Target:
     return Target("platform", "platform", context)
 
 
+def _limits(limits: RoleLimits) -> dict:
+    """A login role's connection limit and role defaults, as the templates set them."""
+    return {"connection_limit": limits.connection_limit, "settings": sorted(limits.settings().items())}
+
+
 def partner_target(partner_id: str) -> Target:
     names = PartnerNames(partner_id)
-    return Target(
-        f"partner:{partner_id}",
-        "partner",
-        {"roles": ROLES, "partner": {"id": partner_id, "app_role": names.app_role}},
-        owner_id=partner_id,
-    )
+    partner = {"id": partner_id, "app_role": names.app_role, **_limits(PARTNER_LIMITS)}
+    return Target(f"partner:{partner_id}", "partner", {"roles": ROLES, "partner": partner}, owner_id=partner_id)
 
 
 def tenant_target(tenant_id: str, partner_id: str, plan: str) -> Target:
@@ -91,6 +94,7 @@ def tenant_target(tenant_id: str, partner_id: str, plan: str) -> Target:
         "owner_role": names.owner_role,
         "app_role": names.app_role,
         "ro_role": names.ro_role,
+        **_limits(tier(plan).limits),
     }
     context = {"roles": ROLES, "tenant": tenant, "tables": TENANT_TABLES}
     return Target(f"tenant:{tenant_id}", "tenant", context, owner_id=tenant_id)

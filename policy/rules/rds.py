@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contract.tiers import SERVER_LIMITS
 from policy.rules.base import Props, is_false, is_true, number, present, rule, seq
 
 CLUSTER = "aws:rds/cluster:Cluster"
@@ -282,6 +283,29 @@ def params_tls_min(props: Props) -> str | None:
     if value is None or value in ("TLSv1.2", "TLSv1.3"):
         return None
     return f"ssl_min_protocol_version={value}"
+
+
+@rule(
+    "rds-pg-session-limits",
+    "mandatory",
+    PARAMS,
+    "PostgreSQL bounds what one session can take of the cell: temporary files (temp_file_limit, which "
+    "a tenant cannot raise) and transactions left idle.",
+    "Add the parameters of contract/tiers.py SERVER_LIMITS (components/database.py cluster_parameters does).",
+)
+def params_session_limits(props: Props) -> str | None:
+    if "postgres" not in str(props.get("family") or ""):
+        return None
+    params = _parameters(props)
+    problems = []
+    for name in ("temp_file_limit", "idle_in_transaction_session_timeout"):
+        value = params.get(name)
+        ceiling = int(SERVER_LIMITS[name])
+        if value is None or not value.lstrip("-").isdigit():
+            problems.append(f"{name} not set")
+        elif not 0 < int(value) <= ceiling:
+            problems.append(f"{name}={value} (unbounded or above {ceiling})")
+    return "; ".join(problems) or None
 
 
 @rule(

@@ -31,6 +31,10 @@ def verify(
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,
     tap: Annotated[bool, typer.Option("--tap", help="TAP 14 on stdout, for CI.")] = False,
+    stress: Annotated[
+        bool,
+        typer.Option("--stress", help="Also run the availability attacks as one sampled tenant (bounded; opt-in)."),
+    ] = False,
 ) -> None:
     """Catalog checks (sql/verify/), ledger drift and behaviour probes on every cell in parallel.
     Exit 0 clean, 1 violations, 2 could not run (a cell down, credentials missing)."""
@@ -38,7 +42,7 @@ def verify(
         raise InputError("--json and --tap are alternatives: choose one")
     outputs = resolve(stack, outputs_file)
     only = frozenset(check_id(t, "tenant id") for t in tenant) if tenant else None
-    options = VerifyOptions(probes=probes, seed=seed, tenants=only)
+    options = VerifyOptions(probes=probes, seed=seed, tenants=only, stress=stress)
     checks = check_names(options)  # before any cell is reached: a package missing its checks stops here
     if as_json or tap:
         reports = verify_stack(outputs, options, cells=cell)

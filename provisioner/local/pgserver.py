@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.tiers import SERVER_LIMITS
 from provisioner.errors import ProvisionError
 from provisioner.local.layout import ServerUser
 
@@ -173,6 +174,8 @@ class PgServer:
                     f"cron.database_name = '{database}'",
                     "cron.use_background_workers = on",
                     "max_worker_processes = 16",
+                    # Limits no tenant can raise in its session, as the cluster parameter group sets them.
+                    *(f"{name} = {value}" for name, value in SERVER_LIMITS.items()),
                     "",
                 ]
             )

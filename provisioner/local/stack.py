@@ -38,6 +38,13 @@ RING = KeyRing(LOCAL_STACK, 1)
 Report = Callable[[str], None]
 
 
+# Every advisory-lock function of pg_catalog, by signature (regprocedure text is quoted SQL).
+ADVISORY_FUNCTIONS = (
+    "select p.oid::regprocedure::text from pg_proc p "
+    "where p.pronamespace = 'pg_catalog'::regnamespace and p.proname ~ '^pg_(try_)?advisory_' order by 1"
+)
+
+
 def _quiet(_: str) -> None:
     pass
 
@@ -220,6 +227,13 @@ class LocalStack:
                 "grant execute on all functions in schema cron to {} with grant option",
             ):
                 conn.execute(sql.SQL(statement).format(master))
+            # Advisory locks share the lock table with everything else and take any key: closed
+            # to PUBLIC (so to every tenant and partner) where the platform's database has them.
+            # A superuser can do this; Aurora's rds_superuser cannot (the functions belong to
+            # rdsadmin), and there the guard bounds them instead.
+            for fn in conn.execute(ADVISORY_FUNCTIONS).fetchall():
+                conn.execute(sql.SQL("revoke execute on function {} from public").format(sql.SQL(fn[0])))
+                conn.execute(sql.SQL("grant execute on function {} to {}").format(sql.SQL(fn[0]), master))
 
     def _activate_env(self, moto: MotoServer) -> None:
         os.environ.update(self.aws_env(moto))

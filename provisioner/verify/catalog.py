@@ -4,6 +4,7 @@ partition; run by the master in one read-only snapshot."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from contract.outputs import PROXY_USER
+from contract.tiers import PARTNER_LIMITS, TIERS
 from provisioner.resources import PackageIncomplete, sql_files
 from provisioner.targets import ROLES
 from provisioner.verify.findings import Finding
@@ -41,10 +43,19 @@ def catalog_checks() -> tuple[CatalogCheck, ...]:
     return tuple(checks)
 
 
+def role_limits() -> str:
+    """Each tier's (and partners') connection limit and role defaults, as JSON for the checks."""
+    limits = {t.name: t.limits for t in TIERS} | {"partner": PARTNER_LIMITS}
+    return json.dumps(
+        {k: {"connection_limit": v.connection_limit, "settings": v.settings()} for k, v in limits.items()},
+        sort_keys=True,
+    )
+
+
 def check_params(master: str) -> dict[str, str]:
     """The named parameters every check may use: the platform roles, the platform's service
-    role (the RDS Proxy's one database user) and the master's name."""
-    return {**ROLES, "service": PROXY_USER, "master": master}
+    role (the RDS Proxy's one database user), the master's name and the contract's role limits."""
+    return {**ROLES, "service": PROXY_USER, "master": master, "limits": role_limits()}
 
 
 def run_checks(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import psycopg
@@ -21,6 +22,8 @@ from provisioner.verify.ledger import CHECK as LEDGER_CHECK
 from provisioner.verify.ledger import ledger_findings
 from provisioner.verify.prober import CellProber
 from provisioner.verify.probes import probe_checks
+from provisioner.verify.stress import CHECK as STRESS_CHECK
+from provisioner.verify.stress import stress_cell
 
 MASTER_TIMEOUTS = "set statement_timeout = '120s'; set lock_timeout = '5s'"
 
@@ -32,6 +35,7 @@ class VerifyOptions:
     tenants: frozenset[str] | None = None  # probe only pairs among these tenant ids
     catalog: bool = True
     ledger: bool = True
+    stress: bool = False  # the availability attacks as one sampled tenant (opt-in: it takes connections)
 
 
 def check_names(options: VerifyOptions) -> list[str]:
@@ -41,6 +45,8 @@ def check_names(options: VerifyOptions) -> list[str]:
         names.append(LEDGER_CHECK)
     if options.probes > 0:
         names.extend(c.name for c in probe_checks())
+    if options.stress:
+        names.append(STRESS_CHECK)
     return names
 
 
@@ -64,7 +70,7 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
     except Exception as exc:  # botocore: the master secret cannot be read
         report.errors.append(f"cell {cluster.cell}: cannot read the master secret: {exc}")
         return
-    with conn:
+    with conn, ExitStack() as stack:
         try:
             conn.execute(MASTER_TIMEOUTS)
             if not platform_present(conn):
@@ -73,9 +79,13 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
                 )
                 return
             # Shared with other verifies, exclusive with apply: a half-applied cell would show
-            # findings that are only transient. Released when the session ends.
-            if not celllock.take_shared(conn):
-                report.errors.append(f"cell {cluster.cell}: an apply is running; verify when it has finished")
+            # findings that are only transient. Held on a session of its own, released with it.
+            lock = connect(cluster, creds, autocommit=True)
+            stack.enter_context(lock)
+            if not celllock.take_shared(lock):
+                report.errors.append(
+                    f"cell {cluster.cell}: an apply is running{celllock.holder(conn)}; verify when it has finished"
+                )
                 return
             if options.catalog:
                 mark = time.perf_counter()
@@ -105,6 +115,16 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
                 report.probe_attempts = probe.attempts
                 report.checks_run += [c.name for c in probe_checks()]  # a skipped one ran and found nothing to probe
                 report.skipped |= probe.skipped
+            if options.stress:
+                mark = time.perf_counter()
+                found, skipped = stress_cell(outputs, cluster, conn, lambda: connect(cluster, creds, autocommit=True))
+                report.timings["stress"] = time.perf_counter() - mark
+                report.findings += found
+                report.checks_run.append(STRESS_CHECK)
+                if skipped:
+                    report.skipped[STRESS_CHECK] = skipped[0]
+        except ProvisionError as exc:  # the lock's own session could not connect
+            report.errors.append(str(exc))
         except psycopg.Error as exc:
             report.errors.append(f"cell {cluster.cell}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
 

@@ -16,7 +16,6 @@ import pytest
 
 from provisioner import directory, onboarding
 from provisioner.apply import LOCKS_PER_TENANT, apply_status, batch_sql
-from provisioner.celllock import APPLY_LOCK_KEY
 from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.ledger import plan_target
@@ -147,7 +146,7 @@ def test_dry_run_changes_nothing(local_stack, outputs):
         placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
         results = apply(outputs, dry_run=True)
         planned = [step for r in results for target, step in r.planned if target == f"tenant:{placed.id}"]
-        assert planned == ["V001__schema_and_roles", "V002__tables", "R__grants", "credentials"]
+        assert planned == ["V001__schema_and_roles", "V002__tables", "R__grants", "R__limits", "credentials"]
         with local_stack.superuser(cell="cell-1") as su:
             assert su.execute("select to_regnamespace(%s)", (f"t_{placed.id}",)).fetchone()[0] is None
     finally:
@@ -156,17 +155,18 @@ def test_dry_run_changes_nothing(local_stack, outputs):
 
 def test_second_concurrent_apply_fails_fast_with_a_clear_message(local_stack, outputs):
     with local_stack.superuser(cell="cell-1") as holder:
-        holder.execute("select pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+        holder.execute("lock table platform.apply_lock in share row exclusive mode")
         results = {r.cell: r for r in apply(outputs)}
         assert results["cell-1"].status == "busy"
         assert "another apply (or a verify) holds the lock" in results["cell-1"].errors[0]
+        assert "(an apply: role askasia_bootstrap, pid " in results["cell-1"].errors[0]
         assert results["cell-2"].status == "ok"
         assert apply_status(list(results.values())) == 2
 
 
 def test_concurrent_apply_waits_for_the_lock_when_asked(local_stack, outputs):
-    holder = local_stack.superuser(cell="cell-1", autocommit=True)
-    holder.execute("select pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+    holder = local_stack.superuser(cell="cell-1")
+    holder.execute("lock table platform.apply_lock in share row exclusive mode")
     import threading
 
     threading.Timer(0.5, holder.close).start()  # closing the session releases the lock
@@ -293,7 +293,7 @@ def test_kill_at_any_moment_then_rerun_converges(local_stack, outputs, tmp_path)
                     "where p.slug = %s and t.cell = %s and ("
                     " to_regnamespace('t_' || t.id) is null"
                     " or (select count(*) from pg_tables where schemaname = 't_' || t.id) <> 4"
-                    " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> 4)",
+                    " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> 5)",
                     (partner, cell),
                 ).fetchall()
                 assert half_made == []

@@ -52,7 +52,7 @@ def half_made(local_stack, outputs, partner: str) -> list[tuple]:
                 "from platform.tenants t join platform.partners p on p.id = t.partner_id where p.slug = %s",
                 (partner,),
             ).fetchall()
-    return [row for row in found if row[1:] not in ((0, False, False), (4, True, True))]
+    return [row for row in found if row[1:] not in ((0, False, False), (5, True, True))]
 
 
 @pytest.fixture
@@ -140,8 +140,9 @@ def test_a_connection_dropped_mid_apply_is_reopened_and_the_apply_completes(loca
                 ).fetchone()[0]
                 if done >= 20:
                     rows = su.execute(
-                        "select pg_terminate_backend(a.pid) from pg_stat_activity a join pg_locks l using (pid) "
-                        "where l.locktype = 'advisory' and a.application_name = 'askasia-provisioner'"
+                        "select pg_terminate_backend(a.pid) from pg_stat_activity a "
+                        "where a.application_name = 'askasia-provisioner' and a.pid not in "
+                        "(select pid from pg_locks where relation = 'platform.apply_lock'::regclass)"
                     ).fetchall()
                     killed.extend(1 for r in rows if r[0])
                 time.sleep(0.02)
@@ -219,6 +220,6 @@ def test_the_drift_check_fails_when_anything_would_run(local_stack, outputs, par
     record(outputs, partner, 1, "pending")
     drift = cli("tenants", "apply", "--stack", "local", "--dry-run", "--expect-no-changes", root=local_stack.root)
     assert drift.returncode == 1
-    assert "drift: 4 step(s) would run on local; expected none" in drift.stderr
+    assert "drift: 5 step(s) would run on local; expected none" in drift.stderr
     refused = cli("tenants", "apply", "--stack", "local", "--expect-no-changes", root=local_stack.root)
     assert refused.returncode == 2 and "goes with --dry-run" in refused.stderr

@@ -1019,6 +1019,88 @@ BREAKS = [
         "error",
     ),
 ]
+BREAKS += [
+    (
+        "connection_limit",
+        "a tenant's login role without a limit",
+        ["alter role {a_app} connection limit -1"],
+        "role {a_app}",
+        "no connection limit",
+        "error",
+    ),
+    (
+        "connection_limit",
+        "a partner's limit above its share",
+        ["alter role {pc_app} connection limit 500"],
+        "role {pc_app}",
+        "connection limit 500 is above",
+        "error",
+    ),
+    (
+        "role_settings",
+        "a tenant raising its own work_mem",
+        ["alter role {a_app} set work_mem = '1GB'"],
+        "role {a_app}",
+        "work_mem=1GB",
+        "error",
+    ),
+    (
+        "role_settings",
+        "a tenant switching its statement_timeout off",
+        ["alter role {b_app} reset statement_timeout"],
+        "role {b_app}",
+        "statement_timeout=30s is missing",
+        "error",
+    ),
+    (
+        "role_settings",
+        "a database-specific override",
+        ["alter role {pa_app} in database platform set lock_timeout = 0"],
+        "role {pa_app}",
+        "database-specific override lock_timeout=0",
+        "error",
+    ),
+    (
+        "role_settings",
+        "a setting on the read-only role",
+        ["alter role {c_ro} set idle_in_transaction_session_timeout = 0"],
+        "role {c_ro}",
+        "idle_in_transaction_session_timeout=0",
+        "error",
+    ),
+    (
+        "strong_lock_privileges",
+        "table-wide UPDATE on a shared table for the tenant group",
+        ["grant update on platform.worker_runs to askasia_tenant_app"],
+        "table platform.worker_runs",
+        "UPDATE held by askasia_tenant_app",
+        "error",
+    ),
+    (
+        "strong_lock_privileges",
+        "TRIGGER on a shared table for one partner",
+        ["grant trigger on platform.tenants to {pa_app}"],
+        "table platform.tenants",
+        "TRIGGER held by {pa_app}",
+        "error",
+    ),
+    (
+        "advisory_lock_functions",
+        "pg_advisory_lock back for PUBLIC",
+        ["grant execute on function pg_advisory_lock(bigint) to public"],
+        "function pg_advisory_lock(bigint)",
+        "EXECUTE held by PUBLIC",
+        "error",
+    ),
+    (
+        "advisory_lock_functions",
+        "the shared variant granted to one tenant",
+        ["grant execute on function pg_advisory_lock_shared(bigint) to {a_app}"],
+        "function pg_advisory_lock_shared(bigint)",
+        "EXECUTE held by {a_app}",
+        "error",
+    ),
+]
 # Checks whose breaks cannot happen inside a transaction (server settings, a plain-text login),
 # and the module that breaks them on purpose.
 BROKEN_ELSEWHERE = {"tls_required": "tests/db/test_verify_tls.py"}
@@ -1396,13 +1478,12 @@ def test_cli_human_table_and_exclusive_formats(local_stack, world):
 
 
 def test_verify_does_not_run_while_an_apply_holds_the_cell(local_stack, outputs, world):
-    from provisioner.celllock import APPLY_LOCK_KEY
     from provisioner.verify.findings import verify_status
 
-    with local_stack.superuser(cell="cell-1", autocommit=True) as holder:
-        holder.execute("select pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+    with local_stack.superuser(cell="cell-1") as holder:
+        holder.execute("lock table platform.apply_lock in share row exclusive mode")
         report = verify_cell(outputs, outputs.cluster("cell-1"), VerifyOptions(probes=0))
-    assert any("an apply is running" in e for e in report.errors)
+    assert any("an apply is running (an apply: role askasia_bootstrap" in e for e in report.errors), report.errors
     assert verify_status([report]) == 2
 
 

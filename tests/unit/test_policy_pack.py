@@ -28,6 +28,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
+from contract.tiers import SERVER_LIMITS
 from offline.mockrun import run_function_under_mocks
 from policy.engine import evaluate
 from policy.rules import RULES, STACK_RULES, Resource
@@ -162,6 +163,10 @@ def _declare(secure: bool) -> None:
                 name="rds.force_ssl", value="1" if secure else "0", apply_method="pending-reboot"
             ),
             aws.rds.ClusterParameterGroupParameterArgs(name="password_encryption", value="scram-sha-256"),
+            *(
+                aws.rds.ClusterParameterGroupParameterArgs(name=n, value=v if secure else "-1")
+                for n, v in SERVER_LIMITS.items()
+            ),
         ],
     )
     cluster = aws.rds.Cluster(
@@ -251,6 +256,7 @@ def test_the_same_program_made_insecure_is_caught_rule_by_rule() -> None:
     assert found >= {
         ("kms-key-rotation", "key"),
         ("rds-pg-force-ssl", "params"),
+        ("rds-pg-session-limits", "params"),
         ("rds-cluster-force-ssl-linked", "cluster"),
         ("rds-cluster-deletion-protection", "cluster"),
         ("rds-cluster-backup-retention", "cluster"),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from contract.tiers import SERVER_LIMITS
 from policy.engine import check_resource, check_stack, evaluate
 from policy.rules import RULES, STACK_RULES, Resource
 
@@ -48,6 +49,7 @@ GOOD_PARAMS: dict[str, Any] = {
         {"name": "rds.force_ssl", "value": "1", "applyMethod": "pending-reboot"},
         {"name": "password_encryption", "value": "scram-sha-256", "applyMethod": "immediate"},
         {"name": "ssl_min_protocol_version", "value": "TLSv1.2", "applyMethod": "pending-reboot"},
+        *({"name": n, "value": v, "applyMethod": "immediate"} for n, v in SERVER_LIMITS.items()),
     ],
 }
 GOOD_KEY: dict[str, Any] = {
@@ -179,6 +181,17 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
         GOOD_PARAMS,
         {"family": "aurora-postgresql16", "parameters": [{"name": "ssl_min_protocol_version", "value": "TLSv1.1"}]},
         "TLSv1.1",
+    ),
+    "rds-pg-session-limits": (
+        GOOD_PARAMS,
+        {
+            "family": "aurora-postgresql16",
+            "parameters": [
+                {"name": "temp_file_limit", "value": "-1"},
+                {"name": "idle_in_transaction_session_timeout", "value": "600000"},
+            ],
+        },
+        "temp_file_limit=-1",
     ),
     "rds-proxy-require-tls": (
         {"engineFamily": "POSTGRESQL", "requireTls": True},
@@ -517,3 +530,20 @@ def test_proxy_master_secret_seen_through_crossguard_property_dependencies() -> 
     assert _stack_rule("rds-proxy-not-master").check([CLUSTER_WITH_SECRET, preview]) == [
         ("cell-1-proxy", "auths are built from cluster cell-1's master secret")
     ]
+
+
+def test_session_limits_missing_from_a_parameter_group_are_each_named() -> None:
+    found = _rule("rds-pg-session-limits").check({"family": "aurora-postgresql16", "parameters": []})
+    assert found is not None
+    assert all(f"{name} not set" in found for name in ("temp_file_limit", "idle_in_transaction_session_timeout"))
+    assert _rule("rds-pg-session-limits").check({"family": "aurora-mysql8.0", "parameters": []}) is None
+
+
+def test_the_components_parameter_group_keeps_the_session_limits() -> None:
+    from components.database import cluster_parameters
+
+    params = {
+        "family": "aurora-postgresql16",
+        "parameters": [{"name": n, "value": v} for n, v, _ in cluster_parameters()],
+    }
+    assert _rule("rds-pg-session-limits").check(params) is None
