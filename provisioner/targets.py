@@ -16,6 +16,13 @@ ROLES = {
     "tenant_app": "askasia_tenant_app",
     "tenant_read": "askasia_tenant_read",
     "partner_app": "askasia_partner_app",
+    "maintenance": "askasia_maintenance",
+}
+# The schedule pg_cron runs as the maintenance role (R__schedule): daily, off the hour.
+MAINTENANCE_JOB = {
+    "name": "askasia-audit-maintenance",
+    "schedule": "17 3 * * *",
+    "command": "select platform.audit_maintain()",
 }
 AUDIT_MONTHS_BEHIND, AUDIT_MONTHS_AHEAD = 1, 3
 # The tables sql/tenant/ creates; R__grants names them (tests check this matches the database).
@@ -59,7 +66,13 @@ def audit_months(today: dt.date) -> list[dict]:
 
 def platform_target(database: str, today: dt.date | None = None) -> Target:
     today = today or dt.datetime.now(dt.UTC).date()
-    context = {"roles": ROLES, "database": database, "audit_months": audit_months(today), "plan_tiers": PLAN_TIERS}
+    context = {
+        "roles": ROLES,
+        "database": database,
+        "audit_months": audit_months(today),
+        "plan_tiers": PLAN_TIERS,
+        "maintenance_job": MAINTENANCE_JOB,
+    }
     return Target("platform", "platform", context)
 
 

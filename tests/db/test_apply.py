@@ -147,7 +147,13 @@ def test_dry_run_changes_nothing(local_stack, outputs):
         placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
         results = apply(outputs, dry_run=True)
         planned = [step for r in results for target, step in r.planned if target == f"tenant:{placed.id}"]
-        assert planned == ["V001__schema_and_roles", "V002__tables", "R__grants", "credentials"]
+        assert planned == [
+            "V001__schema_and_roles",
+            "V002__tables",
+            "V010__foreign_key_indexes",
+            "R__grants",
+            "credentials",
+        ]
         with local_stack.superuser(cell="cell-1") as su:
             assert su.execute("select to_regnamespace(%s)", (f"t_{placed.id}",)).fetchone()[0] is None
     finally:
@@ -293,7 +299,7 @@ def test_kill_at_any_moment_then_rerun_converges(local_stack, outputs, tmp_path)
                     "where p.slug = %s and t.cell = %s and ("
                     " to_regnamespace('t_' || t.id) is null"
                     " or (select count(*) from pg_tables where schemaname = 't_' || t.id) <> 4"
-                    " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> 4)",
+                    " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> 5)",
                     (partner, cell),
                 ).fetchall()
                 assert half_made == []

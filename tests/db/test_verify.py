@@ -919,6 +919,52 @@ BREAKS = [
         "warn",
     ),
     (
+        "audit_partitions_ahead",
+        "monthly partitions ending within 30 days",
+        [
+            "do $$ declare p regclass; begin for p in select c.oid::regclass from pg_inherits i "
+            "join pg_class c on c.oid = i.inhrelid where i.inhparent = 'platform.audit_events'::regclass "
+            "and pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT' and substring(pg_get_expr(c.relpartbound, c.oid) "
+            "from 'TO [(]''([^'']+)''[)]')::timestamptz > now() + interval '30 days' loop "
+            "execute format('alter table platform.audit_events detach partition %s', p); end loop; end $$"
+        ],
+        "table platform.audit_events",
+        "within 30 days",
+        "error",
+    ),
+    (
+        "audit_partitions_ahead",
+        "no DEFAULT partition",
+        ["alter table platform.audit_events detach partition platform.audit_events_default"],
+        "table platform.audit_events",
+        "no DEFAULT partition",
+        "error",
+    ),
+    (
+        "unindexed_foreign_keys",
+        "a platform foreign key without its index",
+        ["drop index platform.cost_entries_partner_idx"],
+        "foreign key cost_entries_partner_id_fkey on platform.cost_entries",
+        "no index leads with (partner_id)",
+        "warn",
+    ),
+    (
+        "unindexed_foreign_keys",
+        "a tenant foreign key without its index",
+        ["drop index {a_schema}.emails_ticket_idx"],
+        "foreign key emails_ticket_id_fkey on {a_schema}.emails",
+        "no index leads with (ticket_id)",
+        "warn",
+    ),
+    (
+        "unindexed_foreign_keys",
+        "an index that does not lead with the key",
+        ["drop index {b_schema}.tickets_lead_idx", "create index on {b_schema}.tickets (subject, lead_id)"],
+        "foreign key tickets_lead_id_fkey on {b_schema}.tickets",
+        "no index leads with (lead_id)",
+        "warn",
+    ),
+    (
         "password_encryption",
         "md5 for the session",
         ["set local password_encryption = 'md5'"],
