@@ -44,6 +44,7 @@ def _register() -> None:
         plan,
         region,
         register,
+        retention,
         sql,
         stacks,
         tenants,
@@ -61,6 +62,7 @@ def _register() -> None:
     app.add_typer(stacks.app, name="stacks")
     app.command("deploy")(deploy.deploy)
     app.add_typer(region.app, name="region")
+    app.add_typer(retention.app, name="retention")
     dr.app.command("drill")(local.drill)  # a local-stack command, under `dr` with rebuild
     app.add_typer(dr.app, name="dr")
     app.command("evidence")(evidence.evidence)

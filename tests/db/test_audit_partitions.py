@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from provisioner.targets import MAINTENANCE_JOB, ROLES
+from provisioner.targets import MAINTENANCE_JOBS, ROLES
 from tests.helpers import converge, onboard, unique
 
 MAINTENANCE = ROLES["maintenance"]
@@ -59,11 +59,13 @@ def insert_as_operator(su: psycopg.Connection, tenant, actor: str, at: dt.dateti
 
 def test_the_default_partition_and_the_schedule_exist(su, tenant):
     assert su.execute("select to_regclass('platform.audit_events_default') is not null").fetchone()[0]
-    job = su.execute(
-        "select username, command, schedule, database, active from cron.job where jobname = %s",
-        (MAINTENANCE_JOB["name"],),
+    jobs = su.execute(
+        "select jobname, username, command, schedule, database, active from cron.job where jobname ~ '^askasia-' "
+        "order by jobname"
     ).fetchall()
-    assert job == [(MAINTENANCE, MAINTENANCE_JOB["command"], MAINTENANCE_JOB["schedule"], "platform", True)]
+    assert jobs == sorted(
+        (job["name"], MAINTENANCE, job["command"], job["schedule"], "platform", True) for job in MAINTENANCE_JOBS
+    )
 
 
 def test_the_maintenance_role_holds_no_more_than_its_job(su, tenant):

@@ -337,6 +337,7 @@ BREAKS = [
             "drop policy tenant_rows on {partition}",
             "drop policy tenant_read_rows on {partition}",
             "drop policy partner_rows on {partition}",
+            "drop policy owner_maintenance on {partition}",
         ],
         "table {partition}",
         "no policy",
@@ -963,6 +964,28 @@ BREAKS = [
         "foreign key tickets_lead_id_fkey on {b_schema}.tickets",
         "no index leads with (lead_id)",
         "warn",
+    ),
+    (
+        "audit_past_retention",
+        "a starter tenant's event kept 200 days",
+        [
+            "insert into platform.audit_events (tenant_id, partner_id, occurred_at, actor, action) "
+            "values ({b_id_lit}, {pb_lit}, now() - interval '200 days', 'verify', 'test')"
+        ],
+        "audit events of tenant {b_id}",
+        "older than the starter plan's 90 days",
+        "error",
+    ),
+    (
+        "audit_past_retention",
+        "an enterprise tenant's event kept 14 months",
+        [
+            "insert into platform.audit_events (tenant_id, partner_id, occurred_at, actor, action) "
+            "values ({c_id_lit}, {pc_lit}, now() - interval '430 days', 'verify', 'test')"
+        ],
+        "audit events of tenant {c_id}",
+        "older than the enterprise plan's 400 days",
+        "error",
     ),
     (
         "password_encryption",
