@@ -65,7 +65,7 @@ def _audit(conn: psycopg.Connection, tenant: directory.Tenant, action: str, deta
     )
 
 
-def _terminate(conn: psycopg.Connection, roles: list[str]) -> int:
+def end_sessions(conn: psycopg.Connection, roles: list[str]) -> int:
     """End the sessions of these roles: the master may signal a role's backends while it is a
     member of that role, for the moment of the call."""
     ended = 0
@@ -109,7 +109,7 @@ def close(outputs: StackOutputs, planned: Planned, as_of: dt.datetime | None = N
         _audit(conn, tenant, "tenant.closed", {"closed_at": moment.isoformat(), "grace_days": GRACE.days})
         conn.commit()
         conn.autocommit = True
-        return _terminate(conn, [names.app_role, names.ro_role])
+        return end_sessions(conn, [names.app_role, names.ro_role])
 
 
 def reopen(outputs: StackOutputs, tenant_ref: str, as_of: dt.datetime | None = None) -> directory.Tenant:
@@ -212,7 +212,7 @@ def purge(outputs: StackOutputs, plan: Done, per_tx: int | None = None) -> list[
             for start in range(0, len(tenants), batch):
                 chunk = tenants[start : start + batch]
                 for t in chunk:
-                    _terminate(conn, [TenantNames(t.id).app_role, TenantNames(t.id).ro_role])
+                    end_sessions(conn, [TenantNames(t.id).app_role, TenantNames(t.id).ro_role])
                     _delete_secret(outputs, t.id)  # first: a re-run finds the tenant row and goes on
                 with conn.transaction():
                     for t in chunk:

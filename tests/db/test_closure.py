@@ -205,3 +205,71 @@ def test_a_purge_that_fails_midway_leaves_the_tenant_whole_and_a_rerun_converges
     assert footprint(stack, failing)["tenant"] is None and footprint(stack, failing)["roles"] is None
     report = verify_cell(stack.outputs, stack.outputs.cluster("cell-1"), VerifyOptions(probes=0))
     assert report.errors == [] and report.findings == []
+
+
+# -- partners --------------------------------------------------------------------------------
+def partners_cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(stack.root), "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", "partners", *args, "--stack", "local"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def partner_footprint(stack: RunningStack, partner_id: str) -> dict[str, object]:
+    with stack.superuser() as su:
+        found: dict[str, object] = {
+            "row": su.execute("select status from platform.partners where id = %s", (partner_id,)).fetchone(),
+            "role": su.execute(
+                "select rolcanlogin from pg_roles where rolname = %s", (f"p_{partner_id}_app",)
+            ).fetchone(),
+            "bindings": su.execute(
+                "select count(*) from platform.role_bindings where partner_id = %s", (partner_id,)
+            ).fetchone()[0],
+            "tenants": su.execute(
+                "select count(*) from platform.tenants where partner_id = %s", (partner_id,)
+            ).fetchone()[0],
+        }
+    try:
+        aws.client("secretsmanager", stack.outputs.region).describe_secret(
+            SecretId=secret_name(stack.outputs.stack, "partner", partner_id)
+        )
+        found["secret"] = True
+    except ClientError:
+        found["secret"] = False
+    return found
+
+
+def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, tenants):
+    staying = tenants["cl-staying"]  # of cl-agency, still active; cl-leaving is purged already
+    other = footprint(stack, staying)
+    pid = staying.partner_id
+    refused = partners_cli(stack, "terminate", "--partner", "cl-agency", "--yes")
+    assert refused.returncode == 2 and "active tenant(s) (cl-staying)" in refused.stderr
+    assert "--close-tenants" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert partner_footprint(stack, pid)["row"] == ("active",)
+
+    done = partners_cli(
+        stack, "terminate", "--partner", "cl-agency", "--close-tenants", "--as-of", T0.isoformat(), "--yes"
+    )
+    assert done.returncode == 0, done.stderr
+    assert partner_footprint(stack, pid) | {"secret": None} == {
+        "row": ("terminated",),
+        "role": (False,),
+        "bindings": 3,  # its console role, the tenant's app and ro roles
+        "tenants": 1,
+        "secret": None,
+    }
+    assert footprint(stack, staying)["schema"]  # kept through the grace period
+
+    early = partners_cli(stack, "purge", "--partner", "cl-agency", "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    assert early.returncode == 2 and "inside its 30-day grace period" in early.stderr
+    late = partners_cli(stack, "purge", "--partner", "cl-agency", "--as-of", (T0 + 31 * DAY).isoformat(), "--yes")
+    assert late.returncode == 0, late.stderr
+    assert partner_footprint(stack, pid) == {"row": None, "role": None, "bindings": 0, "tenants": 0, "secret": False}
+    assert footprint(stack, staying)["tenant"] is None and other["tenant"] is not None
+    report = verify_cell(stack.outputs, stack.outputs.cluster("cell-1"), VerifyOptions(probes=0))
+    assert report.errors == [] and report.findings == []
