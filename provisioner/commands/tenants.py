@@ -1,4 +1,4 @@
-"""`provision tenants`: add, import, list, apply, verify, close, reopen, purge."""
+"""`provision tenants`: add, import, list, apply, verify, close, reopen, purge, export."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from provisioner.apply import ApplyOptions
 from provisioner.console import err, out, print_json
 from provisioner.errors import InputError
 from provisioner.lifecycle import closure
+from provisioner.lifecycle import export as export_lifecycle
 from provisioner.lifecycle.clock import parse_as_of
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
@@ -198,3 +199,30 @@ def purge(
     _confirm([p.detail for p in plan.planned], dry_run, yes)
     purged = closure.purge(outputs, plan)
     out.print(f"purged {len(purged)} tenant(s): {', '.join(purged)}")
+
+
+@app.command()
+def export(
+    stack: StackOption,
+    tenant: Annotated[str, typer.Option(help="The tenant's slug or id.")],
+    to: Annotated[str, typer.Option("--to", help="A directory, or s3://bucket/prefix (SSE-KMS, the data key).")],
+    as_of: AsOfOption = None,
+    outputs_file: OutputsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a tenant's tables and its shared rows as CSV with a checksummed manifest (active, or
+    closed inside its 30-day grace period)."""
+    moment = parse_as_of(as_of)
+    destination = export_lifecycle.Destination.parse(to)
+    outputs = resolve(stack, outputs_file)
+    found = export_lifecycle.find_exportable(outputs, tenant, moment)
+    done = export_lifecycle.export_tenant(outputs, found, destination)
+    if as_json:
+        print_json(done.manifest() | {"destination": done.destination})
+        return
+    table = Table(title=f"export of tenant {found.slug} ({found.id}) to {done.destination}")
+    for column in ("table", "rows", "sha256"):
+        table.add_column(column)
+    for f in done.files:
+        table.add_row(f.name, str(f.rows), f.sha256)
+    out.print(table)
