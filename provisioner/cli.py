@@ -37,6 +37,7 @@ def _register() -> None:
     from provisioner.commands import (
         deploy,
         dr,
+        dsr,
         evidence,
         keys,
         local,
@@ -63,6 +64,7 @@ def _register() -> None:
     app.command("deploy")(deploy.deploy)
     app.add_typer(region.app, name="region")
     app.add_typer(retention.app, name="retention")
+    app.add_typer(dsr.app, name="dsr")
     dr.app.command("drill")(local.drill)  # a local-stack command, under `dr` with rebuild
     app.add_typer(dr.app, name="dr")
     app.command("evidence")(evidence.evidence)
