@@ -13,6 +13,7 @@ converges. Every action writes an audit row.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
@@ -29,6 +30,7 @@ from provisioner.names import TenantNames
 
 GRACE = dt.timedelta(days=30)
 LOCKS_PER_PURGE = 80  # a tenant's schema, tables, indexes, sequences and roles: as many as apply takes
+SECRET_WORKERS = 8  # Secrets Manager deletions in flight at once
 SHARED_TABLES = ("worker_runs", "cost_entries")  # rows keyed by tenant_id (role_bindings cascade)
 
 
@@ -211,26 +213,40 @@ def purge(outputs: StackOutputs, plan: Done, per_tx: int | None = None) -> list[
             batch = per_tx or _per_tx(conn)
             for start in range(0, len(tenants), batch):
                 chunk = tenants[start : start + batch]
-                for t in chunk:
-                    end_sessions(conn, [TenantNames(t.id).app_role, TenantNames(t.id).ro_role])
-                    _delete_secret(outputs, t.id)  # first: a re-run finds the tenant row and goes on
+                roles = [r for t in chunk for r in _roles(t)]
+                live = conn.execute(
+                    "select distinct usename::text from pg_stat_activity where usename = any(%s)", (roles,)
+                ).fetchall()
+                end_sessions(conn, [r[0] for r in live])
+                # first: a re-run finds the tenant rows and goes on
+                with ThreadPoolExecutor(max_workers=SECRET_WORKERS) as pool:
+                    list(pool.map(lambda t: _delete_secret(outputs, t.id), chunk))
                 with conn.transaction():
-                    for t in chunk:
-                        if conn.execute("select 1 from platform.tenants where id = %s", (t.id,)).fetchone() is None:
-                            continue  # purged by an earlier run
-                        names = TenantNames(t.id)
-                        roles = [
-                            r
-                            for r in (names.owner_role, names.app_role, names.ro_role)
-                            if conn.execute("select to_regrole(%s)", (r,)).fetchone()[0] is not None  # type: ignore[index]
-                        ]
-                        for statement in _purge_sql(t, roles):
-                            conn.execute(statement)
+                    present = {
+                        r[0]
+                        for r in conn.execute(
+                            "select id from platform.tenants where id = any(%s)", ([t.id for t in chunk],)
+                        ).fetchall()
+                    }
+                    existing = {
+                        r[0]
+                        for r in conn.execute("select rolname::text from pg_roles where rolname = any(%s)", (roles,))
+                    }
+                    todo = [t for t in chunk if t.id in present]  # others were purged by an earlier run
+                    statements = [s for t in todo for s in _purge_sql(t, [r for r in _roles(t) if r in existing])]
+                    if statements:
+                        conn.execute(sql.SQL(";\n").join(statements))
+                    for t in todo:
                         _audit(
                             conn, t, "tenant.purged", {"closed_at": t.closed_at.isoformat() if t.closed_at else None}
                         )
                         purged.append(t.id)
     return purged
+
+
+def _roles(tenant: directory.Tenant) -> list[str]:
+    names = TenantNames(tenant.id)
+    return [names.owner_role, names.app_role, names.ro_role]
 
 
 def _per_tx(conn: psycopg.Connection) -> int:

@@ -34,6 +34,7 @@ from provisioner.names import TenantNames
 # shared table -> ordering key; rows chosen by tenant_id
 SHARED = {"worker_runs": "id", "cost_entries": "id", "audit_events": "occurred_at, id"}
 EXPORT_ACTION = "tenant.exported"
+FLUSH = 1 << 20  # bytes buffered between writes: memory stays flat whatever the row count
 
 
 @dataclass(frozen=True)
@@ -134,16 +135,22 @@ def _queries(conn: psycopg.Connection, tenant: directory.Tenant) -> list[tuple[s
 
 
 def _stream(conn: psycopg.Connection, query: sql.Composed, sink: BinaryIO) -> tuple[int, str, int]:
+    """COPY's rows into `sink` and the digest, a MiB at a time (COPY sends one message a row)."""
     digest = hashlib.sha256()
     size = 0
+    buf = bytearray()
     with conn.cursor() as cur, cur.copy(query) as copy:
         for chunk in copy:
-            data = bytes(chunk)
-            digest.update(data)
-            sink.write(data)
-            size += len(data)
+            buf += chunk
+            if len(buf) >= FLUSH:
+                digest.update(buf)
+                sink.write(buf)
+                size += len(buf)
+                buf.clear()
         rows = cur.rowcount  # from COPY's command tag, read once the stream ended
-    return rows, digest.hexdigest(), size
+    digest.update(buf)
+    sink.write(buf)
+    return rows, digest.hexdigest(), size + len(buf)
 
 
 def export_tenant(outputs: StackOutputs, tenant: directory.Tenant, to: Destination) -> Export:
