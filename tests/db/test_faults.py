@@ -52,7 +52,7 @@ def half_made(local_stack, outputs, partner: str) -> list[tuple]:
                 "from platform.tenants t join platform.partners p on p.id = t.partner_id where p.slug = %s",
                 (partner,),
             ).fetchall()
-    return [row for row in found if row[1:] not in ((0, False, False), (4, True, True))]
+    return [row for row in found if row[1:] not in ((0, False, False), (5, True, True))]
 
 
 @pytest.fixture
