@@ -206,6 +206,6 @@ def test_the_drift_check_fails_when_anything_would_run(local_stack, outputs, par
     record(outputs, partner, 1, "pending")
     drift = cli("tenants", "apply", "--stack", "local", "--dry-run", "--expect-no-changes", root=local_stack.root)
     assert drift.returncode == 1
-    assert "drift: 4 step(s) would run on local; expected none" in drift.stderr
+    assert "drift: 5 step(s) would run on local; expected none" in drift.stderr
     refused = cli("tenants", "apply", "--stack", "local", "--expect-no-changes", root=local_stack.root)
     assert refused.returncode == 2 and "goes with --dry-run" in refused.stderr
