@@ -38,6 +38,7 @@ def _register() -> None:
         cells,
         deploy,
         dr,
+        dsr,
         evidence,
         keys,
         local,
@@ -45,6 +46,7 @@ def _register() -> None:
         plan,
         region,
         register,
+        retention,
         sql,
         stacks,
         tenants,
@@ -62,6 +64,8 @@ def _register() -> None:
     app.add_typer(stacks.app, name="stacks")
     app.command("deploy")(deploy.deploy)
     app.add_typer(region.app, name="region")
+    app.add_typer(retention.app, name="retention")
+    app.add_typer(dsr.app, name="dsr")
     dr.app.command("drill")(local.drill)  # a local-stack command, under `dr` with rebuild
     app.add_typer(dr.app, name="dr")
     app.command("evidence")(evidence.evidence)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from contract.outputs import PROXY_USER
-from contract.tiers import PARTNER_LIMITS, PLAN_TIERS, RoleLimits, tier
+from contract.tiers import AUDIT_RETENTION_DAYS, PARTNER_LIMITS, PLAN_TIERS, RoleLimits, tier
 from provisioner import render
 from provisioner.names import PartnerNames, TenantNames
 
@@ -19,7 +19,25 @@ ROLES = {
     "partner_app": "askasia_partner_app",
     # `provision cells guard`: signals tenants' and partners' backends, reads every session.
     "guard": "askasia_guard",
+    "maintenance": "askasia_maintenance",
 }
+# The schedule pg_cron runs as the maintenance role (R__schedule): partitions ahead and whole
+# expired months dropped daily, off the hour; expired rows of mixed months cleaned one bounded
+# batch (its own transaction) every ten minutes.
+RETENTION_BATCH = 10000
+MAINTENANCE_JOBS = (
+    {
+        "name": "askasia-audit-maintenance",
+        "schedule": "17 3 * * *",
+        "command": "select count(*) from platform.audit_maintain(); "
+        "select count(*) from platform.audit_drop_expired(now());",
+    },
+    {
+        "name": "askasia-audit-retention",
+        "schedule": "*/10 * * * *",
+        "command": f"select count(*) from platform.audit_clean_batch(now(), {RETENTION_BATCH});",
+    },
+)
 AUDIT_MONTHS_BEHIND, AUDIT_MONTHS_AHEAD = 1, 3
 # The tables sql/tenant/ creates; R__grants names them (tests check this matches the database).
 TENANT_TABLES = ("leads", "tickets", "emails", "outputs")
@@ -69,6 +87,10 @@ def platform_target(database: str, today: dt.date | None = None) -> Target:
         "audit_months": audit_months(today),
         "plan_tiers": PLAN_TIERS,
         "service_role": PROXY_USER,
+        "maintenance_jobs": MAINTENANCE_JOBS,
+        "audit_retention": [{"plan": plan, "days": days} for plan, days in AUDIT_RETENTION_DAYS.items()],
+        "audit_retention_longest": max(AUDIT_RETENTION_DAYS.values()),
+        "audit_retention_shortest": min(AUDIT_RETENTION_DAYS.values()),
     }
     return Target("platform", "platform", context)
 

@@ -1,8 +1,8 @@
-"""`provision partners`: add and list partners."""
+"""`provision partners`: add, list, terminate, purge."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -10,6 +10,9 @@ from rich.table import Table
 from contract.status import ExitStatus
 from provisioner import directory
 from provisioner.console import out, print_json
+from provisioner.errors import InputError
+from provisioner.lifecycle import partners as partner_lifecycle
+from provisioner.lifecycle.clock import parse_as_of
 from provisioner.onboarding import Onboarding
 from provisioner.progress import cell_progress
 from provisioner.reporting import show_apply, show_cells_down
@@ -55,3 +58,56 @@ def list_(stack: StackOption, outputs_file: OutputsOption = None, as_json: JsonO
         table.add_row(p.id, p.slug, p.jurisdiction, p.status)
     out.print(table)
     raise typer.Exit(show_cells_down(down, "listed"))
+
+
+AsOfOption = Annotated[
+    Optional[str], typer.Option("--as-of", help="Act as at this ISO 8601 moment (default: now; no zone = UTC).")
+]
+YesOption = Annotated[bool, typer.Option("--yes", help="Do it (needed unless --dry-run).")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]
+
+
+def _confirm(lines: list[str], dry_run: bool, yes: bool) -> None:
+    for line in lines:
+        out.print(f"would {line}" if dry_run else f"will {line}", highlight=False, soft_wrap=True)
+    if dry_run:
+        raise typer.Exit(ExitStatus.OK)
+    if not yes:
+        raise InputError("nothing done: add --yes to do it (or --dry-run)")
+
+
+@app.command()
+def terminate(
+    stack: StackOption,
+    partner: Annotated[str, typer.Option(help="The partner's slug or id.")],
+    close_tenants: Annotated[bool, typer.Option("--close-tenants", help="Close its active tenants too.")] = False,
+    as_of: AsOfOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    outputs_file: OutputsOption = None,
+) -> None:
+    """Terminate a partner: its console role loses LOGIN; its account data is kept 30 days for export."""
+    moment = parse_as_of(as_of)
+    outputs = resolve(stack, outputs_file)
+    plan = partner_lifecycle.terminate_plan(outputs, partner, close_tenants)
+    _confirm(plan.lines, dry_run, yes)
+    partner_lifecycle.terminate(outputs, plan, moment)
+    out.print(f"partner {plan.partner.slug} ({plan.partner.id}) terminated; {len(plan.close)} tenant(s) closed")
+
+
+@app.command()
+def purge(
+    stack: StackOption,
+    partner: Annotated[str, typer.Option(help="The partner's slug or id.")],
+    as_of: AsOfOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    outputs_file: OutputsOption = None,
+) -> None:
+    """Delete a partner terminated more than 30 days ago, with its tenants past their grace period."""
+    moment = parse_as_of(as_of)
+    outputs = resolve(stack, outputs_file)
+    plan = partner_lifecycle.purge_plan(outputs, partner, moment)
+    _confirm(plan.lines, dry_run, yes)
+    purged = partner_lifecycle.purge(outputs, plan)
+    out.print(f"partner {plan.partner.slug} ({plan.partner.id}) purged with {len(purged)} tenant(s)")

@@ -1,4 +1,4 @@
-"""`provision tenants`: add, import, list, apply, verify."""
+"""`provision tenants`: add, import, list, apply, verify, close, reopen, purge, export."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from provisioner import directory
 from provisioner.apply import ApplyOptions
 from provisioner.console import err, out, print_json
 from provisioner.errors import InputError
+from provisioner.lifecycle import closure
+from provisioner.lifecycle import export as export_lifecycle
+from provisioner.lifecycle.clock import parse_as_of
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
 from provisioner.reporting import show_apply, show_cells_down
@@ -125,3 +128,101 @@ def apply_(
         err.print(f"[red]drift[/]: {pending} step(s) would run on {stack}; expected none", highlight=False)
         code = ExitStatus.VIOLATIONS
     raise typer.Exit(code)
+
+
+AsOfOption = Annotated[
+    Optional[str], typer.Option("--as-of", help="Act as at this ISO 8601 moment (default: now; no zone = UTC).")
+]
+YesOption = Annotated[bool, typer.Option("--yes", help="Do it (needed unless --dry-run).")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]
+
+
+def _confirm(lines: list[str], dry_run: bool, yes: bool) -> None:
+    for line in lines:
+        out.print(f"will {line}" if not dry_run else f"would {line}", highlight=False, soft_wrap=True)
+    if dry_run:
+        raise typer.Exit(ExitStatus.OK)
+    if not yes:
+        raise InputError("nothing done: add --yes to do it (or --dry-run)")
+
+
+@app.command()
+def close(
+    stack: StackOption,
+    tenant: Annotated[str, typer.Option(help="The tenant's slug or id.")],
+    as_of: AsOfOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    outputs_file: OutputsOption = None,
+) -> None:
+    """Close a tenant: status closed, its app role loses LOGIN and its sessions end; data kept 30 days."""
+    moment = parse_as_of(as_of)
+    outputs = resolve(stack, outputs_file)
+    planned = closure.close_plan(outputs, tenant)
+    _confirm([planned.detail], dry_run, yes)
+    ended = closure.close(outputs, planned, moment)
+    out.print(f"tenant {planned.tenant.slug} ({planned.tenant.id}) closed; {ended} session(s) ended")
+
+
+@app.command()
+def reopen(
+    stack: StackOption,
+    tenant: Annotated[str, typer.Option(help="The tenant's slug or id.")],
+    as_of: AsOfOption = None,
+    outputs_file: OutputsOption = None,
+) -> None:
+    """Reopen a closed tenant inside its 30-day grace period: active again, its app role logs in."""
+    moment = parse_as_of(as_of)
+    outputs = resolve(stack, outputs_file)
+    done = closure.reopen(outputs, tenant, moment)
+    out.print(f"tenant {done.slug} ({done.id}) reopened")
+
+
+@app.command()
+def purge(
+    stack: StackOption,
+    tenant: Annotated[Optional[str], typer.Option(help="Only this tenant (default: every one past its grace).")] = None,
+    as_of: AsOfOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    outputs_file: OutputsOption = None,
+) -> None:
+    """Delete the schema, roles, secret and shared rows of tenants closed more than 30 days ago."""
+    moment = parse_as_of(as_of)
+    outputs = resolve(stack, outputs_file)
+    plan = closure.purge_plan(outputs, tenant, moment)
+    if plan.refused:
+        raise InputError("; ".join(plan.refused))
+    if not plan.planned:
+        out.print("no closed tenant is past its grace period: nothing to purge")
+        raise typer.Exit(ExitStatus.OK)
+    _confirm([p.detail for p in plan.planned], dry_run, yes)
+    purged = closure.purge(outputs, plan)
+    out.print(f"purged {len(purged)} tenant(s): {', '.join(purged)}")
+
+
+@app.command()
+def export(
+    stack: StackOption,
+    tenant: Annotated[str, typer.Option(help="The tenant's slug or id.")],
+    to: Annotated[str, typer.Option("--to", help="A directory, or s3://bucket/prefix (SSE-KMS, the data key).")],
+    as_of: AsOfOption = None,
+    outputs_file: OutputsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a tenant's tables and its shared rows as CSV with a checksummed manifest (active, or
+    closed inside its 30-day grace period)."""
+    moment = parse_as_of(as_of)
+    destination = export_lifecycle.Destination.parse(to)
+    outputs = resolve(stack, outputs_file)
+    found = export_lifecycle.find_exportable(outputs, tenant, moment)
+    done = export_lifecycle.export_tenant(outputs, found, destination)
+    if as_json:
+        print_json(done.manifest() | {"destination": done.destination})
+        return
+    table = Table(title=f"export of tenant {found.slug} ({found.id}) to {done.destination}")
+    for column in ("table", "rows", "sha256"):
+        table.add_column(column)
+    for f in done.files:
+        table.add_row(f.name, str(f.rows), f.sha256)
+    out.print(table)

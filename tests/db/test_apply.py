@@ -146,7 +146,14 @@ def test_dry_run_changes_nothing(local_stack, outputs):
         placed = directory.place_tenants(outputs, new, cell="cell-1")[0]
         results = apply(outputs, dry_run=True)
         planned = [step for r in results for target, step in r.planned if target == f"tenant:{placed.id}"]
-        assert planned == ["V001__schema_and_roles", "V002__tables", "R__grants", "R__limits", "credentials"]
+        assert planned == [
+            "V001__schema_and_roles",
+            "V002__tables",
+            "V010__foreign_key_indexes",
+            "R__grants",
+            "R__limits",
+            "credentials",
+        ]
         with local_stack.superuser(cell="cell-1") as su:
             assert su.execute("select to_regnamespace(%s)", (f"t_{placed.id}",)).fetchone()[0] is None
     finally:

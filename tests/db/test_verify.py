@@ -337,6 +337,7 @@ BREAKS = [
             "drop policy tenant_rows on {partition}",
             "drop policy tenant_read_rows on {partition}",
             "drop policy partner_rows on {partition}",
+            "drop policy owner_maintenance on {partition}",
         ],
         "table {partition}",
         "no policy",
@@ -917,6 +918,74 @@ BREAKS = [
         "partner:{pc} V001__partner_role",
         "never applied",
         "warn",
+    ),
+    (
+        "audit_partitions_ahead",
+        "monthly partitions ending within 30 days",
+        [
+            "do $$ declare p regclass; begin for p in select c.oid::regclass from pg_inherits i "
+            "join pg_class c on c.oid = i.inhrelid where i.inhparent = 'platform.audit_events'::regclass "
+            "and pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT' and substring(pg_get_expr(c.relpartbound, c.oid) "
+            "from 'TO [(]''([^'']+)''[)]')::timestamptz > now() + interval '30 days' loop "
+            "execute format('alter table platform.audit_events detach partition %s', p); end loop; end $$"
+        ],
+        "table platform.audit_events",
+        "within 30 days",
+        "error",
+    ),
+    (
+        "audit_partitions_ahead",
+        "no DEFAULT partition",
+        ["alter table platform.audit_events detach partition platform.audit_events_default"],
+        "table platform.audit_events",
+        "no DEFAULT partition",
+        "error",
+    ),
+    (
+        "unindexed_foreign_keys",
+        "a platform foreign key without its index",
+        ["drop index platform.cost_entries_partner_idx"],
+        "foreign key cost_entries_partner_id_fkey on platform.cost_entries",
+        "no index leads with (partner_id)",
+        "warn",
+    ),
+    (
+        "unindexed_foreign_keys",
+        "a tenant foreign key without its index",
+        ["drop index {a_schema}.emails_ticket_idx"],
+        "foreign key emails_ticket_id_fkey on {a_schema}.emails",
+        "no index leads with (ticket_id)",
+        "warn",
+    ),
+    (
+        "unindexed_foreign_keys",
+        "an index that does not lead with the key",
+        ["drop index {b_schema}.tickets_lead_idx", "create index on {b_schema}.tickets (subject, lead_id)"],
+        "foreign key tickets_lead_id_fkey on {b_schema}.tickets",
+        "no index leads with (lead_id)",
+        "warn",
+    ),
+    (
+        "audit_past_retention",
+        "a starter tenant's event kept 200 days",
+        [
+            "insert into platform.audit_events (tenant_id, partner_id, occurred_at, actor, action) "
+            "values ({b_id_lit}, {pb_lit}, now() - interval '200 days', 'verify', 'test')"
+        ],
+        "audit events of tenant {b_id}",
+        "older than the starter plan's 90 days",
+        "error",
+    ),
+    (
+        "audit_past_retention",
+        "an enterprise tenant's event kept 14 months",
+        [
+            "insert into platform.audit_events (tenant_id, partner_id, occurred_at, actor, action) "
+            "values ({c_id_lit}, {pc_lit}, now() - interval '430 days', 'verify', 'test')"
+        ],
+        "audit events of tenant {c_id}",
+        "older than the enterprise plan's 400 days",
+        "error",
     ),
     (
         "password_encryption",

@@ -1,0 +1,1 @@
+"""The data lifecycle: audit retention, closure and purge, export, data-subject requests."""

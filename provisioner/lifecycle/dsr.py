@@ -1,0 +1,163 @@
+"""Data-subject requests against the platform's own data (privacy policy section 7: access,
+correction, deletion, portability, answered within 30 days).
+
+A request is recorded with its due date in the stack's first cell (the platform's own records
+live in the control plane; one place per stack keeps `dsr list` whole). What the platform holds
+of a person is found across every cell: audit events whose actor is the address or whose detail
+mentions it. Erasure pseudonymises: the audit row keeps its facts, the address becomes
+`erased:<sha256 prefix>`. A tenant's own data is the tenant's (the platform is its processor):
+`search_tenant` looks through one tenant's schema for an address as that tenant's own role.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from contract.outputs import StackOutputs
+from provisioner import directory
+from provisioner.connect import Credentials, connect, connect_master, read_secret_json
+from provisioner.credentials import secret_name
+from provisioner.errors import InputError
+
+DUE = dt.timedelta(days=30)
+KINDS = ("access", "correction", "deletion", "portability")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_email(email: str) -> str:
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise InputError(f"{email!r} is not an e-mail address")
+    return email.lower()
+
+
+def pseudonym(email: str) -> str:
+    return "erased:" + hashlib.sha256(email.lower().encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    email: str
+    partner_id: str | None
+    kind: str
+    opened_at: dt.datetime
+    due_at: dt.datetime
+    closed_at: dt.datetime | None
+    overdue: bool
+
+
+def _partner_id(outputs: StackOutputs, partner: str | None) -> str | None:
+    if partner is None:
+        return None
+    for p in directory.partners(outputs):
+        if partner in (p.id, p.slug):
+            return p.id
+    raise InputError(f"no partner {partner!r} in stack {outputs.stack}")
+
+
+def open_request(
+    outputs: StackOutputs, email: str, kind: str, partner: str | None = None, as_of: dt.datetime | None = None
+) -> Request:
+    email = check_email(email)
+    if kind not in KINDS:
+        raise InputError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    partner_id = _partner_id(outputs, partner)
+    with connect_master(outputs.clusters[0], outputs.region) as conn:
+        row = conn.execute(
+            "insert into platform.dsr_requests (email, partner_id, kind, opened_at, due_at) "
+            "select %(e)s, %(p)s, %(k)s, m, m + %(due)s from (select coalesce(%(at)s::timestamptz, now()) m) x "
+            "returning id::text, email, partner_id, kind, opened_at, due_at, closed_at, false",
+            {"e": email, "p": partner_id, "k": kind, "due": DUE, "at": as_of},
+        ).fetchone()
+        conn.execute(
+            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
+            "values ('', coalesce(%s, ''), current_user, 'dsr.opened', %s)",
+            (partner_id, Jsonb({"request": row[0], "kind": kind, "subject": pseudonym(email)})),  # type: ignore[index]
+        )
+    return Request(*row)  # type: ignore[misc]
+
+
+def list_requests(outputs: StackOutputs, as_of: dt.datetime | None = None, email: str | None = None) -> list[Request]:
+    with connect_master(outputs.clusters[0], outputs.region) as conn:
+        rows = conn.execute(
+            "select id::text, email, partner_id, kind, opened_at, due_at, closed_at, "
+            "closed_at is null and due_at < coalesce(%(at)s::timestamptz, now()) "
+            "from platform.dsr_requests where %(e)s::text is null or email = %(e)s order by due_at",
+            {"at": as_of, "e": check_email(email) if email else None},
+        ).fetchall()
+    return [Request(*r) for r in rows]
+
+
+_FIND = (
+    "select %(cell)s::text, 'platform.audit_events', id::text, occurred_at, tenant_id, partner_id, actor, action, "
+    "detail from platform.audit_events where lower(actor) = %(e)s or strpos(lower(detail::text), %(e)s) > 0 "
+    "order by occurred_at, id"
+)
+
+
+def find(outputs: StackOutputs, email: str) -> list[dict]:
+    """Everything the platform itself holds of this address, across every cell."""
+    email = check_email(email)
+    found = []
+    for cluster in outputs.clusters:
+        with connect_master(cluster, outputs.region) as conn:
+            for row in conn.execute(_FIND, {"cell": cluster.cell, "e": email}).fetchall():
+                keys = ("cell", "table", "id", "occurred_at", "tenant_id", "partner_id", "actor", "action", "detail")
+                item = dict(zip(keys, row, strict=True))
+                item["occurred_at"] = item["occurred_at"].isoformat()
+                found.append(item)
+    return found
+
+
+def erase(outputs: StackOutputs, email: str) -> dict[str, int]:
+    """Pseudonymise the address in every cell's audit rows; close the address's open deletion
+    requests. Returns rows changed per cell."""
+    email = check_email(email)
+    alias = pseudonym(email)
+    changed = {}
+    for cluster in outputs.clusters:
+        with connect_master(cluster, outputs.region) as conn:
+            n = conn.execute(
+                "update platform.audit_events set actor = case when lower(actor) = %(e)s then %(a)s else actor end, "
+                "detail = regexp_replace(detail::text, %(pattern)s, %(a)s, 'gi')::jsonb "
+                "where lower(actor) = %(e)s or strpos(lower(detail::text), %(e)s) > 0",
+                {"e": email, "a": alias, "pattern": re.escape(email)},
+            ).rowcount
+            changed[cluster.cell] = n
+    with connect_master(outputs.clusters[0], outputs.region) as conn:
+        conn.execute(
+            "update platform.dsr_requests set closed_at = now(), detail = detail || %s "
+            "where email = %s and kind = 'deletion' and closed_at is null",
+            (Jsonb({"erased_rows": changed, "subject": alias}), email),
+        )
+        conn.execute(
+            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
+            "values ('', '', current_user, 'dsr.erased', %s)",
+            (Jsonb({"subject": alias, "rows": changed}),),
+        )
+    return changed
+
+
+def search_tenant(outputs: StackOutputs, tenant_ref: str, email: str) -> dict[str, int]:
+    """Rows of each table in one tenant's schema that mention the address, searched as the
+    tenant's own app role (its credentials): the platform reads nothing the tenant could not."""
+    email = check_email(email)
+    tenant = next((t for t in directory.tenants(outputs) if tenant_ref in (t.id, t.slug)), None)
+    if tenant is None:
+        raise InputError(f"no tenant {tenant_ref!r} in stack {outputs.stack}")
+    doc = read_secret_json(secret_name(outputs.stack, "tenant", tenant.id), outputs.region)
+    with connect(outputs.cluster(tenant.cell), Credentials(doc["username"], doc["password"])) as conn:
+        tables = [r[0] for r in conn.execute("select tablename from pg_tables where schemaname = current_schema()")]
+        return {
+            table: conn.execute(
+                sql.SQL("select count(*) from {} x where strpos(lower(x::text), %s) > 0").format(sql.Identifier(table)),
+                (email,),
+            ).fetchone()[0]  # type: ignore[index]
+            for table in sorted(tables)
+        }

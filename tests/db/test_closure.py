@@ -1,0 +1,275 @@
+"""Closing, reopening and purging tenants, with a clock (`--as-of`): a closed tenant's sessions
+end and it cannot log in while its data stays; reopen works inside the grace period only;
+purge is refused at day 29 with one line and done at day 31, leaving no schema, role, secret,
+binding or row behind, verify clean, and the other tenants untouched row for row; a purge that
+fails midway leaves the tenant whole and a re-run converges. On a stack of its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from botocore.exceptions import ClientError
+
+from provisioner import aws, directory
+from provisioner.credentials import secret_name
+from provisioner.lifecycle import closure
+from provisioner.verify.runner import VerifyOptions, verify_cell
+from tests.helpers import RunningStack, connect_as, onboard, started_stack
+
+T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with started_stack(tmp_path_factory.mktemp("closure"), cells=1) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tenants(stack) -> dict[str, directory.Tenant]:
+    made = onboard(
+        stack.outputs,
+        {"cl-agency": "EU", "cl-other": "UK"},
+        [
+            ("cl-agency", "cl-leaving", "growth"),
+            ("cl-agency", "cl-staying", "starter"),
+            ("cl-other", "cl-failing", "enterprise"),
+        ],
+    )
+    with stack.superuser() as su:
+        for t in made.values():
+            su.execute(
+                "insert into platform.worker_runs (tenant_id, partner_id, worker) values (%s, %s, 'w')",
+                (t.id, t.partner_id),
+            )
+            su.execute(
+                "insert into platform.cost_entries (tenant_id, partner_id, amount) values (%s, %s, 1.5)",
+                (t.id, t.partner_id),
+            )
+        su.commit()
+    for t in made.values():
+        with connect_as(stack.outputs, "tenant", t.id, t.cell) as conn:
+            conn.execute("insert into leads (name, email) values ('Ada', 'ada@example.com') ")
+            conn.execute("insert into tickets (lead_id, subject) select id, 'hi' from leads")
+    return made
+
+
+def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(stack.root), "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", "tenants", *args, "--stack", "local"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def footprint(stack: RunningStack, t: directory.Tenant) -> dict[str, object]:
+    """Everything of one tenant in the cell and in Secrets Manager, row for row."""
+    schema = f"t_{t.id}"
+    with stack.superuser() as su:
+        found: dict[str, object] = {
+            "schema": su.execute("select to_regnamespace(%s) is not null", (schema,)).fetchone()[0],
+            "roles": su.execute(
+                "select array_agg(rolname order by rolname) from pg_roles where rolname ~ %s", (f"^{schema}_",)
+            ).fetchone()[0],
+        }
+        for table in ("worker_runs", "cost_entries"):
+            found[table] = su.execute(
+                f"select array_agg(row(x.*)::text order by x.id) from platform.{table} x where tenant_id = %s", (t.id,)
+            ).fetchone()[0]
+        found["bindings"] = su.execute(
+            "select array_agg(role_name order by role_name) from platform.role_bindings where tenant_id = %s", (t.id,)
+        ).fetchone()[0]
+        found["ledger"] = su.execute(
+            "select count(*) from platform.schema_ledger where target = %s", (f"tenant:{t.id}",)
+        ).fetchone()[0]
+        found["tenant"] = su.execute("select row(x.*)::text from platform.tenants x where id = %s", (t.id,)).fetchone()
+        if found["schema"]:
+            found["rows"] = su.execute(
+                f'select (select count(*) from "{schema}".leads), (select count(*) from "{schema}".tickets)'
+            ).fetchone()
+    try:
+        aws.client("secretsmanager", stack.outputs.region).describe_secret(
+            SecretId=secret_name(stack.outputs.stack, "tenant", t.id)
+        )
+        found["secret"] = True
+    except ClientError:
+        found["secret"] = False
+    return found
+
+
+def test_close_needs_yes_ends_sessions_and_keeps_the_data(stack, tenants):
+    leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]
+    before_staying = footprint(stack, staying)
+    refused = cli(stack, "close", "--tenant", "cl-leaving")
+    assert refused.returncode == 2 and "add --yes" in refused.stderr
+    assert "will mark tenant cl-leaving" in refused.stdout
+
+    session = connect_as(stack.outputs, "tenant", leaving.id, leaving.cell)
+    assert session.execute("select count(*) from leads").fetchone()[0] == 1
+    done = cli(stack, "close", "--tenant", "cl-leaving", "--as-of", T0.isoformat(), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "1 session(s) ended" in done.stdout
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("select 1")  # its session ended at once
+    session.close()
+    with pytest.raises(Exception, match="not permitted to log in"):
+        connect_as(stack.outputs, "tenant", leaving.id, leaving.cell)
+    kept = footprint(stack, leaving)
+    assert kept["schema"] and kept["rows"] == (1, 1) and kept["secret"]
+    assert footprint(stack, staying) == before_staying
+    with stack.superuser() as su:
+        assert (
+            su.execute(
+                "select count(*) from platform.audit_events where tenant_id = %s and action = 'tenant.closed'",
+                (leaving.id,),
+            ).fetchone()[0]
+            == 1
+        )
+
+
+def test_reopen_inside_the_grace_period_only(stack, tenants):
+    leaving = tenants["cl-leaving"]
+    late = cli(stack, "reopen", "--tenant", "cl-leaving", "--as-of", (T0 + 30 * DAY).isoformat())
+    assert late.returncode == 2 and "past its grace period" in late.stderr and "Traceback" not in late.stderr
+    ok = cli(stack, "reopen", "--tenant", "cl-leaving", "--as-of", (T0 + 29 * DAY).isoformat())
+    assert ok.returncode == 0, ok.stderr
+    with connect_as(stack.outputs, "tenant", leaving.id, leaving.cell) as conn:
+        assert conn.execute("select count(*) from leads").fetchone()[0] == 1
+    again = cli(stack, "close", "--tenant", "cl-leaving", "--as-of", T0.isoformat(), "--yes")
+    assert again.returncode == 0, again.stderr
+
+
+def test_purge_refused_at_day_29_and_done_at_day_31(stack, tenants):
+    leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]
+    before_staying = footprint(stack, staying)
+    early = cli(stack, "purge", "--tenant", "cl-leaving", "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    assert early.returncode == 2
+    assert "inside its 30-day grace period" in early.stderr and len(early.stderr.strip().splitlines()) == 1
+    assert footprint(stack, leaving)["schema"]
+    # without --tenant, nobody is due at day 29
+    none_due = cli(stack, "purge", "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    assert none_due.returncode == 0 and "nothing to purge" in none_due.stdout
+
+    dry = cli(stack, "purge", "--as-of", (T0 + 31 * DAY).isoformat(), "--dry-run")
+    assert dry.returncode == 0 and f"would drop schema t_{leaving.id}" in dry.stdout
+    assert footprint(stack, leaving)["schema"]
+
+    done = cli(stack, "purge", "--as-of", (T0 + 31 * DAY).isoformat(), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert footprint(stack, leaving) == {
+        "schema": False,
+        "roles": None,
+        "worker_runs": None,
+        "cost_entries": None,
+        "bindings": None,
+        "ledger": 0,
+        "tenant": None,
+        "secret": False,
+    }
+    assert footprint(stack, staying) == before_staying
+    with stack.superuser() as su:
+        actions = su.execute(
+            "select action from platform.audit_events where tenant_id = %s order by occurred_at", (leaving.id,)
+        ).fetchall()
+    assert ("tenant.purged",) in actions  # the audit trail outlives the tenant (its own retention)
+    report = verify_cell(stack.outputs, stack.outputs.cluster("cell-1"), VerifyOptions(probes=2))
+    assert report.errors == [] and report.findings == []
+
+
+def test_a_purge_that_fails_midway_leaves_the_tenant_whole_and_a_rerun_converges(stack, tenants, monkeypatch):
+    failing = tenants["cl-failing"]
+    assert cli(stack, "close", "--tenant", "cl-failing", "--as-of", T0.isoformat(), "--yes").returncode == 0
+    plan = closure.purge_plan(stack.outputs, "cl-failing", T0 + 31 * DAY)
+
+    def killed(*_args, **_kw):
+        raise psycopg.OperationalError("connection lost (simulated)")
+
+    monkeypatch.setattr(closure, "_audit", killed)  # the last statement of the tenant's transaction
+    with pytest.raises(psycopg.OperationalError):
+        closure.purge(stack.outputs, plan)
+    midway = footprint(stack, failing)
+    assert midway["schema"] and midway["rows"] == (1, 1) and midway["tenant"] is not None
+    assert midway["secret"] is False  # the secret went first: the re-run goes on from the rows
+    monkeypatch.undo()
+    assert closure.purge(stack.outputs, closure.purge_plan(stack.outputs, "cl-failing", T0 + 31 * DAY)) == [failing.id]
+    assert footprint(stack, failing)["tenant"] is None and footprint(stack, failing)["roles"] is None
+    report = verify_cell(stack.outputs, stack.outputs.cluster("cell-1"), VerifyOptions(probes=0))
+    assert report.errors == [] and report.findings == []
+
+
+# -- partners --------------------------------------------------------------------------------
+def partners_cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(stack.root), "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", "partners", *args, "--stack", "local"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def partner_footprint(stack: RunningStack, partner_id: str) -> dict[str, object]:
+    with stack.superuser() as su:
+        found: dict[str, object] = {
+            "row": su.execute("select status from platform.partners where id = %s", (partner_id,)).fetchone(),
+            "role": su.execute(
+                "select rolcanlogin from pg_roles where rolname = %s", (f"p_{partner_id}_app",)
+            ).fetchone(),
+            "bindings": su.execute(
+                "select count(*) from platform.role_bindings where partner_id = %s", (partner_id,)
+            ).fetchone()[0],
+            "tenants": su.execute(
+                "select count(*) from platform.tenants where partner_id = %s", (partner_id,)
+            ).fetchone()[0],
+        }
+    try:
+        aws.client("secretsmanager", stack.outputs.region).describe_secret(
+            SecretId=secret_name(stack.outputs.stack, "partner", partner_id)
+        )
+        found["secret"] = True
+    except ClientError:
+        found["secret"] = False
+    return found
+
+
+def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, tenants):
+    staying = tenants["cl-staying"]  # of cl-agency, still active; cl-leaving is purged already
+    other = footprint(stack, staying)
+    pid = staying.partner_id
+    refused = partners_cli(stack, "terminate", "--partner", "cl-agency", "--yes")
+    assert refused.returncode == 2 and "active tenant(s) (cl-staying)" in refused.stderr
+    assert "--close-tenants" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert partner_footprint(stack, pid)["row"] == ("active",)
+
+    done = partners_cli(
+        stack, "terminate", "--partner", "cl-agency", "--close-tenants", "--as-of", T0.isoformat(), "--yes"
+    )
+    assert done.returncode == 0, done.stderr
+    assert partner_footprint(stack, pid) | {"secret": None} == {
+        "row": ("terminated",),
+        "role": (False,),
+        "bindings": 3,  # its console role, the tenant's app and ro roles
+        "tenants": 1,
+        "secret": None,
+    }
+    assert footprint(stack, staying)["schema"]  # kept through the grace period
+
+    early = partners_cli(stack, "purge", "--partner", "cl-agency", "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    assert early.returncode == 2 and "inside its 30-day grace period" in early.stderr
+    late = partners_cli(stack, "purge", "--partner", "cl-agency", "--as-of", (T0 + 31 * DAY).isoformat(), "--yes")
+    assert late.returncode == 0, late.stderr
+    assert partner_footprint(stack, pid) == {"row": None, "role": None, "bindings": 0, "tenants": 0, "secret": False}
+    assert footprint(stack, staying)["tenant"] is None and other["tenant"] is not None
+    report = verify_cell(stack.outputs, stack.outputs.cluster("cell-1"), VerifyOptions(probes=0))
+    assert report.errors == [] and report.findings == []

@@ -1,0 +1,125 @@
+"""`provision dsr`: a request recorded with its due date and listed overdue after 30 days; the
+person's records found across every cell and exported; erasure pseudonymises the address and
+keeps each audit row's facts, touching no other row; a tenant's own schema searched as its role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from provisioner.lifecycle import dsr
+from tests.helpers import connect_as, converge, onboard, unique
+
+
+@pytest.fixture(scope="module")
+def world(local_stack, outputs):
+    converge(outputs)
+    partner = unique("dsr-p")
+    one, two = unique("dsr-a"), unique("dsr-b")
+    made = {}
+    made.update(onboard(outputs, {partner: "EU"}, [(partner, one, "growth")], cell="cell-1"))
+    made.update(onboard(outputs, {}, [(partner, two, "starter")], cell="cell-2"))
+    email = f"{unique('person')}@example.com"
+    other = f"{unique('someone')}@example.com"
+    for slug, detail in ((one, {"by": email}), (two, {"note": f"mail from {email.upper()} about x"})):
+        t = made[slug]
+        with local_stack.superuser(cell=t.cell) as su:
+            su.execute(
+                "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
+                "values (%s, %s, %s, 'login', %s), (%s, %s, %s, 'login', '{}')",
+                (t.id, t.partner_id, email if slug == one else "svc", json.dumps(detail), t.id, t.partner_id, other),
+            )
+            su.commit()
+    return made[one], made[two], email, other
+
+
+def cli(local_stack, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root), "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", "dsr", *args, "--stack", "local"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def rows(local_stack, needle: str) -> list[tuple]:
+    found = []
+    for cell in ("cell-1", "cell-2"):
+        with local_stack.superuser(cell=cell) as su:
+            found += su.execute(
+                "select id::text, tenant_id, occurred_at, action, actor, detail::text from platform.audit_events "
+                "where strpos(lower(actor || detail::text), %s) > 0 order by id",
+                (needle.lower(),),
+            ).fetchall()
+    return found
+
+
+def test_requests_are_due_in_30_days_and_listed_overdue(local_stack, world):
+    _, _, email, _ = world
+    opened = cli(
+        local_stack,
+        "open",
+        "--email",
+        email,
+        "--kind",
+        "deletion",
+        "--as-of",
+        (dt.datetime.now(dt.UTC) - dt.timedelta(days=31)).isoformat(),
+    )
+    assert opened.returncode == 0, opened.stderr
+    listed = cli(local_stack, "list", "--email", email, "--json")
+    assert listed.returncode == 1  # overdue
+    (request,) = json.loads(listed.stdout)
+    assert request["overdue"] is True and request["kind"] == "deletion"
+    earlier = cli(
+        local_stack, "list", "--email", email, "--as-of", (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat()
+    )
+    assert earlier.returncode == 0 and "open" in earlier.stdout
+    bad = cli(local_stack, "open", "--email", "not-an-address")
+    assert bad.returncode == 2 and "is not an e-mail address" in bad.stderr
+
+
+def test_export_finds_the_person_in_every_cell(local_stack, world, tmp_path):
+    _, _, email, _ = world
+    result = cli(local_stack, "export", "--email", email, "--to", str(tmp_path / "dsr.json"))
+    assert result.returncode == 0, result.stderr
+    records = json.loads((tmp_path / "dsr.json").read_text())["records"]
+    assert {r["cell"] for r in records} == {"cell-1", "cell-2"}
+    assert sorted(r["id"] for r in records) == sorted(r[0] for r in rows(local_stack, email))
+
+
+def test_erase_pseudonymises_and_keeps_the_facts(local_stack, world):
+    _, _, email, other = world
+    before = rows(local_stack, email)
+    others_before = rows(local_stack, other)
+    refused = cli(local_stack, "erase", "--email", email)
+    assert refused.returncode == 2 and rows(local_stack, email) == before
+    done = cli(local_stack, "erase", "--email", email, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert rows(local_stack, email) == []
+    alias = dsr.pseudonym(email)
+    after = {r[0]: r for r in rows(local_stack, alias)}
+    for row in before:
+        kept = after[row[0]]
+        assert kept[1:4] == row[1:4]  # tenant, time and action unchanged
+    assert rows(local_stack, other) == others_before  # nobody else's row touched
+    listed = cli(local_stack, "list", "--email", email, "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["closed_at"] is not None
+
+
+def test_a_tenant_schema_is_searched_as_the_tenant(local_stack, outputs, world):
+    a, b, email, _ = world
+    with connect_as(outputs, "tenant", a.id, a.cell) as conn:
+        conn.execute("insert into leads (name, email) values ('P', %s)", (email,))
+    result = cli(local_stack, "search-tenant", "--tenant", a.id, "--email", email, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["leads"] == 1
+    other = cli(local_stack, "search-tenant", "--tenant", b.id, "--email", email, "--json")
+    assert json.loads(other.stdout) == {"emails": 0, "leads": 0, "outputs": 0, "tickets": 0}
