@@ -57,7 +57,7 @@ judged as (
     left join lock_count c on c.pid = b.pid
     where b.role ~ '^[tp]_[a-z0-9]{12}_app$'
 )
-select j.pid, j.role, j.reason, pg_terminate_backend(j.pid) as terminated
+select j.pid, j.role, j.reason, pg_terminate_backend(j.pid, %(wait_ms)s) as terminated
 from judged j
 where j.reason is not null
 """
@@ -74,7 +74,7 @@ with backend as (
       and r.rolname ~ '^[tp]_[a-z0-9]{12}_app$' and r.rolconnlimit >= 0
 )
 select b.pid, b.rolname::text, 'past its connection share (' || b.rolconnlimit || ')',
-       pg_terminate_backend(b.pid)
+       pg_terminate_backend(b.pid, %(wait_ms)s)
 from backend b
 where b.nth > b.rolconnlimit
 """
@@ -87,6 +87,11 @@ AUDIT = (
     "case when starts_with(%(role)s, 'p_') then substr(%(role)s, 3, 12) else '' end, "
     "'guard', 'terminate_backend', %(detail)s::jsonb)"
 )
+
+
+# pg_terminate_backend waits this long for each victim to exit, so the locks it held are free
+# when the pass writes its audit rows (a full lock table would refuse them).
+TERMINATE_WAIT_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -116,14 +121,19 @@ def guard_pass(conn: psycopg.Connection, limits: GuardLimits, db: int) -> list[A
         pass
     # Fixed parameter types (psycopg picks int2/int4/int8 by value): a new type is a new plan,
     # and planning it looks up catalog entries the warm-up did not cache.
-    params = {"max_locks": Int8(limits.max_locks), "idle_seconds": Int8(limits.idle_seconds), "db": Int8(db)}
+    params = {
+        "max_locks": Int8(limits.max_locks),
+        "idle_seconds": Int8(limits.idle_seconds),
+        "db": Int8(db),
+        "wait_ms": Int8(TERMINATE_WAIT_MS),
+    }
     actions = [Action(*row) for row in conn.execute(LOCKS_AND_IDLE, params).fetchall()]
     try:
-        actions += [Action(*row) for row in conn.execute(SHARE).fetchall()]
+        actions += [Action(*row) for row in conn.execute(SHARE, {"wait_ms": Int8(TERMINATE_WAIT_MS)}).fetchall()]
         for action in actions:
             detail = json.dumps({"pid": action.pid, "role": action.role, "reason": action.reason})
             conn.execute(AUDIT, {"detail": detail, "role": action.role})
-    except psycopg.errors.OutOfMemory:  # the lock table was still full: the next pass records
+    except psycopg.errors.OutOfMemory:  # still full (the victim waited for had not exited in time)
         pass
     return actions
 
@@ -148,7 +158,10 @@ def open_guard(cluster: Cluster, creds: Credentials) -> tuple[psycopg.Connection
     conn.execute("set statement_timeout = '10s'; set lock_timeout = '2s'; set idle_in_transaction_session_timeout = 0")
     db = int(scalar(conn, "select oid from pg_database where datname = current_database()"))
     conn.execute("select pg_has_role('pg_signal_backend', 'usage'), pg_has_role('pg_read_all_stats', 'usage')")
-    conn.execute("explain " + LOCKS_AND_IDLE, {"max_locks": Int8(0), "idle_seconds": Int8(0), "db": Int8(db)})
+    conn.execute(
+        "explain " + LOCKS_AND_IDLE,
+        {"max_locks": Int8(0), "idle_seconds": Int8(0), "db": Int8(db), "wait_ms": Int8(TERMINATE_WAIT_MS)},
+    )
     conn.execute(WARM)
     return conn, db
 

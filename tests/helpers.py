@@ -53,6 +53,13 @@ def started_stack(root: Path, cells: int) -> Iterator[RunningStack]:
         stack.down(wipe=True)
 
 
+def tenant_ledger_rows() -> int:
+    """Ledger rows of a completely applied tenant: each of its steps and its credentials."""
+    from provisioner.render import steps
+
+    return len(steps("tenant")) + 1
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(3)}"
 

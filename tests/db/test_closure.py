@@ -20,7 +20,7 @@ from provisioner import aws, directory
 from provisioner.credentials import secret_name
 from provisioner.lifecycle import closure
 from provisioner.verify.runner import VerifyOptions, verify_cell
-from tests.helpers import RunningStack, connect_as, onboard, started_stack
+from tests.helpers import RunningStack, connect_as, onboard, started_stack, unique
 
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
@@ -32,17 +32,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tenants(stack) -> dict[str, directory.Tenant]:
+    """Fresh tenants for each test (keyed by their part in it), so each test stands alone."""
+    agency, other = unique("cl-agency"), unique("cl-other")
+    slugs = {part: unique(part) for part in ("cl-leaving", "cl-staying", "cl-failing")}
     made = onboard(
         stack.outputs,
-        {"cl-agency": "EU", "cl-other": "UK"},
+        {agency: "EU", other: "UK"},
         [
-            ("cl-agency", "cl-leaving", "growth"),
-            ("cl-agency", "cl-staying", "starter"),
-            ("cl-other", "cl-failing", "enterprise"),
+            (agency, slugs["cl-leaving"], "growth"),
+            (agency, slugs["cl-staying"], "starter"),
+            (other, slugs["cl-failing"], "enterprise"),
         ],
     )
+    made = {part: made[slug] for part, slug in slugs.items()}
     with stack.superuser() as su:
         for t in made.values():
             su.execute(
@@ -110,13 +114,13 @@ def footprint(stack: RunningStack, t: directory.Tenant) -> dict[str, object]:
 def test_close_needs_yes_ends_sessions_and_keeps_the_data(stack, tenants):
     leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]
     before_staying = footprint(stack, staying)
-    refused = cli(stack, "close", "--tenant", "cl-leaving")
+    refused = cli(stack, "close", "--tenant", leaving.slug)
     assert refused.returncode == 2 and "add --yes" in refused.stderr
-    assert "will mark tenant cl-leaving" in refused.stdout
+    assert f"will mark tenant {leaving.slug}" in refused.stdout
 
     session = connect_as(stack.outputs, "tenant", leaving.id, leaving.cell)
     assert session.execute("select count(*) from leads").fetchone()[0] == 1
-    done = cli(stack, "close", "--tenant", "cl-leaving", "--as-of", T0.isoformat(), "--yes")
+    done = cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes")
     assert done.returncode == 0, done.stderr
     assert "1 session(s) ended" in done.stdout
     with pytest.raises(psycopg.OperationalError):
@@ -139,20 +143,22 @@ def test_close_needs_yes_ends_sessions_and_keeps_the_data(stack, tenants):
 
 def test_reopen_inside_the_grace_period_only(stack, tenants):
     leaving = tenants["cl-leaving"]
-    late = cli(stack, "reopen", "--tenant", "cl-leaving", "--as-of", (T0 + 30 * DAY).isoformat())
+    assert cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes").returncode == 0
+    late = cli(stack, "reopen", "--tenant", leaving.slug, "--as-of", (T0 + 30 * DAY).isoformat())
     assert late.returncode == 2 and "past its grace period" in late.stderr and "Traceback" not in late.stderr
-    ok = cli(stack, "reopen", "--tenant", "cl-leaving", "--as-of", (T0 + 29 * DAY).isoformat())
+    ok = cli(stack, "reopen", "--tenant", leaving.slug, "--as-of", (T0 + 29 * DAY).isoformat())
     assert ok.returncode == 0, ok.stderr
     with connect_as(stack.outputs, "tenant", leaving.id, leaving.cell) as conn:
         assert conn.execute("select count(*) from leads").fetchone()[0] == 1
-    again = cli(stack, "close", "--tenant", "cl-leaving", "--as-of", T0.isoformat(), "--yes")
+    again = cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes")
     assert again.returncode == 0, again.stderr
 
 
 def test_purge_refused_at_day_29_and_done_at_day_31(stack, tenants):
     leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]
+    assert cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes").returncode == 0
     before_staying = footprint(stack, staying)
-    early = cli(stack, "purge", "--tenant", "cl-leaving", "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    early = cli(stack, "purge", "--tenant", leaving.slug, "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
     assert early.returncode == 2
     assert "inside its 30-day grace period" in early.stderr and len(early.stderr.strip().splitlines()) == 1
     assert footprint(stack, leaving)["schema"]
@@ -188,8 +194,8 @@ def test_purge_refused_at_day_29_and_done_at_day_31(stack, tenants):
 
 def test_a_purge_that_fails_midway_leaves_the_tenant_whole_and_a_rerun_converges(stack, tenants, monkeypatch):
     failing = tenants["cl-failing"]
-    assert cli(stack, "close", "--tenant", "cl-failing", "--as-of", T0.isoformat(), "--yes").returncode == 0
-    plan = closure.purge_plan(stack.outputs, "cl-failing", T0 + 31 * DAY)
+    assert cli(stack, "close", "--tenant", failing.slug, "--as-of", T0.isoformat(), "--yes").returncode == 0
+    plan = closure.purge_plan(stack.outputs, failing.slug, T0 + 31 * DAY)
 
     def killed(*_args, **_kw):
         raise psycopg.OperationalError("connection lost (simulated)")
@@ -201,7 +207,7 @@ def test_a_purge_that_fails_midway_leaves_the_tenant_whole_and_a_rerun_converges
     assert midway["schema"] and midway["rows"] == (1, 1) and midway["tenant"] is not None
     assert midway["secret"] is False  # the secret went first: the re-run goes on from the rows
     monkeypatch.undo()
-    assert closure.purge(stack.outputs, closure.purge_plan(stack.outputs, "cl-failing", T0 + 31 * DAY)) == [failing.id]
+    assert closure.purge(stack.outputs, closure.purge_plan(stack.outputs, failing.slug, T0 + 31 * DAY)) == [failing.id]
     assert footprint(stack, failing)["tenant"] is None and footprint(stack, failing)["roles"] is None
     report = verify_cell(stack.outputs, stack.outputs.cluster("cell-1"), VerifyOptions(probes=0))
     assert report.errors == [] and report.findings == []
@@ -244,17 +250,20 @@ def partner_footprint(stack: RunningStack, partner_id: str) -> dict[str, object]
 
 
 def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, tenants):
-    staying = tenants["cl-staying"]  # of cl-agency, still active; cl-leaving is purged already
+    leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]  # both of one agency
+    agency = staying.partner
+    assert cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes").returncode == 0
+    assert (
+        cli(stack, "purge", "--tenant", leaving.slug, "--as-of", (T0 + 31 * DAY).isoformat(), "--yes").returncode == 0
+    )
     other = footprint(stack, staying)
     pid = staying.partner_id
-    refused = partners_cli(stack, "terminate", "--partner", "cl-agency", "--yes")
-    assert refused.returncode == 2 and "active tenant(s) (cl-staying)" in refused.stderr
+    refused = partners_cli(stack, "terminate", "--partner", agency, "--yes")
+    assert refused.returncode == 2 and f"active tenant(s) ({staying.slug})" in refused.stderr
     assert "--close-tenants" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert partner_footprint(stack, pid)["row"] == ("active",)
 
-    done = partners_cli(
-        stack, "terminate", "--partner", "cl-agency", "--close-tenants", "--as-of", T0.isoformat(), "--yes"
-    )
+    done = partners_cli(stack, "terminate", "--partner", agency, "--close-tenants", "--as-of", T0.isoformat(), "--yes")
     assert done.returncode == 0, done.stderr
     assert partner_footprint(stack, pid) | {"secret": None} == {
         "row": ("terminated",),
@@ -265,9 +274,9 @@ def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, t
     }
     assert footprint(stack, staying)["schema"]  # kept through the grace period
 
-    early = partners_cli(stack, "purge", "--partner", "cl-agency", "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    early = partners_cli(stack, "purge", "--partner", agency, "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
     assert early.returncode == 2 and "inside its 30-day grace period" in early.stderr
-    late = partners_cli(stack, "purge", "--partner", "cl-agency", "--as-of", (T0 + 31 * DAY).isoformat(), "--yes")
+    late = partners_cli(stack, "purge", "--partner", agency, "--as-of", (T0 + 31 * DAY).isoformat(), "--yes")
     assert late.returncode == 0, late.stderr
     assert partner_footprint(stack, pid) == {"row": None, "role": None, "bindings": 0, "tenants": 0, "secret": False}
     assert footprint(stack, staying)["tenant"] is None and other["tenant"] is not None

@@ -325,7 +325,7 @@ def test_the_pass_pg_cron_runs_every_minute_ends_an_idle_transaction(local_stack
     a, b = pair
     with local_stack.superuser() as su:
         job = su.execute("select schedule, command, username from cron.job where jobname = 'askasia-guard'").fetchone()
-    assert job == ("* * * * *", "select guard.pass(1000, 30)", "askasia_master")
+    assert job == ("* * * * *", "select guard.pass(1000, 30)", "askasia_guard")  # never as the master
     attacker = connect_as(outputs, "tenant", a.id, "cell-1")
     try:
         attacker.execute("set idle_in_transaction_session_timeout = 0")
