@@ -17,25 +17,31 @@ from tests.helpers import connect_as, converge, onboard, unique
 
 
 @pytest.fixture(scope="module")
-def world(local_stack, outputs):
+def tenants(local_stack, outputs):
     converge(outputs)
     partner = unique("dsr-p")
     one, two = unique("dsr-a"), unique("dsr-b")
     made = {}
     made.update(onboard(outputs, {partner: "EU"}, [(partner, one, "growth")], cell="cell-1"))
     made.update(onboard(outputs, {}, [(partner, two, "starter")], cell="cell-2"))
+    return made[one], made[two]
+
+
+@pytest.fixture
+def world(local_stack, tenants):
+    """A person of its own for each test (one test's erasure is no other's starting point)."""
+    one, two = tenants
     email = f"{unique('person')}@example.com"
     other = f"{unique('someone')}@example.com"
-    for slug, detail in ((one, {"by": email}), (two, {"note": f"mail from {email.upper()} about x"})):
-        t = made[slug]
+    for t, detail in ((one, {"by": email}), (two, {"note": f"mail from {email.upper()} about x"})):
         with local_stack.superuser(cell=t.cell) as su:
             su.execute(
                 "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
                 "values (%s, %s, %s, 'login', %s), (%s, %s, %s, 'login', '{}')",
-                (t.id, t.partner_id, email if slug == one else "svc", json.dumps(detail), t.id, t.partner_id, other),
+                (t.id, t.partner_id, email if t is one else "svc", json.dumps(detail), t.id, t.partner_id, other),
             )
             su.commit()
-    return made[one], made[two], email, other
+    return one, two, email, other
 
 
 def cli(local_stack, *args: str) -> subprocess.CompletedProcess:
