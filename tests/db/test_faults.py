@@ -18,6 +18,7 @@ import pytest
 from contract.status import ExitStatus
 from provisioner import directory, onboarding
 from provisioner.apply import ApplyOptions, apply_stack
+from provisioner.render import steps
 from provisioner.stackref import credential_store
 from provisioner.verify.findings import verify_status
 from provisioner.verify.runner import VerifyOptions, verify_stack
@@ -41,6 +42,10 @@ def record(outputs, partner: str, count: int, prefix: str, cell: str | None = No
     return [p.id for p in directory.place_tenants(outputs, new, cell=cell)]
 
 
+# A complete tenant's ledger: each of its steps, and its credentials.
+TENANT_LEDGER_ROWS = len(steps("tenant")) + 1
+
+
 def half_made(local_stack, outputs, partner: str) -> list[tuple]:
     """Tenants of `partner` neither untouched nor complete: the state a kill must never leave."""
     found = []
@@ -52,7 +57,7 @@ def half_made(local_stack, outputs, partner: str) -> list[tuple]:
                 "from platform.tenants t join platform.partners p on p.id = t.partner_id where p.slug = %s",
                 (partner,),
             ).fetchall()
-    return [row for row in found if row[1:] not in ((0, False, False), (5, True, True))]
+    return [row for row in found if row[1:] not in ((0, False, False), (TENANT_LEDGER_ROWS, True, True))]
 
 
 @pytest.fixture
@@ -220,6 +225,6 @@ def test_the_drift_check_fails_when_anything_would_run(local_stack, outputs, par
     record(outputs, partner, 1, "pending")
     drift = cli("tenants", "apply", "--stack", "local", "--dry-run", "--expect-no-changes", root=local_stack.root)
     assert drift.returncode == 1
-    assert "drift: 5 step(s) would run on local; expected none" in drift.stderr
+    assert f"drift: {TENANT_LEDGER_ROWS} step(s) would run on local; expected none" in drift.stderr
     refused = cli("tenants", "apply", "--stack", "local", "--expect-no-changes", root=local_stack.root)
     assert refused.returncode == 2 and "goes with --dry-run" in refused.stderr
