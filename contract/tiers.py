@@ -60,6 +60,10 @@ PARTNER_LIMITS = RoleLimits(connection_limit=3, statement_timeout="15s")
 # tenant capacity follows (see cell_tenant_capacity): onboarding past it overcommits the cell.
 PLATFORM_POOL = 20
 OPERATOR_RESERVE = 10
+# A cell's connection budget is its server's max_connections, unless the server declares this
+# custom setting (the local stack does: see provisioner/local/pgserver.py). Placement and check
+# 054 read the same value.
+CONNECTION_BUDGET_SETTING = "askasia.connection_budget"
 # Server settings for every session: the cluster parameter group and the local stack's server
 # configuration both set these. temp_file_limit (kB) is superuser-only: no tenant can raise it.
 # The idle timeout is the default for roles without their own; parallel workers are bounded by
@@ -82,6 +86,13 @@ def cell_tenant_capacity(max_connections: int, tier_name: str, partners: int = 0
     (max_connections - OPERATOR_RESERVE - PLATFORM_POOL - partners x partner limit) / tier limit."""
     spare = max_connections - OPERATOR_RESERVE - PLATFORM_POOL - partners * PARTNER_LIMITS.connection_limit
     return max(0, spare // tier(tier_name).limits.connection_limit)
+
+
+def committed_connections(tenants_per_tier: Mapping[str, int], partners: int) -> int:
+    """The connections a cell has promised: the reserve, the platform's pool, and every
+    tenant's and partner's connection limit."""
+    tenants = sum(tier(name).limits.connection_limit * n for name, n in tenants_per_tier.items())
+    return OPERATOR_RESERVE + PLATFORM_POOL + partners * PARTNER_LIMITS.connection_limit + tenants
 
 
 def tier(name: str) -> Tier:

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from compliance.register import CellsView, ServedOrigin
 from contract.outputs import Cluster, StackOutputs
+from contract.tiers import CONNECTION_BUDGET_SETTING, committed_connections, tier
 from provisioner.connect import connect_master
 from provisioner.db import platform_present, scalar
 from provisioner.errors import InputError, ProvisionError
@@ -156,13 +157,41 @@ def cells_view(outputs: StackOutputs) -> CellsView:
     )
 
 
-def cell_loads(outputs: StackOutputs) -> dict[str, int]:
-    def count(conn, cluster):
-        if not platform_present(conn):
-            return 0
-        return scalar(conn, "select count(*) from platform.tenants where status = 'active'")
+@dataclass
+class CellRoom:
+    """A cell's load (active tenants) and its connections: the budget and what is committed."""
 
-    return _per_cell(outputs, count)
+    tenants: int
+    budget: int
+    committed: int
+
+    def fits(self, plan: str) -> bool:
+        return self.committed + tier(plan).limits.connection_limit <= self.budget
+
+    def take(self, plan: str) -> None:
+        self.tenants += 1
+        self.committed += tier(plan).limits.connection_limit
+
+
+def cell_rooms(outputs: StackOutputs) -> dict[str, CellRoom]:
+    """Per cell: its active tenants, its connection budget (max_connections, or the server's
+    declared askasia.connection_budget) and the connections its tenants and partners hold."""
+
+    def read(conn, cluster):
+        budget = scalar(
+            conn,
+            "select coalesce(nullif(current_setting(%s, true), '')::int, current_setting('max_connections')::int)",
+            (CONNECTION_BUDGET_SETTING,),
+        )
+        if not platform_present(conn):
+            return CellRoom(0, budget, committed_connections({}, 0))
+        plans = dict(
+            conn.execute("select plan, count(*) from platform.tenants where status = 'active' group by plan").fetchall()
+        )
+        partners = scalar(conn, "select count(*) from platform.partners where status = 'active'")
+        return CellRoom(sum(plans.values()), budget, committed_connections(plans, partners))
+
+    return _per_cell(outputs, read)
 
 
 def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Partner:
@@ -196,13 +225,14 @@ class Placement:
 
 
 def place_tenants(outputs: StackOutputs, new: list[NewTenant], cell: str | None = None) -> list[Placement]:
-    """Assign ids and cells (least-loaded first, or the cell asked for) and write the rows.
-    Tenants already present (same partner and slug) are kept, not duplicated, so a re-run of
-    an interrupted import converges."""
+    """Assign ids and cells (the least-loaded cell with room for the tenant's connection limit,
+    or the cell asked for, if it has room) and write the rows. Tenants already present (same
+    partner and slug) are kept, not duplicated, so a re-run of an interrupted import converges.
+    A tenant no cell has room for refuses the whole batch before any row is written."""
     if cell is not None:
         outputs.cluster(cell)  # unknown cell -> clear error
     existing = {(t.partner, t.slug): t for t in tenants(outputs)}
-    loads = cell_loads(outputs)
+    rooms = cell_rooms(outputs)
     placements: list[Placement] = []
     by_cell: dict[str, list[tuple]] = {c: [] for c in outputs.cells}
     for item in new:
@@ -212,8 +242,8 @@ def place_tenants(outputs: StackOutputs, new: list[NewTenant], cell: str | None 
                 raise InputError(f"tenant {item.slug!r} of {item.partner.slug!r} exists with plan {known.plan}")
             placements.append(Placement(known.id, known.cell, False))
             continue
-        target = cell or min(loads, key=lambda c: (loads[c], c))
-        loads[target] += 1
+        target = _cell_with_room(rooms, item, cell)
+        rooms[target].take(item.plan)
         tenant_id = new_id()
         by_cell[target].append((tenant_id, item.partner.id, item.slug, item.plan, item.region, target))
         placements.append(Placement(tenant_id, target, True))
@@ -230,6 +260,18 @@ def place_tenants(outputs: StackOutputs, new: list[NewTenant], cell: str | None 
 
     _per_cell(outputs, insert)
     return placements
+
+
+def _cell_with_room(rooms: dict[str, CellRoom], item: NewTenant, cell: str | None) -> str:
+    fitting = [c for c in ([cell] if cell else rooms) if rooms[c].fits(item.plan)]
+    if not fitting:
+        where = f"cell {cell} has no room for it" if cell else "no cell of the stack has room for it"
+        full = ", ".join(f"{c} {r.committed}/{r.budget}" for c, r in sorted(rooms.items()) if not cell or c == cell)
+        raise InputError(
+            f"tenant {item.slug!r} ({item.plan}, {tier(item.plan).limits.connection_limit} connections): "
+            f"{where} (committed/budget connections: {full}); nothing was written"
+        )
+    return min(fitting, key=lambda c: (rooms[c].tenants, c))
 
 
 def tenant_by_slug_or_id(outputs: StackOutputs, value: str) -> Tenant:

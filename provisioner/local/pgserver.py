@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract.tiers import SERVER_LIMITS
+from contract.tiers import CONNECTION_BUDGET_SETTING, SERVER_LIMITS
 from provisioner.errors import ProvisionError
 from provisioner.local.layout import ServerUser
 
@@ -21,6 +21,9 @@ INSTALL_HINT = (
 )
 # Extensions Aurora offers that the platform schedules its maintenance with; loaded at start.
 PRELOADED_EXTENSIONS = ("pg_cron",)
+# A local cell's declared connection budget: 16,646 starter tenants with 10 partners. It stands
+# in for a cell's max_connections; the server's own 100 slots are overcommitted by design there.
+LOCAL_CONNECTION_BUDGET = 50_000
 
 
 def find_pg_bin() -> Path:
@@ -158,6 +161,12 @@ class PgServer:
                     "password_encryption = 'scram-sha-256'",
                     "lo_compat_privileges = off",
                     "max_connections = 100",
+                    # The connection budget placement and check 054 size the cell by (see
+                    # contract/tiers.py): tests and benches put thousands of tenants in a local
+                    # cell, which a 100-connection server cannot hold with every limit reachable at
+                    # once; raising max_connections instead would grow the shared lock table
+                    # (max_locks_per_transaction x max_connections) the lock-table tests fill.
+                    f"{CONNECTION_BUDGET_SETTING} = {LOCAL_CONNECTION_BUDGET}",
                     "shared_buffers = '256MB'",
                     # Disposable local data: durability settings traded for speed, never in production.
                     "fsync = off",

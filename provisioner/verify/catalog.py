@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from contract.outputs import PROXY_USER
-from contract.tiers import PARTNER_LIMITS, TIERS
+from contract.tiers import OPERATOR_RESERVE, PARTNER_LIMITS, PLATFORM_POOL, TIERS
 from provisioner.resources import PackageIncomplete, sql_files
 from provisioner.targets import ROLES
 from provisioner.verify.findings import Finding
@@ -54,8 +54,16 @@ def role_limits() -> str:
 
 def check_params(master: str) -> dict[str, str]:
     """The named parameters every check may use: the platform roles, the platform's service
-    role (the RDS Proxy's one database user), the master's name and the contract's role limits."""
-    return {**ROLES, "service": PROXY_USER, "master": master, "limits": role_limits()}
+    role (the RDS Proxy's one database user), the master's name, the contract's role limits and
+    the connections a cell keeps for its operators and the platform's pool."""
+    return {
+        **ROLES,
+        "service": PROXY_USER,
+        "master": master,
+        "limits": role_limits(),
+        "reserve": str(OPERATOR_RESERVE),
+        "pool": str(PLATFORM_POOL),
+    }
 
 
 def run_checks(

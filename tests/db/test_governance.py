@@ -8,13 +8,15 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
-from contract.tiers import PARTNER_LIMITS, tier
+from contract.tiers import CONNECTION_BUDGET_SETTING, PARTNER_LIMITS, tier
+from provisioner import directory
 from provisioner.apply import apply_status
 from provisioner.connect import connect_master
 from provisioner.errors import ProvisionError
@@ -138,6 +140,75 @@ def test_a_tenant_cannot_raise_the_servers_session_limits(outputs, pair):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("set temp_file_limit = -1")
         conn.rollback()
+
+
+TEMP_LIMIT = "200MB"
+
+
+def test_a_query_spilling_to_temp_files_is_ended_by_the_servers_limit(local_stack, outputs, pair):
+    """A large sort with work_mem lowered spills to temp files; the server's temp_file_limit
+    (superuser-only: the tenant cannot raise it) ends it. The contract's 1 GB would take minutes
+    to reach, so the test lowers the server's limit (ALTER SYSTEM, a reload) to 200 MB and puts
+    it back after; the attack is the same SQL a tenant would run."""
+    a, b = pair
+    served = "select count(*) from leads where name = 'still served'"
+    with tenant(outputs, b) as conn:
+        before = conn.execute(served).fetchone()[0]
+    with local_stack.superuser(autocommit=True) as su:
+        su.execute(f"alter system set temp_file_limit = '{TEMP_LIMIT}'")
+        su.execute("select pg_reload_conf()")
+        attacker = connect_as(outputs, "tenant", a.id, "cell-1")
+        try:
+            deadline = time.monotonic() + 10
+            while attacker.execute("show temp_file_limit").fetchone()[0] != TEMP_LIMIT:
+                attacker.close()
+                assert time.monotonic() < deadline, "the reload did not reach new sessions"
+                time.sleep(0.2)
+                attacker = connect_as(outputs, "tenant", a.id, "cell-1")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                attacker.execute("set temp_file_limit = -1")
+            attacker.rollback()
+            attacker.execute("set work_mem = '64kB'")
+            failure: list[BaseException] = []
+
+            def attack() -> None:
+                try:
+                    attacker.execute(
+                        "select count(*) from (select md5(g::text) as k from generate_series(1, 100000000) g "
+                        "order by 1) s"
+                    )
+                except psycopg.Error as exc:
+                    failure.append(exc)
+
+            started = time.monotonic()
+            runner = threading.Thread(target=attack)
+            runner.start()
+            pid = attacker.info.backend_pid
+            while (
+                runner.is_alive()
+                and not su.execute(
+                    "select 1 from pg_stat_activity where pid = %s and state = 'active'", (pid,)
+                ).fetchone()
+            ):
+                time.sleep(0.05)
+            other_tenant_works(outputs, b)  # served while the sort spills
+            spilling_while_served = runner.is_alive()
+            runner.join(timeout=60)
+            took = time.monotonic() - started
+            assert not runner.is_alive(), "the spilling query was not ended"
+            assert failure and isinstance(failure[0], psycopg.errors.ConfigurationLimitExceeded), failure
+            assert "temporary file size exceeds temp_file_limit (204800kB)" in str(failure[0])
+            assert took < 30, f"ended after {took:.1f} s"  # about 1 s on the local stack
+            assert spilling_while_served, "the other tenant was not served while the sort spilled"
+            attacker.rollback()
+            assert attacker.execute("select 1").fetchone() == (1,)  # its own session still works
+        finally:
+            attacker.close()
+            su.execute("alter system reset temp_file_limit")
+            su.execute("select pg_reload_conf()")
+    with tenant(outputs, b) as conn:
+        assert conn.execute(served).fetchone()[0] == before + 1  # nothing lost
+    apply_and_verify_succeed(outputs)
 
 
 def test_apply_waits_out_an_idle_transaction_and_names_who_blocked_it(local_stack, outputs, pair):
@@ -365,3 +436,62 @@ def test_the_guard_ends_the_newest_sessions_past_a_roles_connection_share(local_
         with local_stack.superuser(autocommit=True) as su:
             su.execute(f'alter role "{role}" connection limit {tier("starter").limits.connection_limit}')
     other_tenant_works(outputs, b)
+
+
+# -- cell capacity ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def budgets(local_stack, outputs, headroom: dict[str, int]) -> Iterator[None]:
+    """Each cell's connection budget set to what it has committed plus `headroom` connections
+    (a database setting every new session reads), reset at the end."""
+    rooms = directory.cell_rooms(outputs)
+    try:
+        for cell, spare in headroom.items():
+            with local_stack.superuser(cell, autocommit=True) as su:
+                database = outputs.cluster(cell).database
+                su.execute(
+                    f'alter database "{database}" set {CONNECTION_BUDGET_SETTING} = {rooms[cell].committed + spare}'
+                )
+        yield
+    finally:
+        for cell in headroom:
+            with local_stack.superuser(cell, autocommit=True) as su:
+                su.execute(f'alter database "{outputs.cluster(cell).database}" reset {CONNECTION_BUDGET_SETTING}')
+
+
+def test_placement_takes_the_cell_with_room_and_refuses_when_none_has_it(local_stack, outputs, pair):
+    a, _ = pair
+    from provisioner import onboarding
+
+    def new(slug: str, plan: str) -> list[directory.NewTenant]:
+        return onboarding.validate_new_tenants(outputs, [{"partner": a.partner, "tenant": slug, "plan": plan}])
+
+    roomy, full, late = unique("cap-a"), unique("cap-b"), unique("cap-c")
+    starter = tier("starter").limits.connection_limit
+    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root)}
+    with budgets(local_stack, outputs, {"cell-1": starter, "cell-2": starter - 1}):
+        # a growth tenant fits nowhere: one line, exit 2, no row written
+        refused = subprocess.run(
+            [sys.executable, "-m", "provisioner", "tenants", "add", "--stack", "local"]
+            + ["--partner", a.partner, "--tenant", full, "--plan", "growth"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert f"tenant '{full}' (growth, 5 connections): no cell of the stack has room for it" in refused.stderr
+        assert "nothing was written" in refused.stderr
+        # a starter fits cell-1 only, whichever cell holds fewer tenants
+        (placed,) = directory.place_tenants(outputs, new(roomy, "starter"))
+        assert placed.cell == "cell-1" and placed.new
+        # now cell-1 is full too; asking for a cell by name is held to the same budget
+        with pytest.raises(ProvisionError, match="no cell of the stack has room for it"):
+            directory.place_tenants(outputs, new(late, "starter"))
+        with pytest.raises(ProvisionError, match="cell cell-2 has no room for it"):
+            directory.place_tenants(outputs, new(late, "starter"), cell="cell-2")
+    slugs = {t.slug for t in directory.tenants(outputs)}
+    assert roomy in slugs and full not in slugs and late not in slugs
+    results = apply(outputs, tenant_ids=frozenset({placed.id}), partner_ids=frozenset())
+    assert apply_status(results) == 0, [r.errors for r in results]

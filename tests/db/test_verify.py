@@ -1170,6 +1170,24 @@ BREAKS += [
         "error",
     ),
 ]
+BREAKS += [
+    (
+        "cell_capacity",
+        "a budget below what the cell has committed",
+        ["select set_config('askasia.connection_budget', '31', true)"],
+        "database platform",
+        "exceed the cell's budget of 31",
+        "error",
+    ),
+    (
+        "cell_capacity",
+        "one role's limit raised past the whole budget",
+        ["alter role {a_app} connection limit 60000"],
+        "database platform",
+        "exceed the cell's budget of 50000",
+        "error",
+    ),
+]
 # Checks whose breaks cannot happen inside a transaction (server settings, a plain-text login),
 # and the module that breaks them on purpose.
 BROKEN_ELSEWHERE = {"tls_required": "tests/db/test_verify_tls.py"}
