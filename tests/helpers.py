@@ -23,6 +23,8 @@ from provisioner.local.stack import CellState, LocalStack
 from provisioner.stackref import credential_store
 
 ROOT_DIR = Path(__file__).resolve().parents[1]  # the project: Pulumi.yaml, stacks/, policy/
+# A complete tenant's ledger: one row per tenant SQL step (V and R__), plus its credentials.
+TENANT_LEDGER_STEPS = len(list((ROOT_DIR / "provisioner" / "sql" / "tenant").glob("*.sql.j2"))) + 1
 
 
 @dataclass

@@ -20,7 +20,7 @@ from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.ledger import plan_target
 from provisioner.targets import tenant_target
-from tests.helpers import apply, converge, onboard, unique
+from tests.helpers import TENANT_LEDGER_STEPS, apply, converge, onboard, unique
 
 
 def run_cli(*args: str, root=None, timeout=300) -> subprocess.CompletedProcess:
@@ -300,8 +300,8 @@ def test_kill_at_any_moment_then_rerun_converges(local_stack, outputs, tmp_path)
                     "where p.slug = %s and t.cell = %s and ("
                     " to_regnamespace('t_' || t.id) is null"
                     " or (select count(*) from pg_tables where schemaname = 't_' || t.id) <> 4"
-                    " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> 5)",
-                    (partner, cell),
+                    " or (select count(*) from platform.schema_ledger where target = 'tenant:' || t.id) <> %s)",
+                    (partner, cell, TENANT_LEDGER_STEPS),
                 ).fetchall()
                 assert half_made == []
     finally:

@@ -12,23 +12,19 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-import provisioner
 from contract.status import ExitStatus
 from provisioner import directory, onboarding
 from provisioner.apply import ApplyOptions, apply_stack
 from provisioner.stackref import credential_store
 from provisioner.verify.findings import verify_status
 from provisioner.verify.runner import VerifyOptions, verify_stack
-from tests.helpers import converge, unique
+from tests.helpers import TENANT_LEDGER_STEPS, converge, unique
 
 KILL_TRIALS = 20
 KILL_SEED = 14
-# A complete tenant's ledger: one row per tenant SQL step (V and R__), plus its credentials.
-TENANT_STEPS = len(list((Path(provisioner.__file__).parent / "sql" / "tenant").glob("*.sql.j2"))) + 1
 
 
 def cli(*args: str, root, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -56,7 +52,7 @@ def half_made(local_stack, outputs, partner: str) -> list[tuple]:
                 "from platform.tenants t join platform.partners p on p.id = t.partner_id where p.slug = %s",
                 (partner,),
             ).fetchall()
-    return [row for row in found if row[1:] not in ((0, False, False), (TENANT_STEPS, True, True))]
+    return [row for row in found if row[1:] not in ((0, False, False), (TENANT_LEDGER_STEPS, True, True))]
 
 
 @pytest.fixture
@@ -224,6 +220,6 @@ def test_the_drift_check_fails_when_anything_would_run(local_stack, outputs, par
     record(outputs, partner, 1, "pending")
     drift = cli("tenants", "apply", "--stack", "local", "--dry-run", "--expect-no-changes", root=local_stack.root)
     assert drift.returncode == 1
-    assert f"drift: {TENANT_STEPS} step(s) would run on local; expected none" in drift.stderr
+    assert f"drift: {TENANT_LEDGER_STEPS} step(s) would run on local; expected none" in drift.stderr
     refused = cli("tenants", "apply", "--stack", "local", "--expect-no-changes", root=local_stack.root)
     assert refused.returncode == 2 and "goes with --dry-run" in refused.stderr
