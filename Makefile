@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/mock_construct.py
 	$(BIN)/python bench/dr.py
-	$(BIN)/python bench/statistics.py
+	$(BIN)/python bench/planner_statistics.py
 	$(BIN)/python bench/governance.py
 
 # Re-lock from pyproject.toml, keeping today's versions unless UPGRADE=--upgrade is given.

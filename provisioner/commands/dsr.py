@@ -84,7 +84,7 @@ def export_(
 ) -> None:
     """Everything the platform holds of the address, across every cell, as JSON."""
     dsr.check_email(email)
-    found = dsr.find(resolve(stack, outputs_file), email)
+    found = dsr.export(resolve(stack, outputs_file), email)
     text = json.dumps({"email": email.lower(), "records": found}, indent=2, default=str)
     if to is None:
         print(text)

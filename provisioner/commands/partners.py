@@ -1,4 +1,4 @@
-"""`provision partners`: add, list, terminate, purge."""
+"""`provision partners`: add, list, terminate, purge, export."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from contract.status import ExitStatus
 from provisioner import directory
 from provisioner.console import out, print_json
 from provisioner.errors import InputError
+from provisioner.lifecycle import export as export_lifecycle
+from provisioner.lifecycle import partner_export
 from provisioner.lifecycle import partners as partner_lifecycle
 from provisioner.lifecycle.clock import parse_as_of
 from provisioner.onboarding import Onboarding
@@ -111,3 +113,30 @@ def purge(
     _confirm(plan.lines, dry_run, yes)
     purged = partner_lifecycle.purge(outputs, plan)
     out.print(f"partner {plan.partner.slug} ({plan.partner.id}) purged with {len(purged)} tenant(s)")
+
+
+@app.command()
+def export(
+    stack: StackOption,
+    partner: Annotated[str, typer.Option(help="The partner's slug or id.")],
+    to: Annotated[str, typer.Option("--to", help="A directory, or s3://bucket/prefix (SSE-KMS, the data key).")],
+    as_of: AsOfOption = None,
+    outputs_file: OutputsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a partner's account data in the shared tables of every cell as CSV with a checksummed
+    manifest (active, or terminated inside its 30-day window)."""
+    moment = parse_as_of(as_of)
+    destination = export_lifecycle.Destination.parse(to)
+    outputs = resolve(stack, outputs_file)
+    found = partner_export.find_exportable(outputs, partner, moment)
+    done = partner_export.export_partner(outputs, found, destination)
+    if as_json:
+        print_json(done.manifest() | {"destination": done.destination})
+        return
+    table = Table(title=f"export of partner {found.slug} ({found.id}) to {done.destination}")
+    for column in ("cell", "table", "rows", "sha256"):
+        table.add_column(column)
+    for f in done.files:
+        table.add_row(f.cell, f.name, str(f.rows), f.sha256)
+    out.print(table)

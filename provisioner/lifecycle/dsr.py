@@ -61,6 +61,17 @@ def _partner_id(outputs: StackOutputs, partner: str | None) -> str | None:
     raise InputError(f"no partner {partner!r} in stack {outputs.stack}")
 
 
+def _audit(outputs: StackOutputs, action: str, detail: dict, partner_id: str | None = None) -> None:
+    """One audit row in the stack's first cell, where the requests live; the subject appears
+    only as its pseudonym."""
+    with connect_master(outputs.clusters[0], outputs.region) as conn:
+        conn.execute(
+            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
+            "values ('', coalesce(%s, ''), current_user, %s, %s)",
+            (partner_id, action, Jsonb(detail)),
+        )
+
+
 def open_request(
     outputs: StackOutputs, email: str, kind: str, partner: str | None = None, as_of: dt.datetime | None = None
 ) -> Request:
@@ -91,13 +102,32 @@ def list_requests(outputs: StackOutputs, as_of: dt.datetime | None = None, email
             "from platform.dsr_requests where %(e)s::text is null or email = %(e)s order by due_at",
             {"at": as_of, "e": check_email(email) if email else None},
         ).fetchall()
-    return [Request(*r) for r in rows]
+    requests = [Request(*r) for r in rows]
+    _audit(
+        outputs,
+        "dsr.listed",
+        {
+            "subject": pseudonym(email) if email else None,
+            "requests": len(requests),
+            "overdue": sum(r.overdue for r in requests),
+        },
+    )
+    return requests
 
 
 _FIND = (
     "select %(cell)s::text, 'platform.audit_events', id::text, occurred_at, tenant_id, partner_id, actor, action, "
     "detail from platform.audit_events where lower(actor) = %(e)s or strpos(lower(detail::text), %(e)s) > 0 "
     "order by occurred_at, id"
+)
+
+
+# Audit events are append-only: only an owner member (the master) may change a row, and only in
+# who acted (the actor, and the address inside the detail), never the fact itself.
+_ERASE = (
+    "update platform.audit_events set actor = case when lower(actor) = %(e)s then %(a)s else actor end, "
+    "detail = regexp_replace(detail::text, %(pattern)s, %(a)s, 'gi')::jsonb "
+    "where lower(actor) = %(e)s or strpos(lower(detail::text), %(e)s) > 0"
 )
 
 
@@ -115,6 +145,17 @@ def find(outputs: StackOutputs, email: str) -> list[dict]:
     return found
 
 
+def export(outputs: StackOutputs, email: str) -> list[dict]:
+    """`find`, recorded in the audit trail (after the search: the row names the pseudonym only)."""
+    found = find(outputs, email)
+    _audit(
+        outputs,
+        "dsr.exported",
+        {"subject": pseudonym(email), "records": len(found), "cells": sorted({f["cell"] for f in found})},
+    )
+    return found
+
+
 def erase(outputs: StackOutputs, email: str) -> dict[str, int]:
     """Pseudonymise the address in every cell's audit rows; close the address's open deletion
     requests. Returns rows changed per cell."""
@@ -123,12 +164,7 @@ def erase(outputs: StackOutputs, email: str) -> dict[str, int]:
     changed = {}
     for cluster in outputs.clusters:
         with connect_master(cluster, outputs.region) as conn:
-            n = conn.execute(
-                "update platform.audit_events set actor = case when lower(actor) = %(e)s then %(a)s else actor end, "
-                "detail = regexp_replace(detail::text, %(pattern)s, %(a)s, 'gi')::jsonb "
-                "where lower(actor) = %(e)s or strpos(lower(detail::text), %(e)s) > 0",
-                {"e": email, "a": alias, "pattern": re.escape(email)},
-            ).rowcount
+            n = conn.execute(_ERASE, {"e": email, "a": alias, "pattern": re.escape(email)}).rowcount
             changed[cluster.cell] = n
     with connect_master(outputs.clusters[0], outputs.region) as conn:
         conn.execute(

@@ -134,7 +134,7 @@ def _queries(conn: psycopg.Connection, tenant: directory.Tenant) -> list[tuple[s
     return out
 
 
-def _stream(conn: psycopg.Connection, query: sql.Composed, sink: BinaryIO) -> tuple[int, str, int]:
+def stream(conn: psycopg.Connection, query: sql.Composed, sink: BinaryIO) -> tuple[int, str, int]:
     """COPY's rows into `sink` and the digest, a MiB at a time (COPY sends one message a row)."""
     digest = hashlib.sha256()
     size = 0
@@ -169,14 +169,14 @@ def export_tenant(outputs: StackOutputs, tenant: directory.Tenant, to: Destinati
                 for name, query in _queries(conn, tenant):
                     file = f"{name}.csv"
                     with open(base / file, "wb") as sink:
-                        rows, sha, size = _stream(conn, query, sink)
+                        rows, sha, size = stream(conn, query, sink)
                     result.files.append(TableFile(name, file, rows, sha, size))
         finally:
             conn.execute(sql.SQL("revoke {} from current_user").format(sql.Identifier(owner)))
         manifest = json.dumps(result.manifest(), indent=2, sort_keys=True) + "\n"
         (base / "manifest.json").write_text(manifest)
         if to.bucket:
-            _upload(outputs, base, to, tenant.id)
+            upload(outputs, base, to, tenant.id)
         conn.execute(
             "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
             "values (%s, %s, current_user, %s, %s)",
@@ -185,11 +185,11 @@ def export_tenant(outputs: StackOutputs, tenant: directory.Tenant, to: Destinati
     return result
 
 
-def _upload(outputs: StackOutputs, base: Path, to: Destination, tenant_id: str) -> None:
+def upload(outputs: StackOutputs, base: Path, to: Destination, folder: str) -> None:
     s3 = aws.client("s3", outputs.region)
     key_id = outputs.kms["data"]
     for path in sorted(base.iterdir()):
-        key = "/".join(p for p in (to.prefix, tenant_id, path.name) if p)
+        key = "/".join(p for p in (to.prefix, folder, path.name) if p)
         s3.upload_file(str(path), to.bucket, key, ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_id})
         os.unlink(path)
     base.rmdir()

@@ -46,7 +46,7 @@ class PartnerPlan:
     purge_tenants: closure.Done = field(default_factory=closure.Done)
 
 
-def _state(outputs: StackOutputs, ref: str) -> PartnerState:
+def find_partner(outputs: StackOutputs, ref: str) -> PartnerState:
     for cluster in outputs.clusters:
         with connect_master(cluster, outputs.region) as conn:
             row = conn.execute(
@@ -66,7 +66,7 @@ def _audit(conn: psycopg.Connection, partner_id: str, action: str, detail: dict)
 
 
 def terminate_plan(outputs: StackOutputs, ref: str, close_tenants: bool) -> PartnerPlan:
-    partner = _state(outputs, ref)
+    partner = find_partner(outputs, ref)
     if partner.status != "active":
         raise InputError(f"partner {partner.slug} ({partner.id}) is already {partner.status}")
     active = [t for t in directory.tenants(outputs) if t.partner_id == partner.id and t.status == "active"]
@@ -108,7 +108,7 @@ def terminate(outputs: StackOutputs, plan: PartnerPlan, as_of: dt.datetime | Non
 
 
 def purge_plan(outputs: StackOutputs, ref: str, as_of: dt.datetime | None) -> PartnerPlan:
-    partner = _state(outputs, ref)
+    partner = find_partner(outputs, ref)
     now = as_of or dt.datetime.now(dt.UTC)
     if partner.status != "terminated" or partner.terminated_at is None:
         raise InputError(f"partner {partner.slug} ({partner.id}) is {partner.status}: terminate it first")

@@ -67,6 +67,19 @@ def rows(local_stack, needle: str) -> list[tuple]:
     return found
 
 
+def audited(local_stack, action: str, subject: str) -> list[dict]:
+    """The audit rows of a dsr action about this subject (pseudonymised), in the first cell."""
+    with local_stack.superuser(cell="cell-1") as su:
+        return [
+            r[0]
+            for r in su.execute(
+                "select detail from platform.audit_events where tenant_id = '' and action = %s "
+                "and detail ->> 'subject' = %s order by id",
+                (action, subject),
+            ).fetchall()
+        ]
+
+
 def test_requests_are_due_in_30_days_and_listed_overdue(local_stack, world):
     _, _, email, _ = world
     opened = cli(
@@ -84,6 +97,11 @@ def test_requests_are_due_in_30_days_and_listed_overdue(local_stack, world):
     assert listed.returncode == 1  # overdue
     (request,) = [r for r in json.loads(listed.stdout) if r["closed_at"] is None]  # an erasure closes its own
     assert request["overdue"] is True and request["kind"] == "deletion"
+    assert audited(local_stack, "dsr.listed", dsr.pseudonym(email))[-1] == {
+        "subject": dsr.pseudonym(email),
+        "requests": 1,
+        "overdue": 1,
+    }
     earlier = cli(
         local_stack, "list", "--email", email, "--as-of", (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat()
     )
@@ -99,6 +117,9 @@ def test_export_finds_the_person_in_every_cell(local_stack, world, tmp_path):
     records = json.loads((tmp_path / "dsr.json").read_text())["records"]
     assert {r["cell"] for r in records} == {"cell-1", "cell-2"}
     assert sorted(r["id"] for r in records) == sorted(r[0] for r in rows(local_stack, email))
+    (row,) = audited(local_stack, "dsr.exported", dsr.pseudonym(email))
+    assert row == {"subject": dsr.pseudonym(email), "records": len(records), "cells": ["cell-1", "cell-2"]}
+    assert rows(local_stack, email) and email not in json.dumps(row)  # the trail names the pseudonym only
 
 
 def test_erase_pseudonymises_and_keeps_the_facts(local_stack, world):

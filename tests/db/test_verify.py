@@ -32,7 +32,7 @@ from provisioner.verify.probes import probe_checks
 from provisioner.verify.report import as_json
 from provisioner.verify.runner import VerifyOptions, check_names, verify_cell, verify_stack
 from provisioner.verify.seeding import MARK
-from tests.helpers import RunningStack, converge, onboard, started_stack, unique
+from tests.helpers import RunningStack, connect_as, converge, onboard, started_stack, unique
 
 MASTER = "askasia_master"
 PLANT = "verify_plant"
@@ -988,6 +988,52 @@ BREAKS = [
         "error",
     ),
     (
+        "purge_overdue",
+        "a tenant closed 31 days ago still on record",
+        ["update platform.tenants set status = 'closed', closed_at = now() - interval '31 days' where id = {b_id_lit}"],
+        "tenant {b_id}",
+        "more than 30 days ago, and still holds: schema {b_schema}, roles",
+        "error",
+    ),
+    (
+        "purge_overdue",
+        "a partner terminated 31 days ago still on record",
+        [
+            "update platform.partners set status = 'terminated', terminated_at = now() - interval '31 days' "
+            "where id = {pc_lit}"
+        ],
+        "partner {pc}",
+        "more than 30 days ago, and still holds: role {pc_app}, tenants",
+        "error",
+    ),
+    (
+        "dsr_overdue",
+        "an access request open past its due date",
+        [
+            "insert into platform.dsr_requests (email, kind, opened_at, due_at) "
+            "values ('overdue@example.com', 'access', now() - interval '31 days', now() - interval '1 day')"
+        ],
+        "data-subject request",
+        "access request opened",
+        "error",
+    ),
+    (
+        "closed_tenant_login",
+        "a closed tenant whose app role keeps LOGIN",
+        ["update platform.tenants set status = 'closed', closed_at = now() where id = {a_id_lit}"],
+        "role {a_app}",
+        "is closed",
+        "error",
+    ),
+    (
+        "terminated_partner_login",
+        "a terminated partner whose console role keeps LOGIN",
+        ["update platform.partners set status = 'terminated', terminated_at = now() where id = {pc_lit}"],
+        "role {pc_app}",
+        "can still log in",
+        "error",
+    ),
+    (
         "password_encryption",
         "md5 for the session",
         ["set local password_encryption = 'md5'"],
@@ -1221,6 +1267,30 @@ def test_check_catches_its_break(su, world, check, case, statements, obj, detail
     assert found, f"{check} missed: {case}; it returned {check_rows(su, check)}"
     assert {f.level for f in found} == {level}
     assert all(f.remediation for f in found)
+
+
+def test_closed_tenant_login_reports_a_session_left_open(local_stack, outputs, su, world):
+    """A session opened before the close and never ended: LOGIN revoked is not enough."""
+    names = world.names()
+    with connect_as(outputs, "tenant", world.a.id, world.a.cell) as session:
+        session.execute("select 1")
+        with committed(
+            local_stack,
+            names,
+            [
+                "update platform.tenants set status = 'closed', closed_at = now() where id = {a_id_lit}",
+                "alter role {a_app} nologin",
+            ],
+            [
+                "update platform.tenants set status = 'active', closed_at = null where id = {a_id_lit}",
+                "alter role {a_app} login",
+            ],
+        ):
+            su.rollback()
+            found = [f for f in check_rows(su, "closed_tenant_login") if world.a.id in f.detail]
+            su.rollback()
+    assert [(f.object, f.level) for f in found] == [(shown("role {a_app}", names), "error")]
+    assert "1 session(s) of it are still open" in found[0].detail
 
 
 def test_a_security_definer_function_done_right_is_not_flagged(su, world):

@@ -1,7 +1,7 @@
 """What running without planner statistics costs (no statistics oracle, V031/R__statistics),
 on a local stack of its own (.local/bench-statistics) whose worker_runs holds 10 million rows.
 
-    .venv/bin/python bench/statistics.py [--rows 10000000] [--tenants 1000] [--keep]
+    .venv/bin/python bench/planner_statistics.py [--rows 10000000] [--tenants 1000] [--keep]
 
 Tenants' row counts are skewed (one tenant holds a fifth of the rows, the rest share the
 remainder) so that statistics, where collected, matter. Each query a tenant's application runs
