@@ -11,6 +11,7 @@ from rich.table import Table
 
 from contract.status import ExitStatus
 from provisioner.console import out, print_json
+from provisioner.destructive import AsOfOption, YesOption
 from provisioner.errors import InputError
 from provisioner.lifecycle import dsr
 from provisioner.lifecycle.clock import parse_as_of
@@ -21,9 +22,6 @@ app = typer.Typer(
 )
 
 EmailOption = Annotated[str, typer.Option(help="The person's e-mail address.")]
-AsOfOption = Annotated[
-    Optional[str], typer.Option("--as-of", help="Act as at this ISO 8601 moment (default: now; no zone = UTC).")
-]
 
 
 @app.command("open")
@@ -98,7 +96,7 @@ def erase(
     stack: StackOption,
     email: EmailOption,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would change.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Do it (needed unless --dry-run).")] = False,
+    yes: YesOption = False,
     outputs_file: OutputsOption = None,
 ) -> None:
     """Pseudonymise the address in the platform's records (audit rows keep their facts)."""

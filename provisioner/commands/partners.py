@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -10,7 +10,7 @@ from rich.table import Table
 from contract.status import ExitStatus
 from provisioner import directory
 from provisioner.console import out, print_json
-from provisioner.errors import InputError
+from provisioner.destructive import AsOfOption, DryRunOption, YesOption, confirm
 from provisioner.lifecycle import export as export_lifecycle
 from provisioner.lifecycle import partner_export
 from provisioner.lifecycle import partners as partner_lifecycle
@@ -62,22 +62,6 @@ def list_(stack: StackOption, outputs_file: OutputsOption = None, as_json: JsonO
     raise typer.Exit(show_cells_down(down, "listed"))
 
 
-AsOfOption = Annotated[
-    Optional[str], typer.Option("--as-of", help="Act as at this ISO 8601 moment (default: now; no zone = UTC).")
-]
-YesOption = Annotated[bool, typer.Option("--yes", help="Do it (needed unless --dry-run).")]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]
-
-
-def _confirm(lines: list[str], dry_run: bool, yes: bool) -> None:
-    for line in lines:
-        out.print(f"would {line}" if dry_run else f"will {line}", highlight=False, soft_wrap=True)
-    if dry_run:
-        raise typer.Exit(ExitStatus.OK)
-    if not yes:
-        raise InputError("nothing done: add --yes to do it (or --dry-run)")
-
-
 @app.command()
 def terminate(
     stack: StackOption,
@@ -92,7 +76,7 @@ def terminate(
     moment = parse_as_of(as_of)
     outputs = resolve(stack, outputs_file)
     plan = partner_lifecycle.terminate_plan(outputs, partner, close_tenants)
-    _confirm(plan.lines, dry_run, yes)
+    confirm(plan.lines, dry_run, yes)
     partner_lifecycle.terminate(outputs, plan, moment)
     out.print(f"partner {plan.partner.slug} ({plan.partner.id}) terminated; {len(plan.close)} tenant(s) closed")
 
@@ -110,7 +94,7 @@ def purge(
     moment = parse_as_of(as_of)
     outputs = resolve(stack, outputs_file)
     plan = partner_lifecycle.purge_plan(outputs, partner, moment)
-    _confirm(plan.lines, dry_run, yes)
+    confirm(plan.lines, dry_run, yes)
     purged = partner_lifecycle.purge(outputs, plan)
     out.print(f"partner {plan.partner.slug} ({plan.partner.id}) purged with {len(purged)} tenant(s)")
 

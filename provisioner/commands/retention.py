@@ -9,6 +9,7 @@ from rich.table import Table
 
 from contract.status import ExitStatus
 from provisioner.console import err, out, print_json
+from provisioner.destructive import AsOfOption, YesOption
 from provisioner.errors import InputError
 from provisioner.lifecycle.clock import parse_as_of
 from provisioner.lifecycle.retention import CellRetention, run_retention
@@ -17,11 +18,7 @@ from provisioner.targets import RETENTION_BATCH
 
 app = typer.Typer(help="Audit retention by plan (90 days starter/growth, 13 months enterprise).", no_args_is_help=True)
 
-AsOfOption = Annotated[
-    Optional[str], typer.Option("--as-of", help="Act as at this ISO 8601 moment (default: now; no zone = UTC).")
-]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Report what would go; change nothing.")]
-YesOption = Annotated[bool, typer.Option("--yes", help="Do it (needed unless --dry-run).")]
 
 
 def _as_dict(r: CellRetention) -> dict:

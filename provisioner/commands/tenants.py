@@ -13,6 +13,7 @@ from contract.tiers import PLAN_TIERS
 from provisioner import directory
 from provisioner.apply import ApplyOptions
 from provisioner.console import err, out, print_json
+from provisioner.destructive import AsOfOption, DryRunOption, YesOption, confirm
 from provisioner.errors import InputError
 from provisioner.lifecycle import closure
 from provisioner.lifecycle import export as export_lifecycle
@@ -130,22 +131,6 @@ def apply_(
     raise typer.Exit(code)
 
 
-AsOfOption = Annotated[
-    Optional[str], typer.Option("--as-of", help="Act as at this ISO 8601 moment (default: now; no zone = UTC).")
-]
-YesOption = Annotated[bool, typer.Option("--yes", help="Do it (needed unless --dry-run).")]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]
-
-
-def _confirm(lines: list[str], dry_run: bool, yes: bool) -> None:
-    for line in lines:
-        out.print(f"will {line}" if not dry_run else f"would {line}", highlight=False, soft_wrap=True)
-    if dry_run:
-        raise typer.Exit(ExitStatus.OK)
-    if not yes:
-        raise InputError("nothing done: add --yes to do it (or --dry-run)")
-
-
 @app.command()
 def close(
     stack: StackOption,
@@ -159,7 +144,7 @@ def close(
     moment = parse_as_of(as_of)
     outputs = resolve(stack, outputs_file)
     planned = closure.close_plan(outputs, tenant)
-    _confirm([planned.detail], dry_run, yes)
+    confirm([planned.detail], dry_run, yes)
     ended = closure.close(outputs, planned, moment)
     out.print(f"tenant {planned.tenant.slug} ({planned.tenant.id}) closed; {ended} session(s) ended")
 
@@ -196,7 +181,7 @@ def purge(
     if not plan.planned:
         out.print("no closed tenant is past its grace period: nothing to purge")
         raise typer.Exit(ExitStatus.OK)
-    _confirm([p.detail for p in plan.planned], dry_run, yes)
+    confirm([p.detail for p in plan.planned], dry_run, yes)
     purged = closure.purge(outputs, plan)
     out.print(f"purged {len(purged)} tenant(s): {', '.join(purged)}")
 
