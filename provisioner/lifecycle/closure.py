@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 import psycopg
 from botocore.exceptions import ClientError
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from contract.outputs import StackOutputs
 from provisioner import aws, directory
 from provisioner.connect import connect_master
 from provisioner.credentials import secret_name
 from provisioner.errors import InputError, ProvisionError
+from provisioner.lifecycle import audit
 from provisioner.names import TenantNames
 
 GRACE = dt.timedelta(days=30)
@@ -57,14 +57,6 @@ def _find(outputs: StackOutputs, tenant_ref: str) -> directory.Tenant:
 
 def _moment(conn: psycopg.Connection, as_of: dt.datetime | None) -> dt.datetime:
     return conn.execute("select coalesce(%s::timestamptz, now())", (as_of,)).fetchone()[0]  # type: ignore[index]
-
-
-def _audit(conn: psycopg.Connection, tenant: directory.Tenant, action: str, detail: dict) -> None:
-    conn.execute(
-        "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
-        "values (%s, %s, current_user, %s, %s::jsonb)",
-        (tenant.id, tenant.partner_id, action, Jsonb(detail)),
-    )
 
 
 def end_sessions(conn: psycopg.Connection, roles: list[str]) -> int:
@@ -108,7 +100,13 @@ def close(outputs: StackOutputs, planned: Planned, as_of: dt.datetime | None = N
         if updated != 1:
             raise ProvisionError(f"tenant {tenant.id} is no longer active: nothing done")
         conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(names.app_role)))
-        _audit(conn, tenant, "tenant.closed", {"closed_at": moment.isoformat(), "grace_days": GRACE.days})
+        audit.record(
+            conn,
+            "tenant.closed",
+            {"closed_at": moment.isoformat(), "grace_days": GRACE.days},
+            tenant.id,
+            tenant.partner_id,
+        )
         conn.commit()
         conn.autocommit = True
         return end_sessions(conn, [names.app_role, names.ro_role])
@@ -128,7 +126,7 @@ def reopen(outputs: StackOutputs, tenant_ref: str, as_of: dt.datetime | None = N
             )
         conn.execute("update platform.tenants set status = 'active', closed_at = null where id = %s", (tenant.id,))
         conn.execute(sql.SQL("alter role {} login").format(sql.Identifier(names.app_role)))
-        _audit(conn, tenant, "tenant.reopened", {"closed_at": tenant.closed_at.isoformat()})
+        audit.record(conn, "tenant.reopened", {"closed_at": tenant.closed_at.isoformat()}, tenant.id, tenant.partner_id)
     return tenant
 
 
@@ -237,9 +235,8 @@ def purge(outputs: StackOutputs, plan: Done, per_tx: int | None = None) -> list[
                     if statements:
                         conn.execute(sql.SQL(";\n").join(statements))
                     for t in todo:
-                        _audit(
-                            conn, t, "tenant.purged", {"closed_at": t.closed_at.isoformat() if t.closed_at else None}
-                        )
+                        closed_at = t.closed_at.isoformat() if t.closed_at else None
+                        audit.record(conn, "tenant.purged", {"closed_at": closed_at}, t.id, t.partner_id)
                         purged.append(t.id)
     return purged
 

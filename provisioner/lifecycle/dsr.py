@@ -24,6 +24,7 @@ from provisioner import directory
 from provisioner.connect import Credentials, connect, connect_master, read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.errors import InputError
+from provisioner.lifecycle import audit
 
 DUE = dt.timedelta(days=30)
 KINDS = ("access", "correction", "deletion", "portability")
@@ -65,11 +66,7 @@ def _audit(outputs: StackOutputs, action: str, detail: dict, partner_id: str | N
     """One audit row in the stack's first cell, where the requests live; the subject appears
     only as its pseudonym."""
     with connect_master(outputs.clusters[0], outputs.region) as conn:
-        conn.execute(
-            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
-            "values ('', coalesce(%s, ''), current_user, %s, %s)",
-            (partner_id, action, Jsonb(detail)),
-        )
+        audit.record(conn, action, detail, partner_id=partner_id or "")
 
 
 def open_request(
@@ -86,11 +83,8 @@ def open_request(
             "returning id::text, email, partner_id, kind, opened_at, due_at, closed_at, false",
             {"e": email, "p": partner_id, "k": kind, "due": DUE, "at": as_of},
         ).fetchone()
-        conn.execute(
-            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
-            "values ('', coalesce(%s, ''), current_user, 'dsr.opened', %s)",
-            (partner_id, Jsonb({"request": row[0], "kind": kind, "subject": pseudonym(email)})),  # type: ignore[index]
-        )
+        detail = {"request": row[0], "kind": kind, "subject": pseudonym(email)}  # type: ignore[index]
+        audit.record(conn, "dsr.opened", detail, partner_id=partner_id or "")
     return Request(*row)  # type: ignore[misc]
 
 
@@ -172,11 +166,7 @@ def erase(outputs: StackOutputs, email: str) -> dict[str, int]:
             "where email = %s and kind = 'deletion' and closed_at is null",
             (Jsonb({"erased_rows": changed, "subject": alias}), email),
         )
-        conn.execute(
-            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
-            "values ('', '', current_user, 'dsr.erased', %s)",
-            (Jsonb({"subject": alias, "rows": changed}),),
-        )
+        audit.record(conn, "dsr.erased", {"subject": alias, "rows": changed})
     return changed
 
 

@@ -22,12 +22,12 @@ from typing import BinaryIO
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from contract.outputs import StackOutputs
 from provisioner import aws, directory
 from provisioner.connect import connect_master
 from provisioner.errors import InputError
+from provisioner.lifecycle import audit
 from provisioner.lifecycle.closure import GRACE
 from provisioner.names import TenantNames
 
@@ -177,11 +177,8 @@ def export_tenant(outputs: StackOutputs, tenant: directory.Tenant, to: Destinati
         (base / "manifest.json").write_text(manifest)
         if to.bucket:
             upload(outputs, base, to, tenant.id)
-        conn.execute(
-            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
-            "values (%s, %s, current_user, %s, %s)",
-            (tenant.id, tenant.partner_id, EXPORT_ACTION, Jsonb({"to": to.describe(), "files": len(result.files)})),
-        )
+        detail = {"to": to.describe(), "files": len(result.files)}
+        audit.record(conn, EXPORT_ACTION, detail, tenant.id, tenant.partner_id)
     return result
 
 

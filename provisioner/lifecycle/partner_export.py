@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from contract.outputs import StackOutputs
 from provisioner.connect import connect_master
 from provisioner.errors import InputError
+from provisioner.lifecycle import audit
 from provisioner.lifecycle.closure import GRACE
 from provisioner.lifecycle.export import Destination, TableFile, stream, upload
 from provisioner.lifecycle.partners import PartnerState, find_partner
@@ -103,9 +103,5 @@ def export_partner(outputs: StackOutputs, partner: PartnerState, to: Destination
     if to.bucket:
         upload(outputs, base, to, partner.id)
     with connect_master(outputs.clusters[0], outputs.region) as conn:
-        conn.execute(
-            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
-            "values ('', %s, current_user, %s, %s)",
-            (partner.id, EXPORT_ACTION, Jsonb({"to": to.describe(), "files": len(result.files)})),
-        )
+        audit.record(conn, EXPORT_ACTION, {"to": to.describe(), "files": len(result.files)}, partner_id=partner.id)
     return result

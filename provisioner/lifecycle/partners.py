@@ -14,17 +14,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import psycopg
 from botocore.exceptions import ClientError
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from contract.outputs import StackOutputs
 from provisioner import aws, directory
 from provisioner.connect import connect_master
 from provisioner.credentials import secret_name
 from provisioner.errors import InputError
-from provisioner.lifecycle import closure
+from provisioner.lifecycle import audit, closure
 from provisioner.names import PartnerNames
 
 GRACE = closure.GRACE
@@ -55,14 +53,6 @@ def find_partner(outputs: StackOutputs, ref: str) -> PartnerState:
             if row:
                 return PartnerState(*row)
     raise InputError(f"no partner {ref!r} in stack {outputs.stack}")
-
-
-def _audit(conn: psycopg.Connection, partner_id: str, action: str, detail: dict) -> None:
-    conn.execute(
-        "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
-        "values ('', %s, current_user, %s, %s)",
-        (partner_id, action, Jsonb(detail)),
-    )
 
 
 def terminate_plan(outputs: StackOutputs, ref: str, close_tenants: bool) -> PartnerPlan:
@@ -101,7 +91,7 @@ def terminate(outputs: StackOutputs, plan: PartnerPlan, as_of: dt.datetime | Non
             )
             if conn.execute("select to_regrole(%s)", (role,)).fetchone()[0] is not None:  # type: ignore[index]
                 conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role)))
-            _audit(conn, plan.partner.id, "partner.terminated", {"terminated_at": moment.isoformat()})
+            audit.record(conn, "partner.terminated", {"terminated_at": moment.isoformat()}, partner_id=plan.partner.id)
             conn.commit()
             conn.autocommit = True
             closure.end_sessions(conn, [role])
@@ -159,5 +149,5 @@ def purge(outputs: StackOutputs, plan: PartnerPlan) -> list[str]:
                 conn.execute("delete from platform.role_bindings where partner_id = %s", (pid,))
                 conn.execute("delete from platform.schema_ledger where target = %s", (f"partner:{pid}",))
                 conn.execute("delete from platform.partners where id = %s", (pid,))
-                _audit(conn, pid, "partner.purged", {"tenants_purged": purged})
+                audit.record(conn, "partner.purged", {"tenants_purged": purged}, partner_id=pid)
     return purged

@@ -1,0 +1,15 @@
+"""One audit row for a lifecycle action, written by the operator's session (the actor is its
+login role) in the caller's transaction, so the row commits or rolls back with the action."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+
+def record(conn: psycopg.Connection, action: str, detail: dict, tenant_id: str = "", partner_id: str = "") -> None:
+    conn.execute(
+        "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
+        "values (%s, %s, current_user, %s, %s)",
+        (tenant_id, partner_id, action, Jsonb(detail)),
+    )
