@@ -160,7 +160,8 @@ def test_a_terminated_partner_exports_inside_its_window_only(local_stack, world,
                 su.commit()
 
 
-def test_bad_input_is_one_line_and_exit_2(local_stack, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(local_stack, outputs, tmp_path):
+    converge(outputs)  # the control plane exists: the partner is looked for, and not found
     unknown = cli(local_stack, "--partner", "nobody-here", "--to", str(tmp_path / "x"))
     assert unknown.returncode == 2 and "no partner 'nobody-here'" in unknown.stderr
     bad = cli(local_stack, "--partner", "nobody-here", "--to", "ftp://x/y")
