@@ -38,6 +38,11 @@ MAINTENANCE_JOBS = (
         "command": f"select count(*) from platform.audit_clean_batch(now(), {RETENTION_BATCH});",
     },
 )
+# The guard's pass in the database (R__guard_pass), every minute: the smallest interval before
+# pg_cron 1.5; `provision cells guard --every` runs it every few seconds.
+GUARD_JOBS = ({"name": "askasia-guard", "schedule": "* * * * *", "command": "select guard.pass(1000, 30)"},)
+# Every pg_cron job, with the least-privilege role it runs as (R__schedule).
+SCHEDULES = ({"role": ROLES["maintenance"], "jobs": MAINTENANCE_JOBS}, {"role": ROLES["guard"], "jobs": GUARD_JOBS})
 AUDIT_MONTHS_BEHIND, AUDIT_MONTHS_AHEAD = 1, 3
 # The tables sql/tenant/ creates; R__grants names them (tests check this matches the database).
 TENANT_TABLES = ("leads", "tickets", "emails", "outputs")
@@ -87,7 +92,7 @@ def platform_target(database: str, today: dt.date | None = None) -> Target:
         "audit_months": audit_months(today),
         "plan_tiers": PLAN_TIERS,
         "service_role": PROXY_USER,
-        "maintenance_jobs": MAINTENANCE_JOBS,
+        "schedules": SCHEDULES,
         "audit_retention": [{"plan": plan, "days": days} for plan, days in AUDIT_RETENTION_DAYS.items()],
         "audit_retention_longest": max(AUDIT_RETENTION_DAYS.values()),
         "audit_retention_shortest": min(AUDIT_RETENTION_DAYS.values()),
