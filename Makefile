@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dr.py
 	$(BIN)/python bench/planner_statistics.py
 	$(BIN)/python bench/governance.py
+	$(BIN)/python bench/scale.py
 
 # Re-lock from pyproject.toml, keeping today's versions unless UPGRADE=--upgrade is given.
 lock:
