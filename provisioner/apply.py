@@ -27,7 +27,7 @@ from provisioner.connect import connect_master
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.db import platform_present, scalar
 from provisioner.errors import ProvisionError
-from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target
+from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target, record_role_states
 from provisioner.targets import platform_target
 
 LOCKS_PER_TENANT = 80  # measured: a new tenant holds ~66 locks (tests/db/test_apply.py checks it)
@@ -113,6 +113,10 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]) ->
             entries.append((key, CREDENTIALS_STEP, version, False))
     if entries:
         parts.append(_ledger_rows(entries))
+    # The roles as these steps left them: a later change by the role itself shows as drift.
+    reasserted = [p.target.key for p in plans if p.pending and p.target.kind in ledger.REASSERTS]
+    if reasserted:
+        parts.append(record_role_states(reasserted))
     return "\n".join(parts)
 
 

@@ -23,6 +23,15 @@ class Credentials:
     password: str = field(repr=False)
 
 
+class LoginRefused(ProvisionError):
+    """The server refused this role's login (its password, its connection limit, its LOGIN
+    attribute): something about the role, not the cell, which did answer."""
+
+
+# libpq reports the server's FATAL message only as text: these are the refusals of one role.
+_REFUSALS = ("password authentication failed", "too many connections for role", "is not permitted to log in")
+
+
 def read_secret_json(secret_id: str, region: str) -> dict:
     value = aws.client("secretsmanager", region).get_secret_value(SecretId=secret_id)
     try:
@@ -78,9 +87,8 @@ def connect(
     except psycopg.OperationalError as exc:
         # libpq's message spans lines (server, FATAL, DETAIL): keep it whole, on one line.
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
-        raise ProvisionError(
-            f"cell {cluster.cell}: cannot connect to {cluster.endpoint}:{cluster.port}: {reason}"
-        ) from None
+        error = LoginRefused if any(r in reason for r in _REFUSALS) else ProvisionError
+        raise error(f"cell {cluster.cell}: cannot connect to {cluster.endpoint}:{cluster.port}: {reason}") from None
 
 
 def connect_master(cluster: Cluster, region: str, **kw) -> psycopg.Connection:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg import sql
 
 from provisioner.names import PartnerNames, TenantNames
 from provisioner.targets import RenderedStep, Target, partner_target, tenant_target
@@ -19,23 +20,61 @@ CREDENTIALS_STEP = "credentials"  # recorded once a login role's password came f
 CHUNK = 1000  # targets read per ledger query; bounds memory whatever the tenant count
 KINDS = ("partner", "tenant")
 
-# Keyset pages of (id, partner_id, plan, {step: checksum}) for active partners or tenants.
-_PAGES = {
-    "tenant": (
-        "select t.id, t.partner_id, t.plan, coalesce(jsonb_object_agg(l.step, l.checksum) "
-        "filter (where l.step is not null), '{}') from platform.tenants t "
-        "left join platform.schema_ledger l on l.target = 'tenant:' || t.id "
-        "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null "
-        "or t.id = any(%(only)s)) group by t.id order by t.id limit %(limit)s"
-    ),
-    "partner": (
-        "select p.id, p.id, null, coalesce(jsonb_object_agg(l.step, l.checksum) "
-        "filter (where l.step is not null), '{}') from platform.partners p "
-        "left join platform.schema_ledger l on l.target = 'partner:' || p.id "
-        "where p.status = 'active' and p.id > %(after)s and (%(only)s::text[] is null "
-        "or p.id = any(%(only)s)) group by p.id order by p.id limit %(limit)s"
-    ),
+ROLE_STATE_STEP = "role_state"  # recorded: a fingerprint of the login roles' own defaults and default privileges
+# The steps that set those (each starts from none of the role's own): re-run when the fingerprint drifted.
+REASSERTS = {"tenant": ("R__grants", "R__limits"), "partner": ("R__partner_role",)}
+# Per role: its defaults (in every database) and default privileges, which any role may change
+# for itself (ALTER ROLE ... SET, ALTER DEFAULT PRIVILEGES); read once per query, hash-joined.
+_ROLE_STATE = (
+    "role_state as (select role, md5(string_agg(entry, ';' order by entry)) as fp from ("
+    "select d.setrole as role, d.setdatabase::text || ' ' || d.setconfig::text as entry from pg_db_role_setting d "
+    "union all select a.defaclrole, "
+    "a.defaclnamespace::text || ' ' || a.defaclobjtype::text || ' ' || a.defaclacl::text "
+    "from pg_default_acl a) e group by role)"
+)
+# A target's fingerprint from its login role (sa) and, for a tenant, its read-only role (sr).
+_FINGERPRINT = "md5(coalesce(sa.fp, '') || '|' || coalesce(sr.fp, ''))"
+_ROLES = {
+    "tenant": ("'t_' || t.id || '_app'", "'t_' || t.id || '_ro'"),
+    "partner": ("'p_' || t.id || '_app'", "null"),
 }
+_TABLES = {"tenant": "platform.tenants t", "partner": "platform.partners t"}
+
+# Keyset pages of (id, partner_id, plan, {step: checksum}, role-state fingerprint) for active
+# partners or tenants: the one query that makes a no-op apply cheap also sees a role's drift.
+_PAGES = {
+    kind: (
+        f"with {_ROLE_STATE} select t.id, {'t.partner_id, t.plan' if kind == 'tenant' else 't.id, null'}, "
+        "coalesce(jsonb_object_agg(l.step, l.checksum) filter (where l.step is not null), '{}'), "
+        f"{_FINGERPRINT} from {_TABLES[kind]} "
+        f"left join platform.schema_ledger l on l.target = '{kind}:' || t.id "
+        f"left join role_state sa on sa.role = to_regrole({_ROLES[kind][0]}) "
+        f"left join role_state sr on sr.role = to_regrole({_ROLES[kind][1]}) "
+        "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null "
+        "or t.id = any(%(only)s)) group by t.id, sa.fp, sr.fp order by t.id limit %(limit)s"
+    )
+    for kind in KINDS
+}
+
+
+def record_role_states(keys: list[str]) -> str:
+    """The statement that records, after their steps ran, the role-state fingerprint of these
+    targets ('tenant:<id>' / 'partner:<id>'), computed by the server as the pages compute it."""
+    values = sql.SQL(", ").join(sql.SQL("({})").format(sql.Literal(key)) for key in keys)
+    return (
+        sql.SQL(
+            "with " + _ROLE_STATE + ", v (target) as (values {}), "
+            "k as (select target, split_part(target, ':', 1) as kind, split_part(target, ':', 2) as id from v) "
+            "insert into platform.schema_ledger (target, step, checksum, repeatable) "
+            "select k.target, {}, " + _FINGERPRINT + ", true from k "
+            "left join role_state sa on sa.role = to_regrole(case k.kind when 'tenant' then 't_' else 'p_' end "
+            "|| k.id || '_app') "
+            "left join role_state sr on k.kind = 'tenant' and sr.role = to_regrole('t_' || k.id || '_ro') "
+            "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
+        )
+        .format(values, sql.Literal(ROLE_STATE_STEP))
+        .as_string(None)
+    )
 
 
 @dataclass(frozen=True)
@@ -66,25 +105,31 @@ class TargetPlan:
     drift: list[Drift] = field(default_factory=list)
     needs_credentials: bool = False
     role: str | None = None  # the login role whose password the tool sets
+    roles_drifted: bool = False  # its roles' own defaults or default privileges changed since apply
 
     @property
     def has_work(self) -> bool:
         return bool(self.pending or self.needs_credentials) and not self.drift
 
 
-def plan_target(target: Target, recorded: dict[str, str], login_role: str | None = None) -> TargetPlan:
+def plan_target(
+    target: Target, recorded: dict[str, str], login_role: str | None = None, role_state: str | None = None
+) -> TargetPlan:
+    """What `target` needs; `role_state`, when given, is its roles' fingerprint now: one that
+    differs from the recorded one re-runs the steps that reassert them."""
     pending, drift = [], []
+    drifted = role_state is not None and recorded.get(ROLE_STATE_STEP) != role_state
     for rendered in target.rendered:
         previous = recorded.get(rendered.step.name)
         if rendered.step.repeatable:
-            if previous != rendered.checksum:
+            if previous != rendered.checksum or (drifted and rendered.step.name in REASSERTS[target.kind]):
                 pending.append(rendered)
         elif previous is None:
             pending.append(rendered)
         elif previous != rendered.checksum:
             drift.append(Drift(target.key, rendered.step.name, previous, rendered.checksum))
     needs = login_role is not None and CREDENTIALS_STEP not in recorded
-    return TargetPlan(target, recorded, pending, drift, needs_credentials=needs, role=login_role)
+    return TargetPlan(target, recorded, pending, drift, needs_credentials=needs, role=login_role, roles_drifted=drifted)
 
 
 def recorded_steps(conn: psycopg.Connection, target: str) -> dict[str, str]:
@@ -111,8 +156,8 @@ def plans(
         if not rows:
             return
         page = []
-        for target_id, partner_id, plan_name, recorded in rows:
+        for target_id, partner_id, plan_name, recorded, role_state in rows:
             target, role = login_target(kind, target_id, partner_id, plan_name)
-            page.append(plan_target(target, recorded, role))
+            page.append(plan_target(target, recorded, role, role_state))
         yield page
         after = rows[-1][0]

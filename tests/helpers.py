@@ -54,7 +54,13 @@ def started_stack(root: Path, cells: int) -> Iterator[RunningStack]:
 
 
 def tenant_ledger_rows() -> int:
-    """Ledger rows of a completely applied tenant: each of its steps and its credentials."""
+    """Ledger rows of a completely applied tenant: each of its steps, its credentials and its
+    roles' state (provisioner.ledger.ROLE_STATE_STEP)."""
+    return tenant_planned_steps() + 1
+
+
+def tenant_planned_steps() -> int:
+    """What a dry run plans for a tenant never applied: each of its steps and its credentials."""
     from provisioner.render import steps
 
     return len(steps("tenant")) + 1

@@ -31,6 +31,8 @@ def plan_findings(plan: TargetPlan) -> list[Finding]:
         previous = plan.recorded.get(rendered.step.name)
         if previous is None:
             detail = "step never applied"
+        elif previous == rendered.checksum:  # re-run because the roles drifted
+            detail = "its roles' own defaults or default privileges changed since this step ran"
         else:
             detail = f"repeatable step out of date (recorded {previous[:12]}, rendered {rendered.checksum[:12]})"
         found.append(Finding(CHECK, "warn", f"{key} {rendered.step.name}", detail, APPLY))

@@ -13,11 +13,12 @@ import psycopg
 from psycopg import sql
 
 from contract.outputs import Cluster
-from provisioner.connect import Credentials, connect, secret_credentials
+from provisioner.connect import Credentials, LoginRefused, connect, secret_credentials
 from provisioner.credentials import secret_name
 from provisioner.db import scalar
 from provisioner.errors import ProvisionError
 from provisioner.names import PartnerNames
+from provisioner.verify import logins
 from provisioner.verify.findings import Finding
 from provisioner.verify.probes import probe_checks
 from provisioner.verify.probing import PartnerProbe, ProbeCheck, TenantProbe, TenantRef
@@ -88,6 +89,7 @@ class CellProber:
         self.log = ProbeLog()
         self.run_id = f"probe:{secrets.token_hex(6)}"
         self._creds: dict[tuple[str, str], Credentials] = {}
+        self._drift: dict[str, str] = {}  # login role -> how its defaults differ from the templates'
 
     def credentials(self, kind: str, owner_id: str) -> Credentials:
         key = (kind, owner_id)
@@ -103,8 +105,27 @@ class CellProber:
                 ) from None
         return self._creds[key]
 
-    def login(self, kind: str, owner_id: str, who: str) -> Session:
-        return Session(connect(self.cluster, self.credentials(kind, owner_id)), who, self.log)
+    def login(self, kind: str, owner_id: str, who: str) -> Session | None:
+        """A probing session, or None (and a finding naming the tenant or partner) when its role's
+        defaults drifted or the server refuses its credentials: what it did to itself."""
+        self.log.attempted[logins.NAME] += 1
+        if who in self._drift:
+            drift = f"its role's defaults are not the templates': {self._drift[who]}; its own probes were not run"
+            self._self_inflicted(kind, owner_id, who, drift, logins.APPLY)
+            return None
+        conn = self.connect_as(kind, owner_id, who)
+        return Session(conn, who, self.log) if conn is not None else None
+
+    def connect_as(self, kind: str, owner_id: str, who: str, autocommit: bool = False) -> psycopg.Connection | None:
+        try:
+            return connect(self.cluster, self.credentials(kind, owner_id), autocommit=autocommit)
+        except LoginRefused as exc:
+            refused = f"cannot log in with the credentials Secrets Manager holds: {str(exc).split(': ', 2)[-1]}"
+            self._self_inflicted(kind, owner_id, who, refused, logins.RESET_PASSWORD)
+            return None
+
+    def _self_inflicted(self, kind: str, owner_id: str, who: str, what: str, remediation: str) -> None:
+        self.log.violation(logins.NAME, f"{kind} {owner_id} (role {who})", what, remediation=remediation)
 
     def tenants(self) -> list[TenantRef]:
         rows = self.master.execute(
@@ -129,17 +150,18 @@ class CellProber:
         partners = self._partners(tenants, sampled)
         if sampled or partners:
             unseed(self.master, None)
+            self._drift = logins.role_drift(self.master, [t.id for t in by_source], partners)
             try:
                 seed(self.master, sampled, self.run_id)
                 for a, targets in by_source.items():
                     try:
                         self._probe_tenant(a, targets, result)
-                    except ProvisionError as exc:  # this tenant cannot log in: the others still run
+                    except ProvisionError as exc:  # no credentials for this tenant: the others still run
                         result.errors.append(str(exc))
                 for partner_id in partners:
                     try:
-                        self._probe_partner(partner_id, sampled)
-                        result.partners += 1
+                        if self._probe_partner(partner_id, sampled):
+                            result.partners += 1
                     except ProvisionError as exc:
                         result.errors.append(str(exc))
             finally:
@@ -160,6 +182,8 @@ class CellProber:
 
     def _probe_tenant(self, a: TenantRef, targets: list[TenantRef], result: ProbeRun) -> None:
         session = self.login("tenant", a.id, a.names.app_role)
+        if session is None:
+            return
         try:
             probe = TenantProbe(session, a, self.run_id, shared_relations(session))
             for check in self.checks:
@@ -182,9 +206,11 @@ class CellProber:
             return
         marker = f"{MARK}:{secrets.token_hex(8)}"
         try:
-            witness = connect(self.cluster, self.credentials("tenant", b.id), autocommit=True)
+            witness = self.connect_as("tenant", b.id, b.names.app_role, autocommit=True)
         except ProvisionError as exc:  # the other probes of this pair ran
             result.errors.append(str(exc))
+            return
+        if witness is None:  # B cannot log in: a finding naming B; no witness for this pair
             return
         try:
             witness.execute(sql.SQL("select {}").format(sql.Literal(marker)))
@@ -194,9 +220,12 @@ class CellProber:
         finally:
             witness.close()
 
-    def _probe_partner(self, partner_id: str, sampled: list[TenantRef]) -> None:
+    def _probe_partner(self, partner_id: str, sampled: list[TenantRef]) -> bool:
+        """Whether the partner logged in and was probed."""
         tenants = scalar(self.master, "select count(*) from platform.tenants where partner_id = %s", (partner_id,))
         session = self.login("partner", partner_id, PartnerNames(partner_id).app_role)
+        if session is None:
+            return False
         try:
             probe = PartnerProbe(
                 session,
@@ -213,3 +242,4 @@ class CellProber:
                     check.partner(probe)
         finally:
             session.close()
+        return True

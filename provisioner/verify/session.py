@@ -55,19 +55,27 @@ class ProbeLog:
     attempted: Counter[str] = field(default_factory=Counter)
     inconclusive: list[str] = field(default_factory=list)
     _found: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    _remedies: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     @property
     def attempts(self) -> int:
         return sum(self.attempted.values())
 
-    def violation(self, check: str, obj: str, what: str, context: str | None = None) -> None:
+    def violation(self, check: str, obj: str, what: str, context: str | None = None, remediation: str = REMEDY) -> None:
         contexts = self._found.setdefault((check, obj, what), [])
+        self._remedies[(check, obj, what)] = remediation
         if context and context not in contexts:
             contexts.append(context)
 
     def findings(self) -> list[Finding]:
         return [
-            Finding(check, "error", obj, what + (f" ({'; '.join(contexts)})" if contexts else ""), REMEDY)
+            Finding(
+                check,
+                "error",
+                obj,
+                what + (f" ({'; '.join(contexts)})" if contexts else ""),
+                self._remedies[(check, obj, what)],
+            )
             for (check, obj, what), contexts in self._found.items()
         ]
 

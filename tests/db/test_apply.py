@@ -13,6 +13,8 @@ import time
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.sql import Identifier as ident
 
 from provisioner import directory, onboarding
 from provisioner.apply import LOCKS_PER_TENANT, apply_status, batch_sql
@@ -20,7 +22,7 @@ from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.ledger import plan_target
 from provisioner.targets import tenant_target
-from tests.helpers import apply, converge, onboard, tenant_ledger_rows, unique
+from tests.helpers import apply, connect_as, converge, onboard, tenant_ledger_rows, unique
 
 
 def run_cli(*args: str, root=None, timeout=300) -> subprocess.CompletedProcess:
@@ -61,9 +63,9 @@ def test_ledger_records_every_step_with_its_checksum(local_stack, pair):
     recorded = ledger(local_stack, "cell-2", f"tenant:{one.id}")
     target = tenant_target(one.id, one.partner_id, one.plan)
     assert {r.step.name: r.checksum for r in target.rendered} == {
-        k: v[0] for k, v in recorded.items() if k != "credentials"
+        k: v[0] for k, v in recorded.items() if k not in ("credentials", "role_state")
     }
-    assert "credentials" in recorded
+    assert "credentials" in recorded and "role_state" in recorded
 
 
 def test_reapply_with_nothing_changed_touches_nothing(local_stack, outputs, pair):
@@ -89,6 +91,68 @@ def test_changed_repeatable_step_reruns_for_that_target_only(local_stack, output
         assert sum(r.targets_changed["tenant"] for r in results) == 1
         assert ledger(local_stack, "cell-2", f"tenant:{one.id}")["R__grants"][0] != "stale"
     finally:
+        converge(outputs)
+
+
+def test_a_tenant_changing_its_own_role_is_reasserted_by_the_next_apply(local_stack, outputs, pair):
+    """As the tenant, with its real credentials: role defaults (in every database and in this
+    one) and default privileges on itself. The no-op query sees it; apply re-runs that tenant's
+    two reasserting steps only, and the next run is a no-op again."""
+    _, one, two = pair
+    app, schema = f"t_{one.id}_app", f"t_{one.id}"
+    other = ledger(local_stack, "cell-2", f"tenant:{two.id}")
+    with connect_as(outputs, "tenant", one.id, "cell-2") as conn:
+        conn.autocommit = True
+        conn.execute("alter role current_user set default_transaction_read_only = on")
+        conn.execute("alter role current_user set work_mem = '1GB'")
+        conn.execute("alter role current_user in database platform set statement_timeout = 0")
+        conn.execute("alter default privileges grant select on tables to public")
+        conn.execute(
+            sql.SQL("alter default privileges in schema {} grant all on tables to public").format(ident(schema))
+        )
+    try:
+        (planned,) = [r.planned for r in apply(outputs, dry_run=True) if r.cell == "cell-2"]
+        assert sorted(planned) == [(f"tenant:{one.id}", "R__grants"), (f"tenant:{one.id}", "R__limits")]
+        results = apply(outputs)
+        assert (sum(r.steps_run for r in results), sum(r.targets_changed["tenant"] for r in results)) == (2, 1)
+        with local_stack.superuser(cell="cell-2") as su:
+            config = su.execute(
+                "select setdatabase, setconfig from pg_db_role_setting where setrole = %s::regrole", (app,)
+            ).fetchall()
+            acl = su.execute("select count(*) from pg_default_acl where defaclrole = %s::regrole", (app,)).fetchone()
+        assert [(db, sorted(entries)) for db, entries in config] == [
+            (
+                0,
+                [
+                    "idle_in_transaction_session_timeout=10s",
+                    "lock_timeout=5s",
+                    f"search_path={schema}, pg_temp",
+                    "statement_timeout=30s",
+                    "work_mem=8MB",
+                ],
+            )
+        ]
+        assert acl == (0,)
+        with connect_as(outputs, "tenant", one.id, "cell-2") as conn:
+            shown = conn.execute(
+                "select current_setting('default_transaction_read_only'), current_setting('work_mem'), "
+                "current_setting('statement_timeout')"
+            ).fetchone()
+            assert shown == ("off", "8MB", "30s")
+            conn.execute("insert into leads (name) values ('works again')")
+            conn.rollback()
+        assert sum(r.steps_run for r in apply(outputs)) == 0
+        assert ledger(local_stack, "cell-2", f"tenant:{two.id}") == other
+    finally:
+        with local_stack.superuser(cell="cell-2", autocommit=True) as su:
+            for statement in (
+                "alter role {app} in database platform reset all",
+                "alter role {app} reset default_transaction_read_only",
+                "alter default privileges for role {app} revoke all on tables from public",
+                "alter default privileges for role {app} grant all on tables to {app}",
+                "alter default privileges for role {app} in schema {schema} revoke all on tables from public",
+            ):
+                su.execute(sql.SQL(statement).format(app=ident(app), schema=ident(schema)))
         converge(outputs)
 
 

@@ -1519,6 +1519,80 @@ def test_probe_catches_a_tenant_writing_shared_rows_as_another(local_stack, outp
     assert {f.check for f in report.findings} == {"probe_shared_write"}
 
 
+def the_finding_naming_a(report: CellReport, world: World) -> Finding:
+    """What tenant a did to itself is one finding naming it; b and c were probed as usual."""
+    assert report.errors == []  # not a cell that could not run
+    (found,) = report.findings
+    assert (found.check, found.object) == ("probe_login", f"tenant {world.a.id} (role t_{world.a.id}_app)")
+    assert (report.probe_pairs, report.probe_partners) == (4, 2)  # b and c probed each other and a
+    assert verify_status([report]) == 1
+    return found
+
+
+@contextmanager
+def as_tenant(
+    local_stack, outputs, tenant: directory.Tenant, statements: list[sql.Composable], repairs: list[str]
+) -> Iterator[None]:
+    """What a tenant does to itself with its own credentials; repaired by the superuser after
+    (`{app}` in a repair is the tenant's app role, `{password}` its secret's password)."""
+    with connect_as(outputs, "tenant", tenant.id, tenant.cell) as conn:
+        conn.autocommit = True
+        for statement in statements:
+            conn.execute(statement)
+    try:
+        yield
+    finally:
+        password = read_secret_json(secret_name(outputs.stack, "tenant", tenant.id), outputs.region)["password"]
+        with local_stack.superuser(cell=tenant.cell, autocommit=True) as su:
+            for statement in repairs:
+                su.execute(
+                    sql.SQL(statement).format(app=sql.Identifier(f"t_{tenant.id}_app"), password=sql.Literal(password))
+                )
+
+
+@catches("probe_login")
+def test_a_tenant_that_changed_its_own_password_is_named_and_the_others_are_probed(local_stack, outputs, world):
+    changed = [sql.SQL("alter role current_user password {}").format(sql.Literal(secrets.token_urlsafe(24)))]
+    with as_tenant(local_stack, outputs, world.a, changed, ["alter role {app} password {password}"]):
+        report = probe(outputs, world)
+    found = the_finding_naming_a(report, world)
+    assert "cannot log in with the credentials Secrets Manager holds" in found.detail
+    assert "password authentication failed" in found.detail
+
+
+@catches("probe_login")
+def test_a_tenant_that_set_its_own_role_defaults_is_named_with_the_settings(local_stack, outputs, world):
+    changed = [
+        sql.SQL("alter role current_user set default_transaction_read_only = on"),
+        sql.SQL("alter role current_user set work_mem = '1GB'"),
+    ]
+    repairs = ["alter role {app} reset default_transaction_read_only", "alter role {app} set work_mem = '16MB'"]
+    with as_tenant(local_stack, outputs, world.a, changed, repairs):
+        report = probe(outputs, world)
+        with local_stack.superuser() as su:
+            drift = [f for f in ledger_findings(su, "platform") if world.a.id in f.object]
+    found = the_finding_naming_a(report, world)  # no false "got past the privilege checks" from a's session
+    for part in ("sets default_transaction_read_only=on", "sets work_mem=1GB", "lacks work_mem=16MB"):
+        assert part in found.detail
+    assert "provision tenants apply" in found.remediation
+    # the ledger check names the steps apply will re-run for that tenant, and only them
+    assert sorted(f.object for f in drift) == [f"tenant:{world.a.id} R__grants", f"tenant:{world.a.id} R__limits"]
+    assert all(f.level == "warn" and "changed since this step ran" in f.detail for f in drift)
+
+
+@catches("probe_login")
+def test_a_session_the_database_makes_read_only_is_reported_for_each_login(local_stack, outputs, world):
+    names = world.names()
+    # The master's own default keeps its seeds writable; every tenant and partner session is read-only.
+    master = "alter role askasia_master in database platform {} default_transaction_read_only{}"
+    breaks = [master.format("set", " = off"), "alter database platform set default_transaction_read_only = on"]
+    repairs = ["alter database platform reset default_transaction_read_only", master.format("reset", "")]
+    with committed(local_stack, names, breaks, repairs):
+        report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
+    read_only = {f.object for f in probe_findings(report, "probe_login") if f.detail.startswith("runs read-write")}
+    assert read_only == {shown(f"{{{who}}} -> its session", names) for who in ("a_app", "b_app", "pa_app")}
+
+
 def test_missing_credentials_mean_could_not_run(outputs, world):
     sm = aws.client("secretsmanager", outputs.region)
     name = secret_name(outputs.stack, "tenant", world.a.id)
