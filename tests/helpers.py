@@ -119,3 +119,21 @@ def run_in_process(
     captured = capsys.readouterr()
     code = exc.value.code
     return (code if isinstance(code, int) else 0), captured.out, captured.err
+
+
+def seed_tenant_rows(running: RunningStack, tenants: list[directory.Tenant]) -> None:
+    """What a purge must take: a lead in each tenant's schema (as the tenant) and a worker run
+    and a cost entry of it in the shared tables of its cell (as the superuser)."""
+    for t in tenants:
+        with connect_as(running.outputs, "tenant", t.id, t.cell) as conn:
+            conn.execute("insert into leads (name, email) values ('Ada', 'ada@example.com')")
+        with running.superuser(cell=t.cell) as su:
+            su.execute(
+                "insert into platform.worker_runs (tenant_id, partner_id, worker) values (%s, %s, 'w')",
+                (t.id, t.partner_id),
+            )
+            su.execute(
+                "insert into platform.cost_entries (tenant_id, partner_id, amount) values (%s, %s, 1)",
+                (t.id, t.partner_id),
+            )
+            su.commit()

@@ -23,6 +23,10 @@ from provisioner.validation import validate_partner
 
 app = typer.Typer(help="Partners: white-label operators whose tenants live on the platform.", no_args_is_help=True)
 
+FormatOption = Annotated[
+    str, typer.Option("--format", help=" | ".join(export_lifecycle.FORMATS) + ": CSV with a header, or JSON Lines.")
+]
+
 
 @app.command()
 def add(
@@ -104,17 +108,19 @@ def export(
     stack: StackOption,
     partner: Annotated[str, typer.Option(help="The partner's slug or id.")],
     to: Annotated[str, typer.Option("--to", help="A directory, or s3://bucket/prefix (SSE-KMS, the data key).")],
+    format_: FormatOption = "csv",
     as_of: AsOfOption = None,
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Export a partner's account data in the shared tables of every cell as CSV with a checksummed
+    """Export a partner's account data in the shared tables of every cell as CSV or JSON Lines with a checksummed
     manifest (active, or terminated inside its 30-day window)."""
     moment = parse_as_of(as_of)
     destination = export_lifecycle.Destination.parse(to)
+    fmt = export_lifecycle.parse_format(format_)
     outputs = resolve(stack, outputs_file)
     found = partner_export.find_exportable(outputs, partner, moment)
-    done = partner_export.export_partner(outputs, found, destination)
+    done = partner_export.export_partner(outputs, found, destination, fmt)
     if as_json:
         print_json(done.manifest() | {"destination": done.destination})
         return

@@ -30,6 +30,10 @@ app = typer.Typer(
 
 JobsOption = Annotated[Optional[int], typer.Option(help="Cells applied at once (default: all).")]
 
+FormatOption = Annotated[
+    str, typer.Option("--format", help=" | ".join(export_lifecycle.FORMATS) + ": CSV with a header, or JSON Lines.")
+]
+
 
 @app.command()
 def add(
@@ -191,17 +195,19 @@ def export(
     stack: StackOption,
     tenant: Annotated[str, typer.Option(help="The tenant's slug or id.")],
     to: Annotated[str, typer.Option("--to", help="A directory, or s3://bucket/prefix (SSE-KMS, the data key).")],
+    format_: FormatOption = "csv",
     as_of: AsOfOption = None,
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Export a tenant's tables and its shared rows as CSV with a checksummed manifest (active, or
+    """Export a tenant's tables and its shared rows as CSV or JSON Lines with a checksummed manifest (active, or
     closed inside its 30-day grace period)."""
     moment = parse_as_of(as_of)
     destination = export_lifecycle.Destination.parse(to)
+    fmt = export_lifecycle.parse_format(format_)
     outputs = resolve(stack, outputs_file)
     found = export_lifecycle.find_exportable(outputs, tenant, moment)
-    done = export_lifecycle.export_tenant(outputs, found, destination)
+    done = export_lifecycle.export_tenant(outputs, found, destination, fmt)
     if as_json:
         print_json(done.manifest() | {"destination": done.destination})
         return

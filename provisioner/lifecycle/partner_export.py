@@ -1,7 +1,7 @@
 """A partner's account data, exported (privacy policy: partner data kept 30 days after
 termination to allow data export): in every cell, its row of `platform.partners`, its tenants'
 records, its role bindings and its rows of `worker_runs`, `cost_entries` and `audit_events`, as
-CSV with a header, streamed with server-side COPY in one repeatable-read snapshot per cell,
+CSV with a header or JSON Lines, streamed with server-side COPY in one repeatable-read snapshot per cell,
 ordered by key (unchanged data gives equal files); plus manifest.json with each file's row count
 and SHA-256. To a directory or to S3 under the stack's data key, like `tenants export`.
 
@@ -24,7 +24,7 @@ from provisioner.connect import connect_master
 from provisioner.errors import InputError
 from provisioner.lifecycle import audit
 from provisioner.lifecycle.closure import GRACE
-from provisioner.lifecycle.export import Destination, TableFile, stream, upload
+from provisioner.lifecycle.export import FORMATS, Destination, Format, TableFile, stream, upload
 from provisioner.lifecycle.partners import PartnerState, find_partner
 
 # shared table -> ordering key; rows chosen by partner_id (platform.partners by id)
@@ -48,6 +48,7 @@ class CellFile(TableFile):
 class PartnerExport:
     partner: PartnerState
     destination: str
+    format: Format = FORMATS["csv"]
     snapshots: dict[str, str] = field(default_factory=dict)  # cell -> snapshot time
     files: list[CellFile] = field(default_factory=list)
 
@@ -58,7 +59,7 @@ class PartnerExport:
             "status": self.partner.status,
             "terminated_at": self.partner.terminated_at.isoformat() if self.partner.terminated_at else None,
             "snapshots": self.snapshots,
-            "format": "csv (header, UTF-8)",
+            "format": self.format.label,
             "files": [f.__dict__ for f in self.files],
         }
 
@@ -74,16 +75,18 @@ def find_exportable(outputs: StackOutputs, ref: str, as_of: dt.datetime | None =
     return partner
 
 
-def _query(table: str, key: str, partner_id: str) -> sql.Composed:
+def _query(table: str, key: str, partner_id: str, fmt: Format) -> sql.Composed:
     column = "id" if table == "partners" else "partner_id"
-    extra = sql.SQL(" and action <> {}").format(sql.Literal(EXPORT_ACTION)) if table == "audit_events" else sql.SQL("")
-    return sql.SQL("copy (select * from {} where {} = {}{} order by {}) to stdout with (format csv, header)").format(
-        sql.Identifier("platform", table), sql.Identifier(column), sql.Literal(partner_id), extra, sql.SQL(key)
-    )
+    where = sql.SQL(" where x.{} = {}").format(sql.Identifier(column), sql.Literal(partner_id))
+    if table == "audit_events":
+        where += sql.SQL(" and x.action <> {}").format(sql.Literal(EXPORT_ACTION))
+    return fmt.copy(sql.Identifier("platform", table), where, sql.SQL(key))
 
 
-def export_partner(outputs: StackOutputs, partner: PartnerState, to: Destination) -> PartnerExport:
-    result = PartnerExport(partner, to.describe())
+def export_partner(
+    outputs: StackOutputs, partner: PartnerState, to: Destination, fmt: Format = FORMATS["csv"]
+) -> PartnerExport:
+    result = PartnerExport(partner, to.describe(), fmt)
     staging = Path(tempfile.mkdtemp(prefix="askasia-export-")) if to.bucket else None
     base = (to.directory / partner.id) if to.directory else staging
     assert base is not None
@@ -95,13 +98,18 @@ def export_partner(outputs: StackOutputs, partner: PartnerState, to: Destination
                 result.snapshots[cluster.cell] = conn.execute("select now()").fetchone()[0].isoformat()  # type: ignore[index]
                 for table, key in TABLES.items():
                     name = f"platform.{table}"
-                    file = f"{cluster.cell}.{name}.csv"
+                    file = f"{cluster.cell}.{name}.{fmt.extension}"
                     with open(base / file, "wb") as sink:
-                        rows, sha, size = stream(conn, _query(table, key, partner.id), sink)
+                        rows, sha, size = stream(conn, _query(table, key, partner.id, fmt), sink)
                     result.files.append(CellFile(name, file, rows, sha, size, cluster.cell))
     (base / "manifest.json").write_text(json.dumps(result.manifest(), indent=2, sort_keys=True) + "\n")
     if to.bucket:
         upload(outputs, base, to, partner.id)
     with connect_master(outputs.clusters[0], outputs.region) as conn:
-        audit.record(conn, EXPORT_ACTION, {"to": to.describe(), "files": len(result.files)}, partner_id=partner.id)
+        audit.record(
+            conn,
+            EXPORT_ACTION,
+            {"to": to.describe(), "format": fmt.name, "files": len(result.files)},
+            partner_id=partner.id,
+        )
     return result

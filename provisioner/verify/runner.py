@@ -22,6 +22,9 @@ from provisioner.verify.ledger import CHECK as LEDGER_CHECK
 from provisioner.verify.ledger import ledger_findings
 from provisioner.verify.prober import CellProber
 from provisioner.verify.probes import probe_checks
+from provisioner.verify.secrets import CHECK as SECRETS_CHECK
+from provisioner.verify.secrets import judge as judge_secrets
+from provisioner.verify.secrets import owners_on_record
 from provisioner.verify.stress import CHECK as STRESS_CHECK
 from provisioner.verify.stress import stress_cell
 
@@ -36,11 +39,16 @@ class VerifyOptions:
     catalog: bool = True
     ledger: bool = True
     stress: bool = False  # the availability attacks as one sampled tenant (opt-in: it takes connections)
+    # the stack's app secrets against every cell's records (off where the outputs name only part
+    # of the stack's cells, as a DR drill's copy of one cell does)
+    secrets: bool = True
 
 
 def check_names(options: VerifyOptions) -> list[str]:
     """The checks a run with these options makes; a package missing its checks stops here."""
     names = [c.name for c in catalog_checks()] if options.catalog else []
+    if options.secrets:
+        names.append(SECRETS_CHECK)
     if options.ledger:
         names.append(LEDGER_CHECK)
     if options.probes > 0:
@@ -50,17 +58,26 @@ def check_names(options: VerifyOptions) -> list[str]:
     return names
 
 
-def verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions) -> CellReport:
+def verify_cell(
+    outputs: StackOutputs, cluster: Cluster, options: VerifyOptions, owners: dict[str, set[str]] | None = None
+) -> CellReport:
+    """`owners`, when given, receives this cell's tenants and partners on record (orphan_secrets)."""
     report = CellReport(cluster.cell)
     started = time.perf_counter()
     try:
-        _verify_cell(outputs, cluster, options, report)
+        _verify_cell(outputs, cluster, options, report, owners)
     finally:
         report.timings["total"] = time.perf_counter() - started
     return report
 
 
-def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions, report: CellReport) -> None:
+def _verify_cell(
+    outputs: StackOutputs,
+    cluster: Cluster,
+    options: VerifyOptions,
+    report: CellReport,
+    owners: dict[str, set[str]] | None,
+) -> None:
     try:
         creds = secret_credentials(cluster.master_secret_arn, outputs.region)
         conn = connect(cluster, creds, autocommit=True)
@@ -87,6 +104,8 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
                     f"cell {cluster.cell}: an apply is running{celllock.holder(conn)}; verify when it has finished"
                 )
                 return
+            if owners is not None:
+                owners[cluster.cell] = owners_on_record(conn)  # read under the lock, with the catalog
             if options.catalog:
                 mark = time.perf_counter()
                 report.findings += run_catalog(conn, creds.username)
@@ -131,6 +150,10 @@ def _verify_cell(outputs: StackOutputs, cluster: Cluster, options: VerifyOptions
 
 def verify_stack(outputs: StackOutputs, options: VerifyOptions, cells: list[str] | None = None) -> list[CellReport]:
     clusters = [outputs.cluster(c) for c in cells] if cells else list(outputs.clusters)
+    owners: dict[str, set[str]] = {}
     with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
-        futures = [pool.submit(verify_cell, outputs, c, options) for c in clusters]
-        return [f.result() for f in futures]
+        futures = [pool.submit(verify_cell, outputs, c, options, owners) for c in clusters]
+        reports = [f.result() for f in futures]
+    if options.secrets:
+        judge_secrets(outputs, reports, owners)
+    return reports

@@ -200,7 +200,7 @@ def test_a_purge_that_fails_midway_leaves_the_tenant_whole_and_a_rerun_converges
     def killed(*_args, **_kw):
         raise psycopg.OperationalError("connection lost (simulated)")
 
-    monkeypatch.setattr(closure.audit, "record", killed)  # the last statement of the tenant's transaction
+    monkeypatch.setattr(closure.audit, "record_many", killed)  # the last statement of the batch's transaction
     with pytest.raises(psycopg.OperationalError):
         closure.purge(stack.outputs, plan)
     midway = footprint(stack, failing)

@@ -1,19 +1,23 @@
 """`provision tenants export`: every table of the tenant's schema and its rows of the shared
-tables, with a manifest whose counts and SHA-256 equal a direct count and digest; two exports of
-unchanged data are equal; another tenant's rows never appear; to S3 under SSE-KMS with the
-stack's data key (moto); closed tenants inside their grace period export, past it are refused."""
+tables, as CSV or JSON Lines, with a manifest whose counts and SHA-256 equal a direct count and
+digest; two exports of unchanged data are equal; another tenant's rows never appear; to S3 under
+SSE-KMS with the stack's data key (moto); closed tenants inside their grace period export, past
+it are refused."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from provisioner import aws
 from provisioner.lifecycle import export
@@ -94,12 +98,47 @@ def test_export_to_a_directory_matches_a_direct_count_and_digest(local_stack, pa
     assert second == {name: f["sha256"] for name, f in files.items()}  # unchanged data, equal checksums
 
 
-def test_export_to_s3_is_encrypted_with_the_data_key(local_stack, outputs, pair):
+def test_jsonl_export_is_one_json_object_a_row_equal_to_the_database(local_stack, pair, tmp_path):
+    a, b = pair
+    result = cli(local_stack, "--tenant", a.id, "--to", str(tmp_path / "one"), "--format", "jsonl", "--json")
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "one" / a.id
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"].startswith("jsonl")
+    files = {f["name"]: f for f in manifest["files"]}
+    leads = folder / files[f"t_{a.id}.leads"]["file"]
+    assert leads.name.endswith(".jsonl")
+    with local_stack.superuser(cell=a.cell) as su:
+        # the database's own rows as JSON, in key order: the file is exactly these lines
+        direct = [
+            r[0] for r in su.execute(f'select row_to_json(x)::text from "t_{a.id}".leads x order by x.id').fetchall()
+        ]
+        runs = su.execute("select count(*) from platform.worker_runs where tenant_id = %s", (a.id,)).fetchone()[0]
+    assert len(direct) == files[f"t_{a.id}.leads"]["rows"] == 120
+    expected = "".join(line + "\n" for line in direct).encode()
+    assert leads.read_bytes() == expected
+    assert files[f"t_{a.id}.leads"]["sha256"] == hashlib.sha256(expected).hexdigest()
+    parsed = [json.loads(line) for line in leads.read_text().splitlines()]
+    assert parsed[0]["data"]["quote"] == 'a "b" ' + "\\" * 2 + " c"  # quotes and backslashes, not doubled by COPY
+    shared = [json.loads(line) for line in (folder / files["platform.worker_runs"]["file"]).read_text().splitlines()]
+    assert len(shared) == files["platform.worker_runs"]["rows"] == runs
+    assert {row["tenant_id"] for row in shared} == {a.id}  # nothing of b
+    assert b.id not in "".join(p.read_text() for p in folder.iterdir())
+
+    again = cli(local_stack, "--tenant", a.id, "--to", str(tmp_path / "two"), "--format", "jsonl", "--json")
+    assert again.returncode == 0, again.stderr
+    assert {f["name"]: f["sha256"] for f in json.loads(again.stdout)["files"]} == {
+        name: f["sha256"] for name, f in files.items()
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_to_s3_is_encrypted_with_the_data_key(local_stack, outputs, pair, fmt):
     a, _ = pair
     s3 = aws.client("s3", outputs.region)
     bucket = unique("exports")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": outputs.region})
-    result = cli(local_stack, "--tenant", a.slug, "--to", f"s3://{bucket}/portability", "--json")
+    result = cli(local_stack, "--tenant", a.slug, "--to", f"s3://{bucket}/portability", "--format", fmt, "--json")
     assert result.returncode == 0, result.stderr
     manifest = json.loads(result.stdout)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
@@ -142,6 +181,28 @@ def test_closed_tenants_export_inside_the_grace_period_only(local_stack, pair, t
 def test_a_bad_destination_is_one_line_and_exit_2(local_stack):
     result = cli(local_stack, "--tenant", "nobody", "--to", "ftp://x/y")
     assert result.returncode == 2 and "a directory or s3://bucket/prefix" in result.stderr
+
+
+def test_an_unknown_format_is_one_line_and_exit_2_before_anything_is_written(local_stack, pair, tmp_path):
+    a, _ = pair
+    result = cli(local_stack, "--tenant", a.id, "--to", str(tmp_path / "x"), "--format", "xml")
+    assert result.returncode == 2 and "--format 'xml': one of csv, jsonl" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_copy_the_server_refuses_raises_its_error_and_the_connection_goes_on(outputs):
+    from provisioner.connect import connect_master
+
+    with connect_master(outputs.clusters[0], outputs.region, autocommit=True) as conn:
+        bad = export.FORMATS["jsonl"].copy(sql.Identifier("platform", "no_such_table"), sql.SQL(""), sql.SQL("1"))
+        with pytest.raises(psycopg.errors.UndefinedTable), conn.transaction():
+            export.stream(conn, bad, io.BytesIO())
+        sink = io.BytesIO()
+        good = export.FORMATS["csv"].copy(sql.SQL("(values (1, 'a'), (2, 'b'))"), sql.SQL(""), sql.SQL("1"))
+        rows, sha, size = export.stream(conn, good, sink)
+        assert (rows, size) == (2, len(sink.getvalue())) and sink.getvalue() == b"column1,column2\n1,a\n2,b\n"
+        assert sha == hashlib.sha256(sink.getvalue()).hexdigest()
 
 
 def test_destination_parsing():

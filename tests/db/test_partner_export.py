@@ -1,5 +1,5 @@
 """`provision partners export`: the partner's rows of the shared tables in every cell, with a
-manifest whose counts and SHA-256 equal a direct count and digest; two exports of unchanged data
+manifest whose counts and SHA-256 equal a direct count and digest, as CSV or JSON Lines; two exports of unchanged data
 are equal; another partner's rows never appear; to S3 under SSE-KMS with the stack's data key
 (moto); a terminated partner exports inside its 30-day window and is refused past it."""
 
@@ -110,12 +110,43 @@ def test_export_to_a_directory_matches_a_direct_count_and_digest(local_stack, wo
         assert su.execute(exported, (pid,)).fetchone()[0] == earlier + 2  # each export is in the audit trail
 
 
-def test_export_to_s3_is_encrypted_with_the_data_key(local_stack, outputs, world):
+def test_jsonl_export_matches_a_direct_count_and_digest(local_stack, world, tmp_path):
+    pid, oid = world
+    result = cli(local_stack, "--partner", pid, "--to", str(tmp_path / "j"), "--format", "jsonl", "--json")
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "j" / pid
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"].startswith("jsonl")
+    direct = direct_counts(local_stack, pid)
+    assert {(f["cell"], f["name"]) for f in manifest["files"]} == set(direct)
+    for f in manifest["files"]:
+        path = folder / f["file"]
+        assert path.suffix == ".jsonl"
+        assert f["rows"] == direct[(f["cell"], f["name"])]
+        assert f["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        assert len(rows) == f["rows"]  # one JSON object a line
+        column = "id" if f["name"] == "platform.partners" else "partner_id"
+        assert {r[column] for r in rows} <= {pid} and oid not in path.read_text()
+    with local_stack.superuser(cell="cell-1") as su:
+        notes = [
+            r[0]
+            for r in su.execute(
+                "select detail from platform.audit_events where partner_id = %s and action = 'seeded'", (pid,)
+            )
+        ]
+    audit = next(f for f in manifest["files"] if f["cell"] == "cell-1" and f["name"] == "platform.audit_events")
+    exported = [json.loads(line)["detail"] for line in (folder / audit["file"]).read_text().splitlines()]
+    assert notes and all(n in exported for n in notes)  # the quoted, comma'd value comes back as it went in
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_to_s3_is_encrypted_with_the_data_key(local_stack, outputs, world, fmt):
     pid, _ = world
     s3 = aws.client("s3", outputs.region)
     bucket = unique("pexports")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": outputs.region})
-    result = cli(local_stack, "--partner", pid, "--to", f"s3://{bucket}/portability", "--json")
+    result = cli(local_stack, "--partner", pid, "--to", f"s3://{bucket}/portability", "--format", fmt, "--json")
     assert result.returncode == 0, result.stderr
     manifest = json.loads(result.stdout)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}

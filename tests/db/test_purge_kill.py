@@ -24,7 +24,7 @@ from provisioner.credentials import secret_name
 from provisioner.lifecycle import closure
 from provisioner.verify.findings import verify_status
 from provisioner.verify.runner import VerifyOptions, verify_stack
-from tests.helpers import RunningStack, connect_as, onboard, started_stack
+from tests.helpers import RunningStack, onboard, seed_tenant_rows, started_stack
 
 KILL_TRIALS = 8
 KILL_SEED = 17
@@ -43,27 +43,14 @@ def closed_batch(stack: RunningStack, prefix: str) -> list[directory.Tenant]:
     made = onboard(
         stack.outputs, {f"{prefix}-p": "EU"}, [(f"{prefix}-p", f"{prefix}-{i}", "starter") for i in range(PER_TRIAL)]
     )
-    for t in made.values():
-        with connect_as(stack.outputs, "tenant", t.id, t.cell) as conn:
-            conn.execute("insert into leads (name, email) values ('Ada', 'ada@example.com')")
-    with stack.superuser() as su:
-        for t in made.values():
-            su.execute(
-                "insert into platform.worker_runs (tenant_id, partner_id, worker) values (%s, %s, 'w')",
-                (t.id, t.partner_id),
-            )
-            su.execute(
-                "insert into platform.cost_entries (tenant_id, partner_id, amount) values (%s, %s, 1)",
-                (t.id, t.partner_id),
-            )
-        su.commit()
+    seed_tenant_rows(stack, list(made.values()))
     for t in made.values():
         closure.close(stack.outputs, closure.close_plan(stack.outputs, t.id), CLOSED_AT)
     return list(made.values())
 
 
-def left_of(stack: RunningStack, tenant_id: str) -> dict[str, object]:
-    with stack.superuser() as su:
+def left_of(stack: RunningStack, tenant_id: str, cell: str = "cell-1") -> dict[str, object]:
+    with stack.superuser(cell=cell) as su:
         found: dict[str, object] = dict(
             zip(
                 ("record", "schema", "roles", "bindings", "worker_runs", "cost_entries", "ledger"),

@@ -31,6 +31,7 @@ from provisioner.verify.ledger import ledger_findings
 from provisioner.verify.probes import probe_checks
 from provisioner.verify.report import as_json
 from provisioner.verify.runner import VerifyOptions, check_names, verify_cell, verify_stack
+from provisioner.verify.secrets import CHECK as SECRETS_CHECK
 from provisioner.verify.seeding import MARK
 from tests.helpers import RunningStack, connect_as, converge, onboard, started_stack, unique
 
@@ -1026,6 +1027,31 @@ BREAKS = [
         "error",
     ),
     (
+        "export_window",
+        "a tenant closed 29 days ago whose schema is gone",
+        [
+            "update platform.tenants set status = 'closed', closed_at = now() - interval '29 days' "
+            "where id = {b_id_lit}",
+            "drop schema {b_schema} cascade",
+        ],
+        "tenant {b_id}",
+        "inside its 30-day export window, and no longer holds: schema {b_schema}",
+        "error",
+    ),
+    (
+        "export_window",
+        "a tenant closed yesterday whose owner role is gone",
+        [
+            "update platform.tenants set status = 'closed', closed_at = now() - interval '1 day' where id = {c_id_lit}",
+            "drop schema {c_schema} cascade",
+            "drop owned by {c_owner}",
+            "drop role {c_owner}",
+        ],
+        "tenant {c_id}",
+        "no longer holds: schema {c_schema}, role {c_owner}",
+        "error",
+    ),
+    (
         "terminated_partner_login",
         "a terminated partner whose console role keeps LOGIN",
         ["update platform.partners set status = 'terminated', terminated_at = now() where id = {pc_lit}"],
@@ -1237,11 +1263,50 @@ BREAKS += [
 # Checks whose breaks cannot happen inside a transaction (server settings, a plain-text login),
 # and the module that breaks them on purpose.
 BROKEN_ELSEWHERE = {"tls_required": "tests/db/test_verify_tls.py"}
+# Stack-wide checks (Secrets Manager against every cell's records), and the test that breaks each.
+STACK_WIDE = {SECRETS_CHECK: "test_orphan_secrets_reports_a_secret_whose_tenant_is_gone_and_passes_once_it_goes"}
 
 
 def test_every_check_has_a_negative_case():
-    covered = {case[0] for case in BREAKS} | set(BROKEN_ELSEWHERE)
-    assert {c.name for c in catalog_checks()} | {"ledger_drift"} <= covered
+    covered = {case[0] for case in BREAKS} | set(BROKEN_ELSEWHERE) | set(STACK_WIDE)
+    assert {c.name for c in catalog_checks()} | {"ledger_drift", SECRETS_CHECK} <= covered
+
+
+def test_export_window_passes_a_closed_tenant_that_still_holds_its_data(su, world):
+    names = world.names()
+    su.execute(render("update platform.tenants set status = 'closed', closed_at = now() where id = {a_id_lit}", names))
+    assert [f for f in check_rows(su, "export_window") if world.a.id in f.object] == []
+
+
+def test_orphan_secrets_reports_a_secret_whose_tenant_is_gone_and_passes_once_it_goes(outputs, world):
+    sm = aws.client("secretsmanager", outputs.region)
+    gone = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+    name = secret_name(outputs.stack, "tenant", gone)  # a purged tenant's credentials, left behind
+    options = VerifyOptions(probes=0, ledger=False)
+
+    def orphans() -> list[Finding]:
+        reports = verify_stack(outputs, options)
+        assert [r.errors for r in reports] == [[], []]
+        return [f for r in reports for f in r.findings if f.check == SECRETS_CHECK]
+
+    mine = f"secret {name}"
+    assert [f.object for f in orphans()].count(mine) == 0
+    sm.create_secret(Name=name, SecretString=json.dumps({"username": f"t_{gone}_app", "password": "x"}))
+    try:
+        found = [f for f in orphans() if f.object == mine]
+        assert len(found) == 1 and found[0].level == "error" and f"no tenant {gone} in any cell" in found[0].detail
+        # the tenants still on record keep theirs without a finding
+        assert not any(world.a.id in f.object or world.c.partner_id in f.object for f in orphans())
+        # judged once, on the first cell; the other says where
+        reports = verify_stack(outputs, options)
+        assert reports[1].check_status(SECRETS_CHECK) == ("skip", "stack-wide: judged on cell-1")
+        assert reports[0].check_status(SECRETS_CHECK) == ("fail", "")
+        # one cell only: the other cell's tenants are unknown, so nothing is judged
+        (alone,) = verify_stack(outputs, options, cells=["cell-2"])
+        assert alone.check_status(SECRETS_CHECK)[0] == "skip" and "cell-1" in alone.check_status(SECRETS_CHECK)[1]
+    finally:
+        sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    assert [f.object for f in orphans()].count(mine) == 0
 
 
 @pytest.mark.parametrize(
@@ -1660,7 +1725,7 @@ def test_cli_clean_stack_exits_0_with_no_rows(local_stack, world):
     skipped = ("skip", "no active tenant among the tenants asked for")
     assert {check: status for check, status in statuses["cell-2"].items() if status != ("pass", None)} == {
         c.name: skipped for c in probe_checks()
-    }
+    } | {SECRETS_CHECK: ("skip", "stack-wide: judged on cell-1")}
 
 
 def test_cli_violation_exits_1_with_tap_naming_the_checks(local_stack, world):
@@ -1771,7 +1836,9 @@ def test_a_cell_with_one_tenant_skips_the_pair_checks_and_an_empty_cell_every_pr
     assert (lone.errors, lone.findings, empty.errors, empty.findings) == ([], [], [], [])
     assert lone.skipped == {check: "one active tenant in the cell: no pair to probe" for check in PAIR_CHECKS}
     assert (lone.probe_pairs, lone.probe_partners) == (0, 1) and lone.probe_attempts > 20  # probed alone
-    assert empty.skipped == {c.name: "no active tenant in the cell" for c in probe_checks()}
+    assert empty.skipped == {c.name: "no active tenant in the cell" for c in probe_checks()} | {
+        SECRETS_CHECK: "stack-wide: judged on cell-1"
+    }
     assert (empty.probe_pairs, empty.probe_partners, empty.probe_attempts) == (0, 0, 0)
     assert verify_status([lone, empty]) == 0  # nothing was wrong; the skips say what was not probed
     cells = {

@@ -43,15 +43,15 @@ def test_with_every_control_passing_only_the_planned_clauses_are_not_kept():
     report = build_report(PROMISES, "s1", everything(T0), T0, T0)
     found = verdicts(report)
     planned = {c.id for c in PROMISES.clauses if c.planned}
-    assert planned >= {"export", "breach-notification"}
+    assert planned >= {"breach-notification"}
     assert {cid for cid, v in found.items() if v == "not kept yet"} == planned
     assert {cid for cid, v in found.items() if v == "kept"} == {c.id for c in PROMISES.clauses} - planned
     # breach-notification's controls all pass, and still the clause does not show as kept
     breach = next(c for c in report.clauses if c.clause.id == "breach-notification")
     assert breach.controls and breach.passed == len(breach.controls) and not breach.kept
-    # retention, deletion and data-subject requests have their verify checks and nothing planned:
-    # kept when they pass
-    assert found["retention"] == found["deletion"] == found["data-subject-requests"] == "kept"
+    # retention, deletion, export and data-subject requests have their verify checks and nothing
+    # planned: kept when they pass
+    assert found["retention"] == found["deletion"] == found["export"] == found["data-subject-requests"] == "kept"
 
 
 def test_a_failing_control_fails_its_clause_and_names_the_command():

@@ -19,13 +19,14 @@ from provisioner import jwtkeys
 from provisioner.verify.catalog import catalog_checks
 from provisioner.verify.ledger import CHECK as LEDGER_CHECK
 from provisioner.verify.probes import probe_checks
+from provisioner.verify.secrets import CHECK as SECRETS_CHECK
 from tests.unit.mock_stacks import stack_names, stack_run
 
 WHERE = {
     "rule": "policy/rules/ (a @rule or @stack_rule id)",
     "plan": "offline/plan.py PLAN_CHECKS",
     "resource": "the resources the program declares for every stack",
-    "verify": "provisioner/sql/verify/NNN_<name>.sql (or ledger_drift)",
+    "verify": "provisioner/sql/verify/NNN_<name>.sql (or ledger_drift, orphan_secrets)",
     "probe": "provisioner/verify/probes/<name>.py (CHECK probe_<name>)",
     "register": "compliance/register.py REGISTER_CHECKS",
     "keys": "provisioner/jwtkeys.py CHECK",
@@ -44,7 +45,7 @@ def existing() -> dict[str, frozenset[str]]:
         "rule": frozenset(r.id for r in (*RULES, *STACK_RULES)),
         "plan": frozenset(PLAN_CHECKS),
         "resource": frozenset(declared),
-        "verify": frozenset({c.name for c in catalog_checks()} | {LEDGER_CHECK}),
+        "verify": frozenset({c.name for c in catalog_checks()} | {LEDGER_CHECK, SECRETS_CHECK}),
         "probe": frozenset(c.name for c in probe_checks()),
         "register": frozenset(REGISTER_CHECKS),
         "keys": frozenset({jwtkeys.CHECK}),
