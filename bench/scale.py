@@ -211,6 +211,7 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=2)
     parser.add_argument("--tenants", type=int, default=1000, help="tenants in all, spread over the cells")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each no-op, list and verify (median)")
+    parser.add_argument("--no-floor", action="store_true", help="skip 5 and 6 (the psql -f floor and the tenth)")
     args = parser.parse_args()
     n, where = args.tenants, f"{args.cells} cell(s) x {args.tenants} tenants"
     stack, outputs = fresh_stack("bench-scale", cells=args.cells)
@@ -268,6 +269,8 @@ def main() -> None:
             profile_run(f"apply {max(args.cells, n // 10)} new", lambda: apply_stack(outputs, ApplyOptions(), store))
         )
 
+        if args.no_floor:
+            return
         # 5. Tool vs floor, alternated over two halves.
         half = n // 2
         floor = ours = 0.0

@@ -80,15 +80,36 @@ def apply_status(results: list[CellResult]) -> ExitStatus:
     return ExitStatus.VIOLATIONS if any(r.status != "ok" for r in results) else ExitStatus.OK
 
 
-def _ledger_rows(rows: list[tuple[str, str, str, bool]]) -> str:
+def _values(rows: list[tuple]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, row))) for row in rows)
+
+
+def _ledger_rows(rows: list[tuple[str, str, str, bool, str | None]]) -> str:
     """One multi-row upsert for the whole transaction's ledger entries."""
-    values = sql.SQL(", ").join(sql.SQL("({}, {}, {}, {})").format(*map(sql.Literal, row)) for row in rows)
     return (
         sql.SQL(
-            "insert into platform.schema_ledger (target, step, checksum, repeatable) values {} "
-            "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
+            "insert into platform.schema_ledger (target, step, checksum, repeatable, inputs) values {} "
+            "on conflict (target, step) do update set checksum = excluded.checksum, inputs = excluded.inputs, "
+            "applied_at = now();"
         )
-        .format(values)
+        .format(_values(rows))
+        .as_string(None)
+    )
+
+
+def seal_sql(plans: list[TargetPlan]) -> str | None:
+    """One update recording the seal of every step found current by rendering it (a ledger
+    written before seals, or a template or context that changed back), so the next run need
+    not render it. Only where the checksum is still the one compared."""
+    rows = [(p.target.key, step, p.recorded[step], seal) for p in plans for step, seal in p.unsealed]
+    if not rows:
+        return None
+    return (
+        sql.SQL(
+            "update platform.schema_ledger l set inputs = v.inputs from (values {}) v (target, step, checksum, inputs) "
+            "where l.target = v.target and l.step = v.step and l.checksum = v.checksum;"
+        )
+        .format(_values(rows))
         .as_string(None)
     )
 
@@ -97,12 +118,13 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]) ->
     """One transaction's text: each target's pending steps and password, then the ledger rows
     (the credentials row records the secret version the password came from)."""
     parts: list[str] = []
-    entries: list[tuple[str, str, str, bool]] = []
+    entries: list[tuple[str, str, str, bool, str | None]] = []
     for plan in plans:
         key = plan.target.key
         for rendered in plan.pending:
             parts.append(rendered.text)
-            entries.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable))
+            seal = plan.target.seal(rendered.step, rendered.checksum)
+            entries.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable, seal))
         if key in verifiers and plan.role:
             verifier, version = verifiers[key]
             parts.append(
@@ -110,7 +132,7 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]) ->
                 .format(sql.Identifier(plan.role), sql.Literal(verifier))
                 .as_string(None)
             )
-            entries.append((key, CREDENTIALS_STEP, version, False))
+            entries.append((key, CREDENTIALS_STEP, version, False, None))
     if entries:
         parts.append(_ledger_rows(entries))
     # The roles as these steps left them: a later change by the role itself shows as drift.
@@ -214,12 +236,12 @@ class CellApplier:
 
     def _apply_all(self, conn: psycopg.Connection) -> None:
         exists = platform_present(conn)
-        platform = plan_target(
-            platform_target(self.cluster.database), ledger.recorded_steps(conn, "platform") if exists else {}
-        )
+        target = platform_target(self.cluster.database)
+        platform = ledger.recorded_plan(conn, target) if exists else plan_target(target, {})
         self._run_plans(conn, [platform], batch=1)
         if self.result.drift or self.result.errors or (self.options.dry_run and not exists):
             return  # without a current control plane, nothing else can be judged or run
+        self._seal(conn, [platform])
         for kind in ("partner", "tenant"):
             self._apply_kind(conn, kind)
 
@@ -228,6 +250,12 @@ class CellApplier:
         only = self.options.tenant_ids if kind == "tenant" else self.options.partner_ids
         for page in ledger.plans(conn, kind, only):
             self._run_plans(conn, page, batch=per_tx)
+            self._seal(conn, page)
+
+    def _seal(self, conn: psycopg.Connection, plans: list[TargetPlan]) -> None:
+        sealing = None if self.options.dry_run else seal_sql(plans)
+        if sealing is not None:
+            self._execute_waiting(conn, sealing)
 
     def _targets_per_tx(self, conn: psycopg.Connection) -> int:
         # Stay well under the shared lock table (max_locks_per_transaction x max_connections):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import psycopg
@@ -48,7 +48,8 @@ class Tenant:
     closed_at: dt.datetime | None
 
     def as_json(self) -> dict:
-        return asdict(self)
+        # Shallow (asdict deep-copies every value): the fields are strings and timestamps.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -77,25 +78,34 @@ def _per_cell(
         return {cell: f.result() for cell, f in futures.items()}
 
 
+def _on_reachable(
+    outputs: StackOutputs, work: Callable[[psycopg.Connection[Any], Cluster], T] | None
+) -> tuple[dict[str, T | None], dict[str, str]]:
+    """`work(conn, cluster)` on every cell that answers, on the connection that found it up (one
+    login per cell), and for each other cell why it does not. No cell up is an error."""
+
+    def one(cluster: Cluster) -> tuple[T | None, str | None]:
+        try:
+            with connect_master(cluster, outputs.region) as conn:
+                return (work(conn, cluster) if work is not None else None), None
+        except ProvisionError as exc:
+            return None, str(exc)
+        except (BotoCoreError, ClientError) as exc:
+            return None, f"cell {cluster.cell}: cannot read the master secret: {exc}"
+
+    with ThreadPoolExecutor(max_workers=len(outputs.clusters)) as pool:
+        answers = dict(zip(outputs.cells, pool.map(one, outputs.clusters), strict=True))
+    down = {cell: why for cell, (_, why) in answers.items() if why is not None}
+    if len(down) == len(answers):
+        raise ProvisionError(f"no cell of stack {outputs.stack} answers: {next(iter(down.values()))}")
+    return {cell: found for cell, (found, why) in answers.items() if why is None}, down
+
+
 def reachable(outputs: StackOutputs) -> tuple[StackOutputs, dict[str, str]]:
     """The outputs narrowed to the cells that answer, and for each other cell why it does not;
     directory commands go on with the cells that are up. No cell up is an error."""
-
-    def probe(cluster: Cluster) -> str | None:
-        try:
-            connect_master(cluster, outputs.region).close()
-        except ProvisionError as exc:
-            return str(exc)
-        except (BotoCoreError, ClientError) as exc:
-            return f"cell {cluster.cell}: cannot read the master secret: {exc}"
-        return None
-
-    with ThreadPoolExecutor(max_workers=len(outputs.clusters)) as pool:
-        answers = dict(zip(outputs.cells, pool.map(probe, outputs.clusters), strict=True))
-    down = {cell: why for cell, why in answers.items() if why is not None}
-    up = tuple(c for c in outputs.clusters if c.cell not in down)
-    if not up:
-        raise ProvisionError(f"no cell of stack {outputs.stack} answers: {next(iter(down.values()))}")
+    answered, down = _on_reachable(outputs, None)
+    up = tuple(c for c in outputs.clusters if c.cell in answered)
     return dataclasses.replace(outputs, clusters=up), down
 
 
@@ -112,17 +122,28 @@ def partners(outputs: StackOutputs) -> list[Partner]:
     return sorted(found.values(), key=lambda p: p.slug)
 
 
-def tenants(outputs: StackOutputs) -> list[Tenant]:
-    def read(conn, cluster):
-        if not platform_present(conn):
-            return []
-        return conn.execute(
-            "select t.id, t.slug, t.partner_id, p.slug, t.plan, t.home_region, t.cell, t.status, "
-            "t.created_at, t.closed_at from platform.tenants t join platform.partners p on p.id = t.partner_id"
-        ).fetchall()
+def _read_tenants(conn: psycopg.Connection[Any], cluster: Cluster) -> list[tuple]:
+    if not platform_present(conn):
+        return []
+    return conn.execute(
+        "select t.id, t.slug, t.partner_id, p.slug, t.plan, t.home_region, t.cell, t.status, "
+        "t.created_at, t.closed_at from platform.tenants t join platform.partners p on p.id = t.partner_id"
+    ).fetchall()
 
-    rows = [Tenant(*row) for cell_rows in _per_cell(outputs, read).values() for row in cell_rows]
+
+def _sorted_tenants(per_cell: Iterable[list[tuple] | None]) -> list[Tenant]:
+    rows = [Tenant(*row) for cell_rows in per_cell for row in cell_rows or ()]
     return sorted(rows, key=lambda t: (t.partner, t.slug))
+
+
+def tenants(outputs: StackOutputs) -> list[Tenant]:
+    return _sorted_tenants(_per_cell(outputs, _read_tenants).values())
+
+
+def reachable_tenants(outputs: StackOutputs) -> tuple[list[Tenant], dict[str, str]]:
+    """The tenants of the cells that answer, and why each other cell does not (`tenants list`)."""
+    answered, down = _on_reachable(outputs, _read_tenants)
+    return _sorted_tenants(answered.values()), down
 
 
 def served_origins(outputs: StackOutputs) -> dict[str, tuple[int, int]]:

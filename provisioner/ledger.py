@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from provisioner import render
 from provisioner.names import PartnerNames, TenantNames
 from provisioner.targets import RenderedStep, Target, partner_target, tenant_target
 
@@ -39,14 +40,17 @@ _ROLES = {
     "partner": ("'p_' || t.id || '_app'", "null"),
 }
 _TABLES = {"tenant": "platform.tenants t", "partner": "platform.partners t"}
+# Each step's seal (Target.seal), read through to_jsonb so that a cell whose ledger has no
+# `inputs` column yet (platform V070 not applied: a dry run, a verify) reads none.
+_SEALS = "coalesce(jsonb_object_agg(l.step, to_jsonb(l) -> 'inputs') filter (where l.step is not null), '{}')"
 
-# Keyset pages of (id, partner_id, plan, {step: checksum}, role-state fingerprint) for active
-# partners or tenants: the one query that makes a no-op apply cheap also sees a role's drift.
+# Keyset pages of (id, partner_id, plan, {step: checksum}, role-state fingerprint, {step: seal})
+# for active partners or tenants: the one query that makes a no-op apply cheap also sees a role's drift.
 _PAGES = {
     kind: (
         f"with {_ROLE_STATE} select t.id, {'t.partner_id, t.plan' if kind == 'tenant' else 't.id, null'}, "
         "coalesce(jsonb_object_agg(l.step, l.checksum) filter (where l.step is not null), '{}'), "
-        f"{_FINGERPRINT} from {_TABLES[kind]} "
+        f"{_FINGERPRINT}, {_SEALS} from {_TABLES[kind]} "
         f"left join platform.schema_ledger l on l.target = '{kind}:' || t.id "
         f"left join role_state sa on sa.role = to_regrole({_ROLES[kind][0]}) "
         f"left join role_state sr on sr.role = to_regrole({_ROLES[kind][1]}) "
@@ -106,6 +110,7 @@ class TargetPlan:
     needs_credentials: bool = False
     role: str | None = None  # the login role whose password the tool sets
     roles_drifted: bool = False  # its roles' own defaults or default privileges changed since apply
+    unsealed: list[tuple[str, str]] = field(default_factory=list)  # current steps without their seal: (step, seal)
 
     @property
     def has_work(self) -> bool:
@@ -113,28 +118,50 @@ class TargetPlan:
 
 
 def plan_target(
-    target: Target, recorded: dict[str, str], login_role: str | None = None, role_state: str | None = None
+    target: Target,
+    recorded: dict[str, str],
+    login_role: str | None = None,
+    role_state: str | None = None,
+    seals: dict[str, str] | None = None,
 ) -> TargetPlan:
     """What `target` needs; `role_state`, when given, is its roles' fingerprint now: one that
-    differs from the recorded one re-runs the steps that reassert them."""
-    pending, drift = [], []
+    differs from the recorded one re-runs the steps that reassert them. A step whose recorded
+    seal matches its template, context and recorded checksum is current without being rendered
+    (a no-op run renders nothing); any other is rendered and compared."""
+    pending, drift, unsealed = [], [], []
     drifted = role_state is not None and recorded.get(ROLE_STATE_STEP) != role_state
-    for rendered in target.rendered:
-        previous = recorded.get(rendered.step.name)
-        if rendered.step.repeatable:
-            if previous != rendered.checksum or (drifted and rendered.step.name in REASSERTS[target.kind]):
-                pending.append(rendered)
-        elif previous is None:
+    for step in render.steps(target.kind):
+        previous = recorded.get(step.name)
+        reassert = drifted and step.name in REASSERTS[target.kind]
+        if previous is not None and not reassert and seals and seals.get(step.name) == target.seal(step, previous):
+            continue
+        rendered = target.render_step(step)
+        if previous == rendered.checksum and not reassert:
+            unsealed.append((step.name, target.seal(step, previous)))
+        elif step.repeatable or previous is None:
             pending.append(rendered)
-        elif previous != rendered.checksum:
-            drift.append(Drift(target.key, rendered.step.name, previous, rendered.checksum))
+        else:
+            drift.append(Drift(target.key, step.name, previous, rendered.checksum))
     needs = login_role is not None and CREDENTIALS_STEP not in recorded
-    return TargetPlan(target, recorded, pending, drift, needs_credentials=needs, role=login_role, roles_drifted=drifted)
+    return TargetPlan(
+        target,
+        recorded,
+        pending,
+        drift,
+        needs_credentials=needs,
+        role=login_role,
+        roles_drifted=drifted,
+        unsealed=unsealed,
+    )
 
 
-def recorded_steps(conn: psycopg.Connection, target: str) -> dict[str, str]:
-    rows = conn.execute("select step, checksum from platform.schema_ledger where target = %s", (target,))
-    return dict(rows.fetchall())
+def recorded_plan(conn: psycopg.Connection, target: Target) -> TargetPlan:
+    """One target's plan from its ledger rows, seals included (the platform's)."""
+    rows = conn.execute(
+        "select step, checksum, to_jsonb(l) ->> 'inputs' from platform.schema_ledger l where target = %s",
+        (target.key,),
+    ).fetchall()
+    return plan_target(target, {step: checksum for step, checksum, _ in rows}, seals={s: i for s, _, i in rows if i})
 
 
 def login_target(kind: str, target_id: str, partner_id: str, plan: str | None) -> tuple[Target, str]:
@@ -156,8 +183,8 @@ def plans(
         if not rows:
             return
         page = []
-        for target_id, partner_id, plan_name, recorded, role_state in rows:
+        for target_id, partner_id, plan_name, recorded, role_state, seals in rows:
             target, role = login_target(kind, target_id, partner_id, plan_name)
-            page.append(plan_target(target, recorded, role, role_state))
+            page.append(plan_target(target, recorded, role, role_state, seals))
         yield page
         after = rows[-1][0]

@@ -11,9 +11,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from markupsafe import Markup
 from psycopg import sql
 
@@ -84,6 +86,32 @@ class Step:
 
     def render(self, context: dict[str, Any]) -> str:
         return environment().get_template(f"{self.kind}/{self.file}").render(**context)
+
+    @property
+    def digest(self) -> str:
+        """What the step's text is made from besides its context: its template, every template
+        it pulls in, and this module (the filters that quote values)."""
+        return _template_digest(environment(), f"{self.kind}/{self.file}")
+
+
+@cache
+def _renderer_digest() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+@cache
+def _template_digest(env: jinja2.Environment, name: str) -> str:
+    # Keyed by the environment too: a new one (another sql/ directory) digests afresh.
+    assert env.loader is not None
+    source = env.loader.get_source(env, name)[0]
+    parts = [_renderer_digest(), source]
+    found = set(jinja2.meta.find_referenced_templates(env.parse(source)))
+    referenced = {n for n in found if n is not None}
+    if None in found:  # a name computed at render time: it may be any template
+        referenced = set(env.list_templates(extensions=["j2"])) - {name}
+    for included in sorted(referenced):
+        parts.append(_template_digest(env, included))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def checksum(text: str) -> str:

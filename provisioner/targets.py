@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -64,11 +66,28 @@ class Target:
 
     @cached_property
     def rendered(self) -> tuple[RenderedStep, ...]:
-        out = []
-        for step in render.steps(self.kind):
+        return tuple(self.render_step(step) for step in render.steps(self.kind))
+
+    @cached_property
+    def _renders(self) -> dict[str, RenderedStep]:
+        return {}
+
+    def render_step(self, step: render.Step) -> RenderedStep:
+        if step.name not in self._renders:
             text = step.render(self.context)
-            out.append(RenderedStep(step, text, render.checksum(text)))
-        return tuple(out)
+            self._renders[step.name] = RenderedStep(step, text, render.checksum(text))
+        return self._renders[step.name]
+
+    @cached_property
+    def _context_digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.context, sort_keys=True, default=str).encode()).hexdigest()
+
+    def seal(self, step: render.Step, checksum: str) -> str:
+        """What the ledger records beside a step's checksum: a digest of the template, the
+        context and that checksum. The same seal later means the same inputs rendered that
+        text, so a re-run need not render it again; a checksum changed by hand breaks it."""
+        made_of = f"{step.digest}:{self._context_digest}:{checksum}"
+        return hashlib.sha256(made_of.encode()).hexdigest()[:32]
 
 
 def _month_start(day: dt.date, offset: int) -> dt.date:

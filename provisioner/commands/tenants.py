@@ -93,8 +93,7 @@ def import_(
 @app.command("list")
 def list_(stack: StackOption, outputs_file: OutputsOption = None, as_json: JsonOption = False) -> None:
     """Every tenant of the stack, from all cells."""
-    up, down = directory.reachable(resolve(stack, outputs_file))
-    rows = directory.tenants(up)
+    rows, down = directory.reachable_tenants(resolve(stack, outputs_file))
     if as_json:
         print_json([t.as_json() for t in rows])
         raise typer.Exit(show_cells_down(down, "listed"))

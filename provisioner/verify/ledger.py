@@ -11,7 +11,7 @@ from __future__ import annotations
 import psycopg
 
 from provisioner import ledger
-from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target
+from provisioner.ledger import CREDENTIALS_STEP, TargetPlan
 from provisioner.targets import platform_target
 from provisioner.verify.findings import Finding
 
@@ -50,7 +50,7 @@ def plan_findings(plan: TargetPlan) -> list[Finding]:
 
 
 def ledger_findings(conn: psycopg.Connection, database: str) -> list[Finding]:
-    found = plan_findings(plan_target(platform_target(database), ledger.recorded_steps(conn, "platform")))
+    found = plan_findings(ledger.recorded_plan(conn, platform_target(database)))
     for kind in ledger.KINDS:
         for page in ledger.plans(conn, kind):
             for plan in page:
