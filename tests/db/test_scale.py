@@ -16,7 +16,6 @@ import pytest
 
 from provisioner import directory, render, resources
 from provisioner.apply import ApplyOptions, apply_stack
-from provisioner.ledger import CREDENTIALS_STEP
 from provisioner.stackref import credential_store
 from tests.helpers import RunningStack, onboard, started_stack
 
@@ -57,8 +56,8 @@ def unsealed_rows(running: RunningStack) -> int:
         with running.superuser(cell=cell) as su:
             count += su.execute(
                 "select count(*) from platform.schema_ledger where target like 'tenant:%%' "
-                "and step <> %s and inputs is null",
-                (CREDENTIALS_STEP,),
+                "and step = any(%s) and inputs is null",
+                ([step.name for step in render.steps("tenant")],),
             ).fetchone()[0]
     return count
 
