@@ -1,4 +1,4 @@
-"""Lifecycle benchmarks on a local stack of its own (.local/bench-lifecycle); each figure is
+"""Lifecycle benchmarks on a local stack of its own (.local/bench-lifecycle, or --name); each figure is
 printed beside its target.
 
     .venv/bin/python bench/lifecycle.py [--rows 10000000] [--tenants 1000] [--purge 1000] [--export-rows 1000000]
@@ -215,11 +215,12 @@ def main() -> None:
     parser.add_argument("--export-rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3, help="Runs of each timed side (best kept).")
     parser.add_argument("--keep", action="store_true", help="Leave the stack up.")
+    parser.add_argument("--name", default="bench-lifecycle", help="The stack's folder under .local/.")
     parser.add_argument(
         "--only", choices=("retention", "purge", "export"), action="append", help="Run these parts (default: all)."
     )
     args = parser.parse_args()
-    stack, outputs = fresh_stack("bench-lifecycle")
+    stack, outputs = fresh_stack(args.name)
     try:
         apply_stack(outputs, ApplyOptions(), None)  # the control plane every part needs
         parts = args.only or ["retention", "purge", "export"]
