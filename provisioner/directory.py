@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from compliance.register import CellsView, ServedOrigin
 from contract.outputs import Cluster, StackOutputs
 from contract.tiers import CONNECTION_BUDGET_SETTING, committed_connections, tier
+from provisioner import canaries
 from provisioner.connect import connect_master
 from provisioner.db import platform_present, scalar
 from provisioner.errors import InputError, ProvisionError
@@ -113,7 +114,9 @@ def partners(outputs: StackOutputs) -> list[Partner]:
     def read(conn, cluster):
         if not platform_present(conn):
             return []
-        return conn.execute("select id, slug, jurisdiction, status from platform.partners").fetchall()
+        return conn.execute(
+            "select id, slug, jurisdiction, status from platform.partners where status <> %s", (canaries.STATUS,)
+        ).fetchall()
 
     found: dict[str, Partner] = {}
     for rows in _per_cell(outputs, read).values():
@@ -127,7 +130,9 @@ def _read_tenants(conn: psycopg.Connection[Any], cluster: Cluster) -> list[tuple
         return []
     return conn.execute(
         "select t.id, t.slug, t.partner_id, p.slug, t.plan, t.home_region, t.cell, t.status, "
-        "t.created_at, t.closed_at from platform.tenants t join platform.partners p on p.id = t.partner_id"
+        "t.created_at, t.closed_at from platform.tenants t join platform.partners p on p.id = t.partner_id "
+        "where t.status <> %s",
+        (canaries.STATUS,),
     ).fetchall()
 
 
@@ -155,7 +160,8 @@ def served_origins(outputs: StackOutputs) -> dict[str, tuple[int, int]]:
             return []
         return conn.execute(
             "select p.jurisdiction, p.id, count(t.id) from platform.partners p "
-            "left join platform.tenants t on t.partner_id = p.id group by p.jurisdiction, p.id"
+            "left join platform.tenants t on t.partner_id = p.id where p.status <> %s group by p.jurisdiction, p.id",
+            (canaries.STATUS,),
         ).fetchall()
 
     partners: dict[str, set[str]] = {}

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from provisioner import canaries
 from provisioner.names import TenantNames
 from provisioner.targets import TENANT_TABLES
 
@@ -48,7 +49,8 @@ def shared_tables(conn: psycopg.Connection[Any]) -> list[str]:
 def contents(conn: psycopg.Connection[Any]) -> CellContents:
     """Counts and checksums of every active or closed tenant's data in this cell."""
     found = CellContents()
-    tenants = [r[0] for r in conn.execute("select id from platform.tenants order by id").fetchall()]
+    rows = conn.execute("select id from platform.tenants where status <> %s order by id", (canaries.STATUS,))
+    tenants = [r[0] for r in rows.fetchall()]
     for tenant in tenants:
         schema = TenantNames(tenant).schema
         parts = [

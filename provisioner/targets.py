@@ -10,7 +10,7 @@ from functools import cached_property
 
 from contract.outputs import PROXY_USER
 from contract.tiers import AUDIT_RETENTION_DAYS, PARTNER_LIMITS, PLAN_TIERS, RoleLimits, tier
-from provisioner import render
+from provisioner import canaries, render
 from provisioner.names import PartnerNames, TenantNames
 
 ROLES = {
@@ -115,6 +115,7 @@ def platform_target(database: str, today: dt.date | None = None) -> Target:
         "audit_retention": [{"plan": plan, "days": days} for plan, days in AUDIT_RETENTION_DAYS.items()],
         "audit_retention_longest": max(AUDIT_RETENTION_DAYS.values()),
         "audit_retention_shortest": min(AUDIT_RETENTION_DAYS.values()),
+        "canaries": canaries.context(f"{today:%Y_%m}"),
     }
     return Target("platform", "platform", context)
 

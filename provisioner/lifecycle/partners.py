@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from psycopg import sql
 
 from contract.outputs import StackOutputs
-from provisioner import aws, directory
+from provisioner import aws, canaries, directory
 from provisioner.connect import connect_master
 from provisioner.credentials import secret_name
 from provisioner.errors import InputError
@@ -48,7 +48,9 @@ def find_partner(outputs: StackOutputs, ref: str) -> PartnerState:
     for cluster in outputs.clusters:
         with connect_master(cluster, outputs.region) as conn:
             row = conn.execute(
-                "select id, slug, status, terminated_at from platform.partners where id = %s or slug = %s", (ref, ref)
+                "select id, slug, status, terminated_at from platform.partners where (id = %s or slug = %s) "
+                "and status <> %s",
+                (ref, ref, canaries.STATUS),
             ).fetchone()
             if row:
                 return PartnerState(*row)

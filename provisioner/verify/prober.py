@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from contract.outputs import Cluster
+from provisioner import canaries
 from provisioner.connect import Credentials, LoginRefused, connect, secret_credentials
 from provisioner.credentials import secret_name
 from provisioner.db import scalar
@@ -22,9 +23,8 @@ from provisioner.verify import logins
 from provisioner.verify.findings import Finding
 from provisioner.verify.probes import probe_checks
 from provisioner.verify.probing import PartnerProbe, ProbeCheck, TenantProbe, TenantRef
-from provisioner.verify.seeding import MARK, seed, unseed
 from provisioner.verify.session import ProbeLog, Session
-from provisioner.verify.statements import shared_relations
+from provisioner.verify.statements import MARK, shared_relations
 
 PARTNER_SCHEMA_SAMPLE = 8  # tenant schemas each partner probe tries
 
@@ -136,6 +136,13 @@ class CellProber:
         ).fetchall()
         return [TenantRef(*row) for row in rows]
 
+    def canaries(self) -> list[TenantRef]:
+        """The cell's canary tenants (apply makes them): rows of someone else in every shared table."""
+        rows = self.master.execute(
+            "select id, partner_id from platform.tenants where status = %s order by id", (canaries.STATUS,)
+        ).fetchall()
+        return [TenantRef(*row) for row in rows]
+
     def run(self) -> ProbeRun:
         result = ProbeRun()
         tenants = self.tenants()
@@ -149,23 +156,19 @@ class CellProber:
         sampled = sorted({t for pair in pairs for t in pair} | set(by_source), key=lambda t: t.id)
         partners = self._partners(tenants, sampled)
         if sampled or partners:
-            unseed(self.master, None)
             self._drift = logins.role_drift(self.master, [t.id for t in by_source], partners)
-            try:
-                seed(self.master, sampled, self.run_id)
-                for a, targets in by_source.items():
-                    try:
-                        self._probe_tenant(a, targets, result)
-                    except ProvisionError as exc:  # no credentials for this tenant: the others still run
-                        result.errors.append(str(exc))
-                for partner_id in partners:
-                    try:
-                        if self._probe_partner(partner_id, sampled):
-                            result.partners += 1
-                    except ProvisionError as exc:
-                        result.errors.append(str(exc))
-            finally:
-                unseed(self.master, self.run_id)
+            canary = self.canaries()
+            for a, targets in by_source.items():
+                try:
+                    self._probe_tenant(a, targets, canary, result)
+                except ProvisionError as exc:  # no credentials for this tenant: the others still run
+                    result.errors.append(str(exc))
+            for partner_id in partners:
+                try:
+                    if self._probe_partner(partner_id, sampled):
+                        result.partners += 1
+                except ProvisionError as exc:
+                    result.errors.append(str(exc))
         result.attempts = self.log.attempts
         result.findings = self.log.findings()
         result.errors += [f"cell {self.cluster.cell}: inconclusive probe: {line}" for line in self.log.inconclusive]
@@ -180,7 +183,7 @@ class CellProber:
         ordered = list(dict.fromkeys([t.partner_id for t in sampled] + [t.partner_id for t in tenants]))
         return ordered[: self.size]
 
-    def _probe_tenant(self, a: TenantRef, targets: list[TenantRef], result: ProbeRun) -> None:
+    def _probe_tenant(self, a: TenantRef, targets: list[TenantRef], canary: list[TenantRef], result: ProbeRun) -> None:
         session = self.login("tenant", a.id, a.names.app_role)
         if session is None:
             return
@@ -196,6 +199,10 @@ class CellProber:
                         check.against(probe, b)
                 result.pairs += 1
                 self._witnessed(probe, b, result)
+            for c in canary:  # no login, no schema: what a pair probes of shared rows and roles
+                for check in self.checks:
+                    if check.against:
+                        check.against(probe, c)
         finally:
             session.close()
 
@@ -223,6 +230,7 @@ class CellProber:
     def _probe_partner(self, partner_id: str, sampled: list[TenantRef]) -> bool:
         """Whether the partner logged in and was probed."""
         tenants = scalar(self.master, "select count(*) from platform.tenants where partner_id = %s", (partner_id,))
+        runs = scalar(self.master, "select count(*) from platform.worker_runs where partner_id = %s", (partner_id,))
         session = self.login("partner", partner_id, PartnerNames(partner_id).app_role)
         if session is None:
             return False
@@ -233,7 +241,7 @@ class CellProber:
                 self.run_id,
                 shared_relations(session),
                 tenants=tenants,
-                seeded=sum(1 for t in sampled if t.partner_id == partner_id),
+                runs=runs,
                 other=next((t for t in sampled if t.partner_id != partner_id), None),
                 schemas=tuple(sampled[:PARTNER_SCHEMA_SAMPLE]),
             )

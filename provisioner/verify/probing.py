@@ -32,7 +32,7 @@ class TenantProbe:
 
     session: Session
     tenant: TenantRef
-    run: str  # this run's id, which the rows seeded for it carry
+    run: str  # this run's id, which what a probe writes (and rolls back) carries
     shared: tuple[SharedRelation, ...]
 
     @property
@@ -51,7 +51,7 @@ class PartnerProbe:
     run: str
     shared: tuple[SharedRelation, ...]
     tenants: int  # its tenants in the cell
-    seeded: int  # its sampled tenants, one seeded worker run each
+    runs: int  # its tenants' worker runs, as the master counted them before it logged in
     other: TenantRef | None  # a sampled tenant of another partner, whose ids it claims
     schemas: tuple[TenantRef, ...]  # the tenant schemas it tries
 

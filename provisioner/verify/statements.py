@@ -7,15 +7,17 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from provisioner.verify.seeding import MARK, SEED_ACTION, SEED_CURRENCY
 from provisioner.verify.session import Session, Statement, set_role
 
+# What marks a row or query a probe writes or runs; never committed (every attempt is rolled
+# back), so nothing is ever looked for or deleted by it.
+MARK = "askasia-verify-probe"
 PLANT = MARK.replace("-", "_")  # the name of every object a probe tries to create
 # Columns a probe fills to write a plausible row into a shared table, beside tenant_id/partner_id.
 SHARED_ROW: dict[str, dict[str, object]] = {
     "worker_runs": {"worker": MARK, "status": "probe"},
-    "cost_entries": {"amount": 0, "currency": SEED_CURRENCY},
-    "audit_events": {"actor": MARK, "action": SEED_ACTION},
+    "cost_entries": {"amount": 0, "currency": "XTS"},  # ISO 4217's code for testing
+    "audit_events": {"actor": MARK, "action": "askasia.verify.probe"},
 }
 
 

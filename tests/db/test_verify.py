@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from provisioner import aws, directory
+from provisioner import aws, canaries, directory
 from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.verify.catalog import catalog_checks, run_checks
@@ -32,7 +32,7 @@ from provisioner.verify.probes import probe_checks
 from provisioner.verify.report import as_json
 from provisioner.verify.runner import VerifyOptions, check_names, verify_cell, verify_stack
 from provisioner.verify.secrets import CHECK as SECRETS_CHECK
-from provisioner.verify.seeding import MARK
+from provisioner.verify.statements import MARK
 from tests.helpers import RunningStack, connect_as, converge, onboard, started_stack, unique
 
 MASTER = "askasia_master"
@@ -1421,7 +1421,7 @@ def test_probes_pass_on_a_clean_stack(local_stack, outputs, world):
     assert report.errors == [] and report.findings == []
     assert (report.probe_pairs, report.probe_partners) == (6, 2)  # every ordered pair of 3 tenants
     assert report.probe_attempts > 600
-    with local_stack.superuser() as su:  # the seeds are gone
+    with local_stack.superuser() as su:  # every attempt was rolled back: nothing it wrote was committed
         assert su.execute("select count(*) from platform.worker_runs where worker = %s", (MARK,)).fetchone()[0] == 0
         assert su.execute("select count(*) from platform.audit_events where actor = %s", (MARK,)).fetchone()[0] == 0
 
@@ -1648,11 +1648,8 @@ def test_a_tenant_that_set_its_own_role_defaults_is_named_with_the_settings(loca
 @catches("probe_login")
 def test_a_session_the_database_makes_read_only_is_reported_for_each_login(local_stack, outputs, world):
     names = world.names()
-    # The master's own default keeps its seeds writable; every tenant and partner session is read-only.
-    master = "alter role askasia_master in database platform {} default_transaction_read_only{}"
-    breaks = [master.format("set", " = off"), "alter database platform set default_transaction_read_only = on"]
-    repairs = ["alter database platform reset default_transaction_read_only", master.format("reset", "")]
-    with committed(local_stack, names, breaks, repairs):
+    breaks = ["alter database platform set default_transaction_read_only = on"]
+    with committed(local_stack, names, breaks, ["alter database platform reset default_transaction_read_only"]):
         report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
     read_only = {f.object for f in probe_findings(report, "probe_login") if f.detail.startswith("runs read-write")}
     assert read_only == {shown(f"{{{who}}} -> its session", names) for who in ("a_app", "b_app", "pa_app")}
@@ -1674,22 +1671,43 @@ def test_missing_credentials_mean_could_not_run(outputs, world):
     assert report.skipped == {"probe_stat_activity": "no witness session: the other tenants could not log in"}
 
 
-def test_seeds_left_by_a_killed_run_are_cleaned_up(local_stack, outputs, world):
-    with local_stack.superuser() as su:
-        su.execute(
-            "insert into platform.worker_runs (tenant_id, partner_id, worker, status, started_at) "
-            "values (%s, %s, %s, 'probe:killed', now() - interval '2 hours')",
-            (world.a.id, world.a.partner_id, MARK),
+def shared_rows(su: psycopg.Connection) -> list[tuple]:
+    """Every row of the shared tables a tenant reads, as text: what verify must leave as it was."""
+    return su.execute(
+        "select 'runs', array_agg(x::text order by x::text) from platform.worker_runs x union all "
+        "select 'costs', array_agg(x::text order by x::text) from platform.cost_entries x union all "
+        "select 'audit', array_agg(x::text order by x::text) from platform.audit_events x union all "
+        "select 'tenants', array_agg(x::text order by x::text) from platform.tenants x"
+    ).fetchall()
+
+
+def test_verify_writes_nothing_and_deletes_no_row_a_tenant_marked(local_stack, outputs, world):
+    """As tenant a, with its own credentials: rows of its own carrying every mark verify's probes
+    use. Verify probes against the canary tenants apply keeps (rows in every shared table) and
+    commits nothing: every shared row, a's marked ones and the canaries' included, is as before."""
+    with connect_as(outputs, "tenant", world.a.id, "cell-1") as conn:
+        conn.execute(
+            "insert into platform.worker_runs (tenant_id, partner_id, worker, status) "
+            "values (%(t)s, %(p)s, %(mark)s, 'probe:killed')",
+            {"t": world.a.id, "p": world.a.partner_id, "mark": MARK},
         )
-        su.commit()
-    try:
-        probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
-        with local_stack.superuser() as su:
-            assert su.execute("select count(*) from platform.worker_runs where worker = %s", (MARK,)).fetchone()[0] == 0
-    finally:
-        with local_stack.superuser() as su:
-            su.execute("delete from platform.worker_runs where status = 'probe:killed'")
-            su.commit()
+        conn.execute(
+            "insert into platform.audit_events (tenant_id, partner_id, actor, action, detail) "
+            "values (%(t)s, %(p)s, %(mark)s, 'askasia.verify.probe', '{\"run\": \"probe:killed\"}')",
+            {"t": world.a.id, "p": world.a.partner_id, "mark": MARK},
+        )
+        conn.commit()
+    with local_stack.superuser() as su:
+        before = shared_rows(su)
+        canary = su.execute(
+            "select count(*) from platform.worker_runs r join platform.tenants t on t.id = r.tenant_id "
+            "where t.status = 'canary'"
+        ).fetchone()[0]
+    report = probe(outputs, world)
+    assert report.errors == [] and report.findings == []
+    assert canary == len(canaries.TENANTS)  # someone else's rows were there to be seen
+    with local_stack.superuser() as su:
+        assert shared_rows(su) == before
 
 
 # -- the command -----------------------------------------------------------------------------
@@ -1805,14 +1823,7 @@ def test_cli_with_an_empty_probe_package_fails_closed_before_reaching_a_cell(loc
 
 
 # -- a stack of its own: one tenant in cell-1, none in cell-2 ---------------------------------
-PAIR_CHECKS = {
-    "probe_statistics",
-    "probe_tenant_objects",
-    "probe_set_role",
-    "probe_shared_rows",
-    "probe_shared_write",
-    "probe_stat_activity",
-}
+PAIR_CHECKS = {"probe_tenant_objects", "probe_stat_activity"}  # what the canaries cannot stand in for
 
 
 @pytest.fixture(scope="module")
@@ -1834,6 +1845,7 @@ def test_a_cell_with_one_tenant_skips_the_pair_checks_and_an_empty_cell_every_pr
     options = VerifyOptions()
     lone, empty = verify_stack(running.outputs, options)
     assert (lone.errors, lone.findings, empty.errors, empty.findings) == ([], [], [], [])
+    # the canaries are probed in place of a pair: only what needs another tenant's objects or session is left
     assert lone.skipped == {check: "one active tenant in the cell: no pair to probe" for check in PAIR_CHECKS}
     assert (lone.probe_pairs, lone.probe_partners) == (0, 1) and lone.probe_attempts > 20  # probed alone
     assert empty.skipped == {c.name: "no active tenant in the cell" for c in probe_checks()} | {
@@ -1845,11 +1857,12 @@ def test_a_cell_with_one_tenant_skips_the_pair_checks_and_an_empty_cell_every_pr
         c["cell"]: {k["check"]: k for k in c["checks"]}
         for c in as_json("solo", [lone, empty], check_names(options))["cells"]
     }
-    assert cells["cell-1"]["probe_set_role"] == {
-        "check": "probe_set_role",
+    assert cells["cell-1"]["probe_tenant_objects"] == {
+        "check": "probe_tenant_objects",
         "status": "skip",
         "reason": "one active tenant in the cell: no pair to probe",
     }
+    assert cells["cell-1"]["probe_shared_rows"] == {"check": "probe_shared_rows", "status": "pass"}
     assert cells["cell-1"]["probe_own_work"] == {"check": "probe_own_work", "status": "pass"}
     assert cells["cell-2"]["tenant_acl"] == {"check": "tenant_acl", "status": "pass"}
     assert {k["status"] for name, k in cells["cell-2"].items() if name.startswith("probe_")} == {"skip"}

@@ -9,9 +9,8 @@ from psycopg import sql
 
 from provisioner.targets import ROLES
 from provisioner.verify.probing import ProbeCheck, TenantProbe, TenantRef
-from provisioner.verify.seeding import MARK
 from provisioner.verify.session import set_role
-from provisioner.verify.statements import SHARED_ROW, insert
+from provisioner.verify.statements import MARK, SHARED_ROW, insert
 
 NAME = "probe_shared_write"
 
