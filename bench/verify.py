@@ -119,7 +119,7 @@ def main() -> None:
         fixed = t20 - 20 * per_pair
         report.append(
             line(
-                f"probe run overhead: seeding, {r20.partners} partner probes, cleanup",
+                f"probe run overhead: logins, canaries, {r20.partners} partner probes",
                 f"{fixed:.2f} s",
                 "reported",
                 True,
