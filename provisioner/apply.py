@@ -21,7 +21,7 @@ from psycopg.pq.abc import PGconn
 
 from contract.outputs import Cluster, StackOutputs
 from contract.status import ExitStatus
-from provisioner import celllock, ledger, lockwait
+from provisioner import celllock, ledger, lockwait, operators
 from provisioner.celllock import CellBusy
 from provisioner.connect import connect_master
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
@@ -159,10 +159,13 @@ class CellApplier:
         self.result = CellResult(cluster.cell)
         self.endpoint = Endpoint(cluster.endpoint, cluster.port, cluster.database)
         self.observer: psycopg.Connection | None = None  # the lock's session: watches who blocks a batch
+        self.migrator: psycopg.Connection | None = None  # partners' and tenants' steps run on it
 
     # -- connection and lock -------------------------------------------------------------
     def _session(self) -> psycopg.Connection:
-        conn = connect_master(self.cluster, self.outputs.region, autocommit=True)
+        return self._timeouts(connect_master(self.cluster, self.outputs.region, autocommit=True))
+
+    def _timeouts(self, conn: psycopg.Connection) -> psycopg.Connection:
         conn.execute(
             sql.SQL(
                 "set lock_timeout = {}; set statement_timeout = {}; set idle_in_transaction_session_timeout = '120s'"
@@ -215,7 +218,8 @@ class CellApplier:
                 self.result.status, self.result.errors = "busy", [str(exc)]
                 return
             except psycopg.Error as exc:
-                if isinstance(exc, psycopg.OperationalError) and conn.broken and attempt < RECONNECTS:
+                broken = conn.broken or (self.migrator is not None and self.migrator.broken)
+                if isinstance(exc, psycopg.OperationalError) and broken and attempt < RECONNECTS:
                     self.result.reconnects += 1
                     self.result.status, self.result.errors = "ok", []
                     self.result.drift, self.result.planned = [], []
@@ -231,6 +235,9 @@ class CellApplier:
                 return
             finally:
                 conn.close()
+                if self.migrator is not None:
+                    self.migrator.close()
+                    self.migrator = None
                 if lock is not None:
                     lock.close()
 
@@ -238,24 +245,37 @@ class CellApplier:
         exists = platform_present(conn)
         target = platform_target(self.cluster.database)
         platform = ledger.recorded_plan(conn, target) if exists else plan_target(target, {})
-        self._run_plans(conn, [platform], batch=1)
+        self._run_plans(lambda: conn, [platform], batch=1)
         if self.result.drift or self.result.errors or (self.options.dry_run and not exists):
             return  # without a current control plane, nothing else can be judged or run
-        self._seal(conn, [platform])
+        self._seal(lambda: conn, [platform])
+        # The master's part ends with the platform and the operator roles' passwords (checked, and
+        # set from their secrets where refused): partners' and tenants' steps run as the migrator,
+        # which holds a tenant's owner only inside its step. The master reads the ledger to plan.
+        if not self.options.dry_run and self.credentials is not None:
+            operators.ensure_operator(conn, self.credentials, self.cluster, operators.VERIFIER).close()
+            self.migrator = self._timeouts(
+                operators.ensure_operator(conn, self.credentials, self.cluster, operators.MIGRATOR)
+            )
         for kind in ("partner", "tenant"):
             self._apply_kind(conn, kind)
+
+    def _worker(self) -> psycopg.Connection:
+        if self.migrator is None:
+            raise ProvisionError("partners' and tenants' steps run as the migrator: no credential store was configured")
+        return self.migrator
 
     def _apply_kind(self, conn: psycopg.Connection, kind: str) -> None:
         per_tx = self._targets_per_tx(conn) if kind == "tenant" else MAX_TARGETS_PER_TX
         only = self.options.tenant_ids if kind == "tenant" else self.options.partner_ids
         for page in ledger.plans(conn, kind, only):
-            self._run_plans(conn, page, batch=per_tx)
-            self._seal(conn, page)
+            self._run_plans(self._worker, page, batch=per_tx)
+            self._seal(self._worker, page)
 
-    def _seal(self, conn: psycopg.Connection, plans: list[TargetPlan]) -> None:
+    def _seal(self, runner: Callable[[], psycopg.Connection], plans: list[TargetPlan]) -> None:
         sealing = None if self.options.dry_run else seal_sql(plans)
         if sealing is not None:
-            self._execute_waiting(conn, sealing)
+            self._execute_waiting(runner(), sealing)
 
     def _targets_per_tx(self, conn: psycopg.Connection) -> int:
         # Stay well under the shared lock table (max_locks_per_transaction x max_connections):
@@ -273,7 +293,8 @@ class CellApplier:
         current = self.secret_versions.get(secret_name(self.outputs.stack, plan.target.kind, plan.target.owner_id))
         return current is None or (recorded != "set" and recorded != current)  # "set": recorded before versions
 
-    def _run_plans(self, conn: psycopg.Connection, plans: list[TargetPlan], batch: int) -> None:
+    def _run_plans(self, runner: Callable[[], psycopg.Connection], plans: list[TargetPlan], batch: int) -> None:
+        """Plans' pending work in batches, on the session `runner` gives (asked only when there is work)."""
         for plan in plans:
             self.result.drift.extend(str(d) for d in plan.drift)
             if self._stale_credentials(plan):
@@ -289,6 +310,7 @@ class CellApplier:
         batches = [work[i : i + batch] for i in range(0, len(work), batch)]
         if not batches:
             return
+        conn = runner()
         total = len(work)
         done = 0
         self.progress(self.cluster.cell, done, total)

@@ -22,6 +22,9 @@ ROLES = {
     # `provision cells guard`: signals tenants' and partners' backends, reads every session.
     "guard": "askasia_guard",
     "maintenance": "askasia_maintenance",
+    # Operator roles with one job each (V040): apply's partner and tenant steps, and verify.
+    "migrator": "askasia_migrator",
+    "verifier": "askasia_verifier",
 }
 # The schedule pg_cron runs as the maintenance role (R__schedule): partitions ahead and whole
 # expired months dropped daily, off the hour; expired rows of mixed months cleaned one bounded

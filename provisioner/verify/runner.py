@@ -13,9 +13,10 @@ import psycopg
 
 from contract.outputs import Cluster, StackOutputs
 from provisioner import celllock
-from provisioner.connect import connect, secret_credentials
-from provisioner.db import platform_present
+from provisioner.connect import connect, connect_master
+from provisioner.db import platform_present, scalar
 from provisioner.errors import ProvisionError
+from provisioner.operators import VERIFIER, operator_credentials
 from provisioner.verify.catalog import catalog_checks, run_catalog
 from provisioner.verify.findings import CellReport
 from provisioner.verify.ledger import CHECK as LEDGER_CHECK
@@ -28,7 +29,7 @@ from provisioner.verify.secrets import owners_on_record
 from provisioner.verify.stress import CHECK as STRESS_CHECK
 from provisioner.verify.stress import stress_cell
 
-MASTER_TIMEOUTS = "set statement_timeout = '120s'; set lock_timeout = '5s'"
+VERIFIER_TIMEOUTS = "set statement_timeout = '120s'; set lock_timeout = '5s'"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ def check_names(options: VerifyOptions) -> list[str]:
     return names
 
 
+def database_owner(conn: psycopg.Connection) -> str:
+    """The master: the owner of the cell's database (Aurora's master user created it)."""
+    return str(scalar(conn, "select pg_get_userbyid(datdba) from pg_database where datname = current_database()"))
+
+
 def verify_cell(
     outputs: StackOutputs, cluster: Cluster, options: VerifyOptions, owners: dict[str, set[str]] | None = None
 ) -> CellReport:
@@ -78,18 +84,17 @@ def _verify_cell(
     report: CellReport,
     owners: dict[str, set[str]] | None,
 ) -> None:
+    # Verify runs as the verifier (V040): catalog reads and every session's state, no write, no
+    # membership in any tenant or platform role.
     try:
-        creds = secret_credentials(cluster.master_secret_arn, outputs.region)
+        creds = operator_credentials(outputs, cluster, VERIFIER)
         conn = connect(cluster, creds, autocommit=True)
     except ProvisionError as exc:
         report.errors.append(str(exc))
         return
-    except Exception as exc:  # botocore: the master secret cannot be read
-        report.errors.append(f"cell {cluster.cell}: cannot read the master secret: {exc}")
-        return
     with conn, ExitStack() as stack:
         try:
-            conn.execute(MASTER_TIMEOUTS)
+            conn.execute(VERIFIER_TIMEOUTS)
             if not platform_present(conn):
                 report.errors.append(
                     f"cell {cluster.cell}: no control plane (schema platform): run provision tenants apply"
@@ -108,7 +113,7 @@ def _verify_cell(
                 owners[cluster.cell] = owners_on_record(conn)  # read under the lock, with the catalog
             if options.catalog:
                 mark = time.perf_counter()
-                report.findings += run_catalog(conn, creds.username)
+                report.findings += run_catalog(conn, database_owner(conn))
                 report.timings["catalog"] = time.perf_counter() - mark
                 report.checks_run += [c.name for c in catalog_checks()]
             if options.ledger:
@@ -118,11 +123,14 @@ def _verify_cell(
                 report.checks_run.append(LEDGER_CHECK)
             if options.probes > 0:
                 mark = time.perf_counter()
+                # The probes' seed rows are written by the master until canary rows replace them.
+                seeder = stack.enter_context(connect_master(cluster, outputs.region, autocommit=True))
+                seeder.execute(VERIFIER_TIMEOUTS)
                 probe = CellProber(
                     cluster,
                     outputs.stack,
                     outputs.region,
-                    conn,
+                    seeder,
                     options.probes,
                     random.Random(options.seed),
                     options.tenants,

@@ -352,6 +352,13 @@ def test_kill_at_any_moment_then_rerun_converges(local_stack, outputs, tmp_path)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert 0 < _applied_tenants(local_stack, partner) < 150, "the kill should land mid-apply"
+        for cell in outputs.cells:  # the migrator held each tenant's owner only inside its step
+            with local_stack.superuser(cell=cell) as su:
+                held = su.execute(
+                    "select m.roleid::regrole::text from pg_auth_members m where m.roleid::regrole::text ~ '^t_' "
+                    "and m.member::regrole::text in ('askasia_migrator', 'askasia_master')"
+                ).fetchall()
+            assert held == [], f"{cell}: a killed apply left {held}"
 
         rerun = run_cli("tenants", "import", "--stack", "local", str(path), "--json", root=local_stack.root)
         assert rerun.returncode == 0, rerun.stderr

@@ -42,11 +42,13 @@ def test_app_role_holds_a_scram_verifier_and_logs_in(local_stack, outputs):
 
 
 def test_password_reaches_the_server_only_as_a_verifier(local_stack, outputs):
-    # Every statement the master sends is logged while a partner and a tenant are onboarded:
-    # their passwords must not be among them, their verifiers must.
+    # Every statement the master and the migrator (which runs partners' and tenants' steps) send
+    # is logged while a partner and a tenant are onboarded: their passwords must not be among
+    # them, their verifiers must.
     partner = unique("log-partner")
     with local_stack.superuser() as su:
         su.execute("alter role askasia_master set log_statement = 'all'")
+        su.execute("alter role askasia_migrator set log_statement = 'all'")
         su.commit()
     try:
         start = len(server_log(local_stack))
@@ -68,6 +70,7 @@ def test_password_reaches_the_server_only_as_a_verifier(local_stack, outputs):
     finally:
         with local_stack.superuser() as su:
             su.execute("alter role askasia_master reset log_statement")
+            su.execute("alter role askasia_migrator reset log_statement")
             su.commit()
 
 

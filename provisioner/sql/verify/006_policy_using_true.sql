@@ -2,7 +2,8 @@
 -- current_user = 'x', ...) opens every row to its roles; permissive policies OR together, so
 -- one is enough. Only a policy for the operator role alone may do that, or one for the platform
 -- owner alone (it owns every platform table and could switch RLS off: such a policy adds no reach;
--- the audit maintenance functions run as it).
+-- the audit maintenance functions run as it), or a SELECT policy for the verifier alone (V040: it
+-- reads the control plane's ids and times, holds no write grant and belongs to no other role).
 with expr as (
     select p.oid, p.polname, p.polrelid, p.polcmd, p.polroles, e.which, e.node
     from pg_policy p
@@ -25,4 +26,5 @@ from expr x
 where x.node::text !~ '\{VAR '
   and x.polroles is distinct from array[coalesce(to_regrole(%(operator)s)::oid, 0)]::oid[]
   and x.polroles is distinct from array[coalesce(to_regrole(%(owner)s)::oid, 0)]::oid[]
+  and not (x.polcmd = 'r' and x.polroles = array[coalesce(to_regrole(%(verifier)s)::oid, 0)]::oid[])
 order by 3, x.which;

@@ -3,7 +3,8 @@
 -- tenant's role, a partner role, the operator or owner, or a predefined pg_* role
 -- (pg_read_all_data, pg_read_all_stats, pg_monitor, pg_signal_backend, ...). And no role but the
 -- tenant's own, the master and superusers is a member of a tenant's roles or the tenant groups;
--- of the platform roles, only the platform's service role, of the operator and nothing more.
+-- of the platform roles, only the platform's service role and the migrator, of the operator and
+-- nothing more (operator_membership judges what the operator roles and the master reach).
 -- Role names come from catalog-cache lookups (::regrole), not joins: see 001.
 with recursive reach as (
     select m.member, m.roleid, 1 as depth, array[m.member, m.roleid]::oid[] as path, m.admin_option
@@ -64,7 +65,8 @@ judged as (
                -- reverse: who else is inside a tenant's roles, the tenant groups or the platform roles
                when k.trusted then null
                -- the platform's service (the RDS Proxy's one user) acts as the operator, directly
-               when k.subject = quote_ident(%(service)s) and k.target = quote_ident(%(operator)s) and k.depth = 1
+               when k.subject in (quote_ident(%(service)s), quote_ident(%(migrator)s))
+                    and k.target = quote_ident(%(operator)s) and k.depth = 1
                then null
                when k.target_kind in ('tenant role', 'partner app', 'tenant-side')
                then 'is a member of ' || k.target || ', which belongs to '

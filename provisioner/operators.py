@@ -1,0 +1,70 @@
+"""The tool's operator roles (sql/platform/V040): the migrator runs partner and tenant steps,
+the verifier runs verify. Each logs in with its own secret in Secrets Manager; the master only
+creates these roles (the platform steps) and sets or repairs their passwords from those secrets."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from contract.outputs import Cluster, StackOutputs
+from provisioner.connect import Credentials, conninfo, secret_credentials
+from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
+from provisioner.errors import ProvisionError
+from provisioner.targets import ROLES
+
+MIGRATOR, VERIFIER = ROLES["migrator"], ROLES["verifier"]
+OPERATORS = (MIGRATOR, VERIFIER)
+KIND = "operator"
+
+
+def operator_secret(stack: str, cell: str, role: str) -> str:
+    """askasia/<stack>/operators/<cell>/<role>/app: one secret per role and cell (each cell is
+    its own cluster, with its own roles)."""
+    return secret_name(stack, KIND, f"{cell}/{role}")
+
+
+def operator_credentials(outputs: StackOutputs, cluster: Cluster, role: str) -> Credentials:
+    name = operator_secret(outputs.stack, cluster.cell, role)
+    try:
+        return secret_credentials(name, outputs.region)
+    except ProvisionError:
+        raise
+    except Exception as exc:  # botocore: no such secret, access denied
+        raise ProvisionError(
+            f"cell {cluster.cell}: no credentials for the operator role {role} (secret {name}): {exc}; "
+            "provision tenants apply sets them"
+        ) from None
+
+
+def _login(cluster: Cluster, creds: Credentials, autocommit: bool) -> psycopg.Connection | None:
+    """A session as `creds`, or None when the server refuses the password (anything else raises)."""
+    try:
+        return psycopg.connect(**conninfo(cluster, creds), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        if "password authentication failed" in str(exc):
+            return None
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise ProvisionError(f"cell {cluster.cell}: cannot connect as {creds.username}: {reason}") from None
+
+
+def ensure_operator(
+    master: psycopg.Connection, store: CredentialStore, cluster: Cluster, role: str, *, autocommit: bool = True
+) -> psycopg.Connection:
+    """A session as `role`, its password set by the master from the role's secret first when the
+    server refuses it (a new role, a new or lost secret, a restored cell). The secret is made
+    when missing and reused after a crash, so secret and role converge on a re-run."""
+    endpoint = Endpoint(cluster.endpoint, cluster.port, cluster.database)
+    issued = store.ensure_versioned(KIND, f"{cluster.cell}/{role}", role, endpoint)
+    creds = Credentials(role, issued.password)
+    conn = _login(cluster, creds, autocommit)
+    if conn is not None:
+        return conn
+    verifier = scram_verifier(master.pgconn, issued.password, role)
+    master.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(role), sql.Literal(verifier)))
+    if not master.autocommit:
+        master.commit()
+    conn = _login(cluster, creds, autocommit)
+    if conn is None:
+        raise ProvisionError(f"cell {cluster.cell}: the {role} role refuses the password just set from its secret")
+    return conn
