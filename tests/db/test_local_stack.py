@@ -187,6 +187,13 @@ def test_restart_keeps_every_secret_tenant_and_partner(tmp_path):
         assert again.returncode == 0 and json.loads(again.stdout) == before
         lost = run_cli("tenants", "verify", "--stack", "local", "--json", env=cli_env)
         assert lost.returncode == 2
+        assert "no credentials for the operator role askasia_verifier" in lost.stdout
+        # apply makes the operators' secrets again and sets their roles from them (the master's
+        # one job); verify then runs, and reports the tenants' lost credentials.
+        repaired = run_cli("tenants", "apply", "--stack", "local", "--json", env=cli_env)
+        assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+        lost = run_cli("tenants", "verify", "--stack", "local", "--json", env=cli_env)
+        assert lost.returncode == 2
         assert "no credentials for tenant" in " ".join(json.loads(lost.stdout)["cells"][0]["errors"])
     finally:
         own.down(wipe=True)
