@@ -13,7 +13,7 @@ import psycopg
 
 from contract.outputs import Cluster, StackOutputs
 from provisioner import celllock
-from provisioner.connect import connect, connect_master
+from provisioner.connect import connect
 from provisioner.db import platform_present, scalar
 from provisioner.errors import ProvisionError
 from provisioner.operators import VERIFIER, operator_credentials
@@ -123,14 +123,11 @@ def _verify_cell(
                 report.checks_run.append(LEDGER_CHECK)
             if options.probes > 0:
                 mark = time.perf_counter()
-                # The probes' seed rows are written by the master until canary rows replace them.
-                seeder = stack.enter_context(connect_master(cluster, outputs.region, autocommit=True))
-                seeder.execute(VERIFIER_TIMEOUTS)
                 probe = CellProber(
                     cluster,
                     outputs.stack,
                     outputs.region,
-                    seeder,
+                    conn,
                     options.probes,
                     random.Random(options.seed),
                     options.tenants,

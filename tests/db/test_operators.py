@@ -108,7 +108,8 @@ def test_the_migrator_between_steps_reaches_no_tenant_data(outputs, pair):
 
 
 def test_verify_runs_without_the_master_credential(outputs, pair, monkeypatch):
-    """The catalog and ledger need only the verifier: any read of the master secret fails here."""
+    """Catalog, ledger and probes need only the verifier (and the tenants' own credentials for
+    the probes' logins): any read of the master secret fails here."""
     masters = {c.master_secret_arn for c in outputs.clusters}
     real = connect.secret_credentials
 
@@ -118,7 +119,9 @@ def test_verify_runs_without_the_master_credential(outputs, pair, monkeypatch):
 
     monkeypatch.setattr(connect, "secret_credentials", no_master)
     monkeypatch.setattr("provisioner.operators.secret_credentials", no_master)
-    report = verify_cell(outputs, outputs.cluster("cell-1"), VerifyOptions(probes=0))
+    report = verify_cell(
+        outputs, outputs.cluster("cell-1"), VerifyOptions(probes=2, tenants=frozenset(t.id for t in pair))
+    )
     assert report.errors == []
     assert {"operator_attributes", "operator_membership"} <= set(report.checks_run)
     assert [f for f in report.findings if f.check.startswith("operator_")] == []
