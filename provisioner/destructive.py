@@ -11,7 +11,12 @@ from provisioner.console import out
 from provisioner.errors import InputError
 
 AsOfOption = Annotated[
-    Optional[str], typer.Option("--as-of", help="Act as at this ISO 8601 moment (default: now; no zone = UTC).")
+    Optional[str],
+    typer.Option(
+        "--as-of",
+        help="Act as at this ISO 8601 moment (default: now; no zone = UTC); a run that changes data takes it only "
+        "with --dry-run.",
+    ),
 ]
 YesOption = Annotated[bool, typer.Option("--yes", help="Do it (needed unless --dry-run).")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]

@@ -14,7 +14,7 @@ from provisioner.destructive import AsOfOption, DryRunOption, YesOption, confirm
 from provisioner.lifecycle import export as export_lifecycle
 from provisioner.lifecycle import partner_export
 from provisioner.lifecycle import partners as partner_lifecycle
-from provisioner.lifecycle.clock import parse_as_of
+from provisioner.lifecycle.clock import acting_moment, parse_as_of
 from provisioner.onboarding import Onboarding
 from provisioner.progress import cell_progress
 from provisioner.reporting import show_apply, show_cells_down
@@ -77,7 +77,7 @@ def terminate(
     outputs_file: OutputsOption = None,
 ) -> None:
     """Terminate a partner: its console role loses LOGIN; its account data is kept 30 days for export."""
-    moment = parse_as_of(as_of)
+    moment = acting_moment(as_of, dry_run)
     outputs = resolve(stack, outputs_file)
     plan = partner_lifecycle.terminate_plan(outputs, partner, close_tenants)
     confirm(plan.lines, dry_run, yes)
@@ -95,7 +95,7 @@ def purge(
     outputs_file: OutputsOption = None,
 ) -> None:
     """Delete a partner terminated more than 30 days ago, with its tenants past their grace period."""
-    moment = parse_as_of(as_of)
+    moment = acting_moment(as_of, dry_run)
     outputs = resolve(stack, outputs_file)
     plan = partner_lifecycle.purge_plan(outputs, partner, moment)
     confirm(plan.lines, dry_run, yes)

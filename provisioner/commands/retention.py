@@ -11,7 +11,7 @@ from contract.status import ExitStatus
 from provisioner.console import err, out, print_json
 from provisioner.destructive import AsOfOption, YesOption
 from provisioner.errors import InputError
-from provisioner.lifecycle.clock import parse_as_of
+from provisioner.lifecycle.clock import acting_moment
 from provisioner.lifecycle.retention import CellRetention, run_retention
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, resolve
 from provisioner.targets import RETENTION_BATCH
@@ -69,7 +69,7 @@ def run(
 ) -> None:
     """Remove audit events older than each tenant's plan allows: whole expired months detached and
     dropped, mixed months cleaned in bounded batches. The schedule runs the same functions."""
-    moment = parse_as_of(as_of)
+    moment = acting_moment(as_of, dry_run)
     if not 1 <= batch <= 100_000:
         raise InputError(f"--batch must be between 1 and 100000, not {batch}")
     outputs = resolve(stack, outputs_file)

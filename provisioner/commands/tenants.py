@@ -17,7 +17,7 @@ from provisioner.destructive import AsOfOption, DryRunOption, YesOption, confirm
 from provisioner.errors import InputError
 from provisioner.lifecycle import closure
 from provisioner.lifecycle import export as export_lifecycle
-from provisioner.lifecycle.clock import parse_as_of
+from provisioner.lifecycle.clock import acting_moment, parse_as_of
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
 from provisioner.reporting import show_apply, show_cells_down
@@ -144,7 +144,7 @@ def close(
     outputs_file: OutputsOption = None,
 ) -> None:
     """Close a tenant: status closed, its app role loses LOGIN and its sessions end; data kept 30 days."""
-    moment = parse_as_of(as_of)
+    moment = acting_moment(as_of, dry_run)
     outputs = resolve(stack, outputs_file)
     planned = closure.close_plan(outputs, tenant)
     confirm([planned.detail], dry_run, yes)
@@ -156,13 +156,12 @@ def close(
 def reopen(
     stack: StackOption,
     tenant: Annotated[str, typer.Option(help="The tenant's slug or id.")],
-    as_of: AsOfOption = None,
     outputs_file: OutputsOption = None,
 ) -> None:
-    """Reopen a closed tenant inside its 30-day grace period: active again, its app role logs in."""
-    moment = parse_as_of(as_of)
+    """Reopen a closed tenant inside its 30-day grace period (by the database's clock): active again, its app
+    role logs in."""
     outputs = resolve(stack, outputs_file)
-    done = closure.reopen(outputs, tenant, moment)
+    done = closure.reopen(outputs, tenant)
     out.print(f"tenant {done.slug} ({done.id}) reopened")
 
 
@@ -176,7 +175,7 @@ def purge(
     outputs_file: OutputsOption = None,
 ) -> None:
     """Delete the schema, roles, secret and shared rows of tenants closed more than 30 days ago."""
-    moment = parse_as_of(as_of)
+    moment = acting_moment(as_of, dry_run)
     outputs = resolve(stack, outputs_file)
     plan = closure.purge_plan(outputs, tenant, moment)
     if plan.refused:

@@ -1,4 +1,5 @@
-"""Closing, reopening and purging tenants, with a clock (`--as-of`): a closed tenant's sessions
+"""Closing, reopening and purging tenants, with a clock (closures dated back as days pass; `--as-of`
+for dry runs only): a closed tenant's sessions
 end and it cannot log in while its data stays; reopen works inside the grace period only;
 purge is refused at day 29 with one line and done at day 31, leaving no schema, role, secret,
 binding or row behind, verify clean, and the other tenants untouched row for row; a purge that
@@ -22,7 +23,6 @@ from provisioner.lifecycle import closure
 from provisioner.verify.runner import VerifyOptions, verify_cell
 from tests.helpers import RunningStack, connect_as, onboard, started_stack, unique
 
-T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
 
 
@@ -111,6 +111,29 @@ def footprint(stack: RunningStack, t: directory.Tenant) -> dict[str, object]:
     return found
 
 
+def closed_days_ago(stack: RunningStack, tenant: directory.Tenant, days: int) -> None:
+    """Days pass: the tenant's closure is dated back by the database's clock (a run that changes
+    data takes no --as-of)."""
+    with stack.superuser() as su:
+        su.execute(
+            "update platform.tenants set closed_at = now() - make_interval(days => %s) where id = %s", (days, tenant.id)
+        )
+
+
+def terminated_days_ago(stack: RunningStack, partner_id: str, days: int) -> None:
+    """Days pass for a terminated partner and the tenants its termination closed."""
+    with stack.superuser() as su:
+        su.execute(
+            "update platform.partners set terminated_at = now() - make_interval(days => %s) where id = %s",
+            (days, partner_id),
+        )
+        su.execute(
+            "update platform.tenants set closed_at = now() - make_interval(days => %s) "
+            "where partner_id = %s and status = 'closed'",
+            (days, partner_id),
+        )
+
+
 def test_close_needs_yes_ends_sessions_and_keeps_the_data(stack, tenants):
     leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]
     before_staying = footprint(stack, staying)
@@ -120,7 +143,7 @@ def test_close_needs_yes_ends_sessions_and_keeps_the_data(stack, tenants):
 
     session = connect_as(stack.outputs, "tenant", leaving.id, leaving.cell)
     assert session.execute("select count(*) from leads").fetchone()[0] == 1
-    done = cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes")
+    done = cli(stack, "close", "--tenant", leaving.slug, "--yes")
     assert done.returncode == 0, done.stderr
     assert "1 session(s) ended" in done.stdout
     with pytest.raises(psycopg.OperationalError):
@@ -143,34 +166,62 @@ def test_close_needs_yes_ends_sessions_and_keeps_the_data(stack, tenants):
 
 def test_reopen_inside_the_grace_period_only(stack, tenants):
     leaving = tenants["cl-leaving"]
-    assert cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes").returncode == 0
-    late = cli(stack, "reopen", "--tenant", leaving.slug, "--as-of", (T0 + 30 * DAY).isoformat())
+    assert cli(stack, "close", "--tenant", leaving.slug, "--yes").returncode == 0
+    closed_days_ago(stack, leaving, 30)
+    late = cli(stack, "reopen", "--tenant", leaving.slug)
     assert late.returncode == 2 and "past its grace period" in late.stderr and "Traceback" not in late.stderr
-    ok = cli(stack, "reopen", "--tenant", leaving.slug, "--as-of", (T0 + 29 * DAY).isoformat())
+    closed_days_ago(stack, leaving, 29)
+    ok = cli(stack, "reopen", "--tenant", leaving.slug)
     assert ok.returncode == 0, ok.stderr
     with connect_as(stack.outputs, "tenant", leaving.id, leaving.cell) as conn:
         assert conn.execute("select count(*) from leads").fetchone()[0] == 1
-    again = cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes")
+    again = cli(stack, "close", "--tenant", leaving.slug, "--yes")
     assert again.returncode == 0, again.stderr
+
+
+def test_as_of_moves_no_clock_for_a_run_that_changes_data(stack, tenants):
+    """A date on the command line cannot cut a grace period short (purge, partners purge), start one
+    in the past (close, terminate) or age audit rows early (retention): one line, exit 2, nothing done."""
+    leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]
+    assert cli(stack, "close", "--tenant", leaving.slug, "--yes").returncode == 0
+    before = footprint(stack, leaving), footprint(stack, staying)
+    later = (dt.datetime.now(dt.UTC) + 31 * DAY).isoformat()
+    earlier = (dt.datetime.now(dt.UTC) - 31 * DAY).isoformat()
+    attempts = [
+        cli(stack, "purge", "--tenant", leaving.slug, "--as-of", later, "--yes"),
+        cli(stack, "purge", "--as-of", later, "--yes"),
+        cli(stack, "close", "--tenant", staying.slug, "--as-of", earlier, "--yes"),
+        partners_cli(stack, "purge", "--partner", leaving.partner, "--as-of", later, "--yes"),
+        partners_cli(stack, "terminate", "--partner", staying.partner, "--close-tenants", "--as-of", earlier, "--yes"),
+    ]
+    for refused in attempts:
+        assert refused.returncode == 2, refused.stdout
+        assert "--as-of is for --dry-run only" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert (footprint(stack, leaving), footprint(stack, staying)) == before
+    assert partner_footprint(stack, staying.partner_id)["row"] == ("active",)
+    dry = cli(stack, "purge", "--tenant", leaving.slug, "--as-of", later, "--dry-run")
+    assert dry.returncode == 0 and f"would drop schema t_{leaving.id}" in dry.stdout
 
 
 def test_purge_refused_at_day_29_and_done_at_day_31(stack, tenants):
     leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]
-    assert cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes").returncode == 0
+    assert cli(stack, "close", "--tenant", leaving.slug, "--yes").returncode == 0
     before_staying = footprint(stack, staying)
-    early = cli(stack, "purge", "--tenant", leaving.slug, "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    closed_days_ago(stack, leaving, 29)
+    early = cli(stack, "purge", "--tenant", leaving.slug, "--yes")
     assert early.returncode == 2
     assert "inside its 30-day grace period" in early.stderr and len(early.stderr.strip().splitlines()) == 1
     assert footprint(stack, leaving)["schema"]
     # without --tenant, nobody is due at day 29
-    none_due = cli(stack, "purge", "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    none_due = cli(stack, "purge", "--yes")
     assert none_due.returncode == 0 and "nothing to purge" in none_due.stdout
 
-    dry = cli(stack, "purge", "--as-of", (T0 + 31 * DAY).isoformat(), "--dry-run")
+    dry = cli(stack, "purge", "--as-of", (dt.datetime.now(dt.UTC) + 2 * DAY).isoformat(), "--dry-run")
     assert dry.returncode == 0 and f"would drop schema t_{leaving.id}" in dry.stdout
     assert footprint(stack, leaving)["schema"]
 
-    done = cli(stack, "purge", "--as-of", (T0 + 31 * DAY).isoformat(), "--yes")
+    closed_days_ago(stack, leaving, 31)
+    done = cli(stack, "purge", "--yes")
     assert done.returncode == 0, done.stderr
     assert footprint(stack, leaving) == {
         "schema": False,
@@ -194,8 +245,9 @@ def test_purge_refused_at_day_29_and_done_at_day_31(stack, tenants):
 
 def test_a_purge_that_fails_midway_leaves_the_tenant_whole_and_a_rerun_converges(stack, tenants, monkeypatch):
     failing = tenants["cl-failing"]
-    assert cli(stack, "close", "--tenant", failing.slug, "--as-of", T0.isoformat(), "--yes").returncode == 0
-    plan = closure.purge_plan(stack.outputs, failing.slug, T0 + 31 * DAY)
+    assert cli(stack, "close", "--tenant", failing.slug, "--yes").returncode == 0
+    closed_days_ago(stack, failing, 31)
+    plan = closure.purge_plan(stack.outputs, failing.slug, None)
 
     def killed(*_args, **_kw):
         raise psycopg.OperationalError("connection lost (simulated)")
@@ -207,7 +259,7 @@ def test_a_purge_that_fails_midway_leaves_the_tenant_whole_and_a_rerun_converges
     assert midway["schema"] and midway["rows"] == (1, 1) and midway["tenant"] is not None
     assert midway["secret"] is False  # the secret went first: the re-run goes on from the rows
     monkeypatch.undo()
-    assert closure.purge(stack.outputs, closure.purge_plan(stack.outputs, failing.slug, T0 + 31 * DAY)) == [failing.id]
+    assert closure.purge(stack.outputs, closure.purge_plan(stack.outputs, failing.slug, None)) == [failing.id]
     assert footprint(stack, failing)["tenant"] is None and footprint(stack, failing)["roles"] is None
     report = verify_cell(stack.outputs, stack.outputs.cluster("cell-1"), VerifyOptions(probes=0))
     assert report.errors == [] and report.findings == []
@@ -252,10 +304,9 @@ def partner_footprint(stack: RunningStack, partner_id: str) -> dict[str, object]
 def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, tenants):
     leaving, staying = tenants["cl-leaving"], tenants["cl-staying"]  # both of one agency
     agency = staying.partner
-    assert cli(stack, "close", "--tenant", leaving.slug, "--as-of", T0.isoformat(), "--yes").returncode == 0
-    assert (
-        cli(stack, "purge", "--tenant", leaving.slug, "--as-of", (T0 + 31 * DAY).isoformat(), "--yes").returncode == 0
-    )
+    assert cli(stack, "close", "--tenant", leaving.slug, "--yes").returncode == 0
+    closed_days_ago(stack, leaving, 31)
+    assert cli(stack, "purge", "--tenant", leaving.slug, "--yes").returncode == 0
     other = footprint(stack, staying)
     pid = staying.partner_id
     refused = partners_cli(stack, "terminate", "--partner", agency, "--yes")
@@ -263,7 +314,7 @@ def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, t
     assert "--close-tenants" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert partner_footprint(stack, pid)["row"] == ("active",)
 
-    done = partners_cli(stack, "terminate", "--partner", agency, "--close-tenants", "--as-of", T0.isoformat(), "--yes")
+    done = partners_cli(stack, "terminate", "--partner", agency, "--close-tenants", "--yes")
     assert done.returncode == 0, done.stderr
     assert partner_footprint(stack, pid) | {"secret": None} == {
         "row": ("terminated",),
@@ -274,9 +325,11 @@ def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, t
     }
     assert footprint(stack, staying)["schema"]  # kept through the grace period
 
-    early = partners_cli(stack, "purge", "--partner", agency, "--as-of", (T0 + 29 * DAY).isoformat(), "--yes")
+    terminated_days_ago(stack, pid, 29)
+    early = partners_cli(stack, "purge", "--partner", agency, "--yes")
     assert early.returncode == 2 and "inside its 30-day grace period" in early.stderr
-    late = partners_cli(stack, "purge", "--partner", agency, "--as-of", (T0 + 31 * DAY).isoformat(), "--yes")
+    terminated_days_ago(stack, pid, 31)
+    late = partners_cli(stack, "purge", "--partner", agency, "--yes")
     assert late.returncode == 0, late.stderr
     assert partner_footprint(stack, pid) == {"row": None, "role": None, "bindings": 0, "tenants": 0, "secret": False}
     assert footprint(stack, staying)["tenant"] is None and other["tenant"] is not None

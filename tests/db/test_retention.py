@@ -118,8 +118,10 @@ def test_dry_run_and_a_run_without_yes_change_nothing(stack, tenants, seeded):
     assert cell["per_tenant"] == expected
     assert cell["rows_in_dropped_partitions"] == 2 and len(cell["partitions_dropped"]) == 1
 
-    refused = cli(stack, "--as-of", T.isoformat())
+    refused = cli(stack)
     assert refused.returncode == 2 and "add --yes" in refused.stderr
+    ahead = cli(stack, "--as-of", (T + 400 * DAY).isoformat(), "--yes")  # no row may be aged by a typed date
+    assert ahead.returncode == 2 and "--as-of is for --dry-run only" in ahead.stderr
     with stack.superuser() as su:
         assert snapshot(su) == before
         assert su.execute("select to_regclass(%s)", (cell["partitions_dropped"][0],)).fetchone()[0] is not None
@@ -137,7 +139,7 @@ def test_run_removes_exactly_the_rows_past_their_plan(stack, tenants, seeded):
         since = su.execute("select clock_timestamp()").fetchone()[0]  # this run's trail, not an earlier test's
         old_month = f"platform.audit_events_{T - 520 * DAY:%Y_%m}"
         assert su.execute("select to_regclass(%s)", (old_month,)).fetchone()[0] is not None
-    result = cli(stack, "--as-of", T.isoformat(), "--yes", "--json", "--batch", "2")
+    result = cli(stack, "--yes", "--json", "--batch", "2")  # now: rows are an hour from each edge
     assert result.returncode == 0, result.stderr
     (cell,) = json.loads(result.stdout)["cells"]
     assert cell["partitions_dropped"] == [old_month]
@@ -162,7 +164,7 @@ def test_run_removes_exactly_the_rows_past_their_plan(stack, tenants, seeded):
     }
     assert tenants["ret-bystander"].id not in by_tenant
 
-    again = cli(stack, "--as-of", T.isoformat(), "--yes", "--json")
+    again = cli(stack, "--yes", "--json")
     (cell,) = json.loads(again.stdout)["cells"]
     assert (cell["rows_deleted"], cell["partitions_dropped"]) == (0, [])
 
