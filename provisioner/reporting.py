@@ -1,9 +1,11 @@
-"""How apply results are shown and which exit code they mean."""
+"""How apply results and exports are shown, and which exit code apply's mean."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
+import typer
 from rich.table import Table
 
 from contract.status import ExitStatus
@@ -11,6 +13,8 @@ from provisioner.apply import COULD_NOT_RUN, CellResult, apply_status
 from provisioner.console import err, out, print_json
 from provisioner.deploy import Deployed
 from provisioner.errors import ProvisionError
+from provisioner.lifecycle.export import FORMATS, Export
+from provisioner.lifecycle.partner_export import PartnerExport
 from provisioner.verify.report import show_table, show_tap
 
 
@@ -94,3 +98,24 @@ def show_deploy(done: Deployed, tap: bool) -> None:
         error = DeployStopped(f"deploy of {done.stack} stopped at {failed.name}: {failed.detail}")
         error.exit_code = failed.status
         raise error
+
+
+ExportFormatOption = Annotated[
+    str, typer.Option("--format", help=" | ".join(FORMATS) + ": CSV with a header, or JSON Lines.")
+]
+
+
+def show_export(done: Export | PartnerExport, title: str, as_json: bool) -> None:
+    """An export's manifest as JSON, or a table of its files (a partner's with each file's cell)."""
+    if as_json:
+        print_json(done.manifest() | {"destination": done.destination})
+        return
+    columns = ["table", "rows", "sha256"]
+    rows = [[f.name, str(f.rows), f.sha256] for f in done.files]
+    if isinstance(done, PartnerExport):
+        columns.insert(0, "cell")
+        rows = [[f.cell, *row] for f, row in zip(done.files, rows, strict=True)]
+    table = Table(*columns, title=f"{title} to {done.destination}")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)

@@ -17,15 +17,11 @@ from provisioner.lifecycle import partners as partner_lifecycle
 from provisioner.lifecycle.clock import acting_moment, parse_as_of
 from provisioner.onboarding import Onboarding
 from provisioner.progress import cell_progress
-from provisioner.reporting import show_apply, show_cells_down
+from provisioner.reporting import ExportFormatOption, show_apply, show_cells_down, show_export
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
 from provisioner.validation import validate_partner
 
 app = typer.Typer(help="Partners: white-label operators whose tenants live on the platform.", no_args_is_help=True)
-
-FormatOption = Annotated[
-    str, typer.Option("--format", help=" | ".join(export_lifecycle.FORMATS) + ": CSV with a header, or JSON Lines.")
-]
 
 
 @app.command()
@@ -108,7 +104,7 @@ def export(
     stack: StackOption,
     partner: Annotated[str, typer.Option(help="The partner's slug or id.")],
     to: Annotated[str, typer.Option("--to", help="A directory, or s3://bucket/prefix (SSE-KMS, the data key).")],
-    format_: FormatOption = "csv",
+    format_: ExportFormatOption = "csv",
     as_of: AsOfOption = None,
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,
@@ -121,12 +117,4 @@ def export(
     outputs = resolve(stack, outputs_file)
     found = partner_export.find_exportable(outputs, partner, moment)
     done = partner_export.export_partner(outputs, found, destination, fmt)
-    if as_json:
-        print_json(done.manifest() | {"destination": done.destination})
-        return
-    table = Table(title=f"export of partner {found.slug} ({found.id}) to {done.destination}")
-    for column in ("cell", "table", "rows", "sha256"):
-        table.add_column(column)
-    for f in done.files:
-        table.add_row(f.cell, f.name, str(f.rows), f.sha256)
-    out.print(table)
+    show_export(done, f"export of partner {found.slug} ({found.id})", as_json)

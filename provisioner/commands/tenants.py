@@ -20,7 +20,7 @@ from provisioner.lifecycle import export as export_lifecycle
 from provisioner.lifecycle.clock import acting_moment, parse_as_of
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
-from provisioner.reporting import show_apply, show_cells_down
+from provisioner.reporting import ExportFormatOption, show_apply, show_cells_down, show_export
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
 
 app = typer.Typer(
@@ -29,10 +29,6 @@ app = typer.Typer(
 )
 
 JobsOption = Annotated[Optional[int], typer.Option(help="Cells applied at once (default: all).")]
-
-FormatOption = Annotated[
-    str, typer.Option("--format", help=" | ".join(export_lifecycle.FORMATS) + ": CSV with a header, or JSON Lines.")
-]
 
 
 @app.command()
@@ -193,7 +189,7 @@ def export(
     stack: StackOption,
     tenant: Annotated[str, typer.Option(help="The tenant's slug or id.")],
     to: Annotated[str, typer.Option("--to", help="A directory, or s3://bucket/prefix (SSE-KMS, the data key).")],
-    format_: FormatOption = "csv",
+    format_: ExportFormatOption = "csv",
     as_of: AsOfOption = None,
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,
@@ -206,12 +202,4 @@ def export(
     outputs = resolve(stack, outputs_file)
     found = export_lifecycle.find_exportable(outputs, tenant, moment)
     done = export_lifecycle.export_tenant(outputs, found, destination, fmt)
-    if as_json:
-        print_json(done.manifest() | {"destination": done.destination})
-        return
-    table = Table(title=f"export of tenant {found.slug} ({found.id}) to {done.destination}")
-    for column in ("table", "rows", "sha256"):
-        table.add_column(column)
-    for f in done.files:
-        table.add_row(f.name, str(f.rows), f.sha256)
-    out.print(table)
+    show_export(done, f"export of tenant {found.slug} ({found.id})", as_json)
