@@ -3,7 +3,9 @@ converging the stack, and connecting as them."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,6 +121,19 @@ def run_in_process(
     captured = capsys.readouterr()
     code = exc.value.code
     return (code if isinstance(code, int) else 0), captured.out, captured.err
+
+
+def provision(running: RunningStack, *args: str) -> subprocess.CompletedProcess:
+    """`provision ARGS --stack local` against this stack, as a process of its own (a wide console:
+    rich folds long names on a narrow one)."""
+    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(running.root), "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", *args, "--stack", "local"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def seed_tenant_rows(running: RunningStack, tenants: list[directory.Tenant]) -> None:

@@ -8,9 +8,7 @@ fails midway leaves the tenant whole and a re-run converges. On a stack of its o
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import psycopg
@@ -21,7 +19,7 @@ from provisioner import aws, directory
 from provisioner.credentials import secret_name
 from provisioner.lifecycle import closure
 from provisioner.verify.runner import VerifyOptions, verify_cell
-from tests.helpers import RunningStack, connect_as, onboard, started_stack, unique
+from tests.helpers import RunningStack, connect_as, onboard, provision, started_stack, unique
 
 DAY = dt.timedelta(days=1)
 
@@ -66,14 +64,7 @@ def tenants(stack) -> dict[str, directory.Tenant]:
 
 
 def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(stack.root), "COLUMNS": "250"}
-    return subprocess.run(
-        [sys.executable, "-m", "provisioner", "tenants", *args, "--stack", "local"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return provision(stack, "tenants", *args)
 
 
 def footprint(stack: RunningStack, t: directory.Tenant) -> dict[str, object]:
@@ -267,14 +258,7 @@ def test_a_purge_that_fails_midway_leaves_the_tenant_whole_and_a_rerun_converges
 
 # -- partners --------------------------------------------------------------------------------
 def partners_cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(stack.root), "COLUMNS": "250"}
-    return subprocess.run(
-        [sys.executable, "-m", "provisioner", "partners", *args, "--stack", "local"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return provision(stack, "partners", *args)
 
 
 def partner_footprint(stack: RunningStack, partner_id: str) -> dict[str, object]:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
 from provisioner.lifecycle import dsr
-from tests.helpers import connect_as, converge, onboard, unique
+from tests.helpers import connect_as, converge, onboard, provision, unique
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +49,7 @@ def world(local_stack, tenants):
 
 
 def cli(local_stack, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root), "COLUMNS": "250"}
-    return subprocess.run(
-        [sys.executable, "-m", "provisioner", "dsr", *args, "--stack", "local"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return provision(local_stack, "dsr", *args)
 
 
 def rows(local_stack, needle: str) -> list[tuple]:

@@ -11,9 +11,7 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import subprocess
-import sys
 
 import psycopg
 import pytest
@@ -21,7 +19,7 @@ from psycopg import sql
 
 from provisioner import aws
 from provisioner.lifecycle import export
-from tests.helpers import connect_as, converge, onboard, unique
+from tests.helpers import connect_as, converge, onboard, provision, unique
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +49,7 @@ def pair(local_stack, outputs):
 
 
 def cli(local_stack, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root), "COLUMNS": "250"}
-    return subprocess.run(
-        [sys.executable, "-m", "provisioner", "tenants", "export", "--stack", "local", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return provision(local_stack, "tenants", "export", *args)
 
 
 def test_export_to_a_directory_matches_a_direct_count_and_digest(local_stack, pair, tmp_path):

@@ -9,15 +9,13 @@ import csv
 import datetime as dt
 import hashlib
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
 from provisioner import aws
 from provisioner.lifecycle import partner_export
-from tests.helpers import converge, onboard, unique
+from tests.helpers import converge, onboard, provision, unique
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +48,7 @@ def world(local_stack, outputs):
 
 
 def cli(local_stack, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root), "COLUMNS": "250"}
-    return subprocess.run(
-        [sys.executable, "-m", "provisioner", "partners", "export", "--stack", "local", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return provision(local_stack, "partners", "export", *args)
 
 
 def direct_counts(local_stack, pid: str) -> dict[tuple[str, str], int]:

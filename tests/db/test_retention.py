@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import psycopg
@@ -19,7 +17,7 @@ import pytest
 from provisioner import directory
 from provisioner.lifecycle.retention import run_retention
 from provisioner.targets import ROLES
-from tests.helpers import RunningStack, onboard, started_stack
+from tests.helpers import RunningStack, onboard, provision, started_stack
 
 T = dt.datetime.now(dt.UTC).replace(microsecond=0)  # the run's clock
 HOUR = dt.timedelta(hours=1)
@@ -94,14 +92,7 @@ def seeded(stack, tenants) -> dict[str, bool]:
 
 
 def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(stack.root), "COLUMNS": "250"}
-    return subprocess.run(
-        [sys.executable, "-m", "provisioner", "retention", "run", "--stack", "local", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return provision(stack, "retention", "run", *args)
 
 
 def test_dry_run_and_a_run_without_yes_change_nothing(stack, tenants, seeded):
