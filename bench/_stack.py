@@ -26,6 +26,15 @@ def fresh_stack(name: str, cells: int = 1) -> tuple[LocalStack, StackOutputs]:
     return stack, parse_outputs(raw)
 
 
+def kept_stack(name: str) -> tuple[LocalStack, StackOutputs]:
+    """The stack a `--keep` run left under .local/<name>, started again if it was stopped."""
+    layout = Layout(REPO / ".local" / name)
+    if not layout.outputs_file.is_file():
+        raise SystemExit(f"no kept stack in {layout.root}: run once with --keep first")
+    stack = LocalStack(layout)
+    return stack, parse_outputs(stack.up())
+
+
 def record_tenants(outputs: StackOutputs, partner: str, count: int, prefix: str) -> list[directory.Placement]:
     rows = [{"partner": partner, "tenant": f"{prefix}-{i:05d}", "plan": "starter"} for i in range(count)]
     return directory.place_tenants(outputs, onboarding.validate_new_tenants(outputs, rows))

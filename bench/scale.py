@@ -16,10 +16,13 @@ command runs as its own process, as an operator runs it (start-up and imports in
                                                          target ratio <= 1.0
 6. peak RSS of `tenants apply` for all new tenants vs a tenth of them   target <= 1.5x
 
-2-4 are repeated `--repeat` times and the median printed. Then where the time goes: the same
-no-op apply, an apply of new tenants and a verify in this process with the suspected costs
-timed (template rendering, TLS connections, Secrets Manager calls, ledger queries, SCRAM
-hashing, batches, catalog checks, probes), summed over the cells' threads.
+2-4 are repeated `--repeat` times and the median printed. `--keep` leaves the stack up (and its
+tenants) at the end; `--reuse` measures 2-4 and the no-op and verify profiles again on a kept
+stack without building it (1, 5, 6 and the new-tenant profile add tenants: not run then, and said).
+Then where the time goes: the same no-op apply, an apply of new tenants and a verify in this
+process with the suspected costs timed (template rendering, TLS connections, Secrets Manager
+calls, ledger queries, SCRAM hashing, batches, catalog checks, probes), summed over the cells'
+threads.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from _stack import REPO, fresh_stack, line, record_tenants
+from _stack import REPO, fresh_stack, kept_stack, line, record_tenants
 from botocore.client import BaseClient
 
 from provisioner import apply as apply_module
@@ -213,28 +216,41 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000, help="tenants in all, spread over the cells")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each no-op, list and verify (median)")
     parser.add_argument("--no-floor", action="store_true", help="skip 5 and 6 (the psql -f floor and the tenth)")
+    parser.add_argument("--keep", action="store_true", help="leave the stack up at the end, for --reuse")
+    parser.add_argument("--reuse", action="store_true", help="measure 2-4 again on the stack a --keep run left")
     args = parser.parse_args()
-    n, where = args.tenants, f"{args.cells} cell(s) x {args.tenants} tenants"
-    stack, outputs = fresh_stack("bench-scale", cells=args.cells)
+    if args.reuse:
+        stack, outputs = kept_stack("bench-scale")
+        n = sum(1 for t in directory.tenants(outputs) if t.status == "active")
+        args.cells = len(outputs.clusters)
+    else:
+        stack, outputs = fresh_stack("bench-scale", cells=args.cells)
+        n = args.tenants
+    where = f"{args.cells} cell(s) x {n} tenants"
     root = stack.layout.root
     work = Path(tempfile.mkdtemp(prefix="askasia-scale-"))
     report, profiles = [], []
     try:
-        cli(root, "tenants", "apply")  # the control plane
-        cli(root, "partners", "add", "--partner", "bench-partner", "--jurisdiction", "EU")
-        partner = next(p for p in directory.partners(outputs) if p.slug == "bench-partner")
+        if args.reuse:
+            # The same stack again: its tenants were applied by the run that built it.
+            report.append(f"reused stack: {where} active; 1, 5, 6 not measured in this run")
+            cli(root, "tenants", "apply")  # must exit 0: a no-op measured below is a no-op
+        else:
+            cli(root, "tenants", "apply")  # the control plane
+            cli(root, "partners", "add", "--partner", "bench-partner", "--jurisdiction", "EU")
+            partner = next(p for p in directory.partners(outputs) if p.slug == "bench-partner")
 
-        # 1. All new tenants at once.
-        record_tenants(outputs, partner.slug, n, "tool")
-        seconds, rss_all, _ = cli(root, "tenants", "apply")
-        report.append(
-            line(
-                f"apply {n} new tenants ({where}; peak RSS {rss_all / 1024:.0f} MiB)",
-                f"{seconds:.1f} s",
-                "reported",
-                True,
+            # 1. All new tenants at once.
+            record_tenants(outputs, partner.slug, n, "tool")
+            seconds, rss_all, _ = cli(root, "tenants", "apply")
+            report.append(
+                line(
+                    f"apply {n} new tenants ({where}; peak RSS {rss_all / 1024:.0f} MiB)",
+                    f"{seconds:.1f} s",
+                    "reported",
+                    True,
+                )
             )
-        )
 
         # 2-4. Nothing changed, list, verify.
         noop = median_of(args.repeat, lambda: cli(root, "tenants", "apply")[0])
@@ -265,6 +281,8 @@ def main() -> None:
         store = credential_store(outputs)
         profiles.append(profile_run("no-op apply", lambda: apply_stack(outputs, ApplyOptions(), store)))
         profiles.append(profile_run("verify", lambda: verify_stack(outputs, VerifyOptions())))
+        if args.reuse:
+            return
         record_tenants(outputs, partner.slug, max(args.cells, n // 10), "profiled")
         profiles.append(
             profile_run(f"apply {max(args.cells, n // 10)} new", lambda: apply_stack(outputs, ApplyOptions(), store))
@@ -310,7 +328,8 @@ def main() -> None:
         print("\n".join(report))
         print("where the time goes (in-process runs):")
         print("\n".join(profiles))
-        stack.down(wipe=True)
+        if not (args.keep or args.reuse):
+            stack.down(wipe=True)
 
 
 if __name__ == "__main__":

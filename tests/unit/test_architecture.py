@@ -3,6 +3,7 @@ database tool starts without the Pulumi SDK, the components or the policy rules.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -71,3 +72,48 @@ def test_provision_help_starts_without_pulumi_components_or_policy() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert "LOADED []" in result.stderr, result.stderr
     assert "tenants" in result.stdout and "plan" in result.stdout
+
+
+def _loaded_after(argv: list[str], prefixes: set[str]) -> list[str]:
+    """The modules under `prefixes` that `provision <argv>` has imported when it exits."""
+    probe = (
+        "import sys\n"
+        "from provisioner import cli\n"
+        f"sys.argv = ['provision', *{argv!r}]\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        f"prefixes = {sorted(prefixes)!r}\n"
+        "print('LOADED', sorted(m for m in sys.modules if any(m == p or m.startswith(p + '.') for p in prefixes)),"
+        " file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert "LOADED" in result.stderr, result.stderr
+    return ast.literal_eval(result.stderr.split("LOADED", 1)[1].strip())
+
+
+def test_the_entry_point_imports_no_cloud_sdk_database_driver_or_templates() -> None:
+    # What every command pays before it runs: only typer, rich and the tool's own small modules.
+    heavy = {"boto3", "botocore", "psycopg", "jinja2", "yaml", "pulumi", "moto"}
+    probe = f"import sys, provisioner.cli; print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy!r}))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_a_command_loads_only_its_own_group() -> None:
+    # `tenants apply` and `tenants list` run without the local stack's servers, the offline
+    # plan, the Pulumi SDK or the other groups' modules.
+    others = {
+        "pulumi",
+        "moto",
+        "components",
+        "policy",
+        "offline",
+        "provisioner.local",
+        "provisioner.commands.local",
+        "provisioner.commands.plan",
+        "provisioner.commands.dr",
+        "provisioner.commands.evidence",
+        "provisioner.commands.keys",
+    }
+    assert _loaded_after(["tenants", "apply", "--help"], others) == []
+    # Help lists every group, so it loads every command module.
+    assert "provisioner.commands.local" in _loaded_after(["--help"], others)
