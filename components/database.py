@@ -5,6 +5,7 @@ Encrypted with the data key, IAM auth on, master password managed by RDS in Secr
 connection and slow-statement logs exported to a KMS-encrypted log group created first,
 deletion protection and a final snapshot, 35 days of backups, Performance Insights on the data
 key, instances private and spread over AZs. Weakening any of these needs `allow_insecure`.
+The master's secret carries a resource policy: no principal but the deploy role reads it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import service_trust
+from components.iam import document, service_trust
 from components.network import PORT, postgres_security_group
 from contract.tiers import SERVER_LIMITS
 from stackconfig.config import CellConfig, DatabaseSettings
@@ -63,6 +64,9 @@ class DatabaseArgs:
     secrets_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
+    # The deploy role (the IAM role ARN the program and `provision tenants apply` run as): the one
+    # principal that may read the master's password, which apply needs to create the operators.
+    master_secret_reader_arn: pulumi.Input[str]
     partition: pulumi.Input[str] = "aws"
     availability_zones: Sequence[pulumi.Input[str]] = ()
     allow_insecure: Collection[str] = ()
@@ -269,6 +273,15 @@ class Database(pulumi.ComponentResource):
         self.port = self.cluster.port
         self.iam_auth = self.cluster.iam_database_authentication_enabled.apply(bool)
         self.master_secret_arn = self.cluster.master_user_secrets.apply(_first_secret_arn)
+        # An explicit deny in the secret's own policy overrides any identity policy's allow, so
+        # no role of the account reads the master's password by being granted it later.
+        self.master_secret_policy = aws.secretsmanager.SecretPolicy(
+            args.generation(f"{name}-master-secret-policy"),
+            secret_arn=self.master_secret_arn,
+            policy=master_secret_policy(args.master_secret_reader_arn),
+            block_public_policy=True,
+            opts=child,
+        )
         self.register_outputs(
             {
                 "cluster_identifier": self.cluster.cluster_identifier,
@@ -279,6 +292,27 @@ class Database(pulumi.ComponentResource):
                 "security_group_id": self.security_group.id,
             }
         )
+
+
+def master_secret_policy(reader_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Deny reading the secret's value to every principal but `reader_arn` (an IAM role ARN, as
+    aws:PrincipalArn gives it for any session of that role). AWS services acting as themselves
+    (RDS managing and rotating it) are not IAM principals of the account and are left out."""
+    return document(
+        [
+            {
+                "Sid": "OnlyTheDeployRoleReadsTheMasterPassword",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": {
+                    "StringNotEquals": {"aws:PrincipalArn": reader_arn},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            }
+        ]
+    )
 
 
 def _first_secret_arn(secrets: Sequence[aws.rds.outputs.ClusterMasterUserSecret] | None) -> str:

@@ -38,7 +38,10 @@ class RegionalPlatform(pulumi.ComponentResource):
         super().__init__("askasia:platform:RegionalPlatform", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        account_id = aws.get_caller_identity_output().account_id
+        caller = aws.get_caller_identity_output()
+        account_id = caller.account_id
+        # The role the deployment runs as (an assumed role's session resolved to the role ARN).
+        deployer = aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
         partition = aws.get_partition_output().partition
         tags = {
             "askasia:stack": cfg.stack,
@@ -120,6 +123,7 @@ class RegionalPlatform(pulumi.ComponentResource):
                     secrets_key_arn=keys.arns["secrets"],
                     logs_key_arn=keys.arns["logs"],
                     account_id=account_id,
+                    master_secret_reader_arn=deployer,
                     partition=partition,
                     availability_zones=zones,
                     allow_insecure=cfg.allow_insecure,

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -381,6 +382,19 @@ class _AwsMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/ci-deployer",
                 "userId": "AROAEXAMPLEDEPLOYER",
                 "id": ACCOUNT_ID,
+            }, []
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            # An assumed role's session ARN resolves to its role; any other ARN is its own issuer.
+            arn = str(args.args.get("arn"))
+            match = re.fullmatch(r"arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/(.+)", arn)
+            issuer = f"arn:{match[1]}:iam::{match[2]}:role/{match[3]}" if match else arn
+            return {
+                "arn": arn,
+                "issuerArn": issuer,
+                "issuerId": "AROAEXAMPLEDEPLOYER",
+                "issuerName": issuer.rsplit("/", 1)[-1],
+                "sessionName": match[4] if match else "",
+                "id": arn,
             }, []
         if token == "aws:index/getPartition:getPartition":
             return {

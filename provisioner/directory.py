@@ -25,6 +25,7 @@ from provisioner.connect import connect_master
 from provisioner.db import platform_present, scalar
 from provisioner.errors import InputError, ProvisionError
 from provisioner.names import new_id
+from provisioner.operators import VERIFIER, connect_operator
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,33 @@ class NewTenant:
 
 
 T = TypeVar("T")
+# A session on a cell. Reads are the verifier's (it reads the directory tables and writes
+# nothing); onboarding writes its rows as the master (see onboarding_login).
+Login = Callable[[Cluster], psycopg.Connection[Any]]
+
+
+def _reader(outputs: StackOutputs) -> Login:
+    return lambda cluster: connect_operator(outputs, cluster, VERIFIER)
+
+
+def onboarding_login(outputs: StackOutputs) -> Login:
+    """Onboarding brings the control plane current and records partners and tenants before
+    apply has made any operator role on a new stack: it is part of apply, the master's."""
+    return lambda cluster: connect_master(cluster, outputs.region)
 
 
 def _per_cell(
-    outputs: StackOutputs, work: Callable[[psycopg.Connection[Any], Cluster], T], clusters: list[Cluster] | None = None
+    outputs: StackOutputs,
+    work: Callable[[psycopg.Connection[Any], Cluster], T],
+    clusters: list[Cluster] | None = None,
+    login: Login | None = None,
 ) -> dict[str, T]:
     """Run `work(conn, cluster)` on every cell in parallel; a cell down is one clear error."""
     clusters = list(clusters or outputs.clusters)
+    session = login or _reader(outputs)
 
     def one(cluster: Cluster) -> T:
-        with connect_master(cluster, outputs.region) as conn:
+        with session(cluster) as conn:
             return work(conn, cluster)
 
     with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
@@ -80,19 +98,20 @@ def _per_cell(
 
 
 def _on_reachable(
-    outputs: StackOutputs, work: Callable[[psycopg.Connection[Any], Cluster], T] | None
+    outputs: StackOutputs, work: Callable[[psycopg.Connection[Any], Cluster], T] | None, login: Login | None = None
 ) -> tuple[dict[str, T | None], dict[str, str]]:
     """`work(conn, cluster)` on every cell that answers, on the connection that found it up (one
     login per cell), and for each other cell why it does not. No cell up is an error."""
+    session = login or _reader(outputs)
 
     def one(cluster: Cluster) -> tuple[T | None, str | None]:
         try:
-            with connect_master(cluster, outputs.region) as conn:
+            with session(cluster) as conn:
                 return (work(conn, cluster) if work is not None else None), None
         except ProvisionError as exc:
             return None, str(exc)
         except (BotoCoreError, ClientError) as exc:
-            return None, f"cell {cluster.cell}: cannot read the master secret: {exc}"
+            return None, f"cell {cluster.cell}: cannot read its credentials: {exc}"
 
     with ThreadPoolExecutor(max_workers=len(outputs.clusters)) as pool:
         answers = dict(zip(outputs.cells, pool.map(one, outputs.clusters), strict=True))
@@ -102,15 +121,15 @@ def _on_reachable(
     return {cell: found for cell, (found, why) in answers.items() if why is None}, down
 
 
-def reachable(outputs: StackOutputs) -> tuple[StackOutputs, dict[str, str]]:
+def reachable(outputs: StackOutputs, login: Login | None = None) -> tuple[StackOutputs, dict[str, str]]:
     """The outputs narrowed to the cells that answer, and for each other cell why it does not;
     directory commands go on with the cells that are up. No cell up is an error."""
-    answered, down = _on_reachable(outputs, None)
+    answered, down = _on_reachable(outputs, None, login)
     up = tuple(c for c in outputs.clusters if c.cell in answered)
     return dataclasses.replace(outputs, clusters=up), down
 
 
-def partners(outputs: StackOutputs) -> list[Partner]:
+def partners(outputs: StackOutputs, login: Login | None = None) -> list[Partner]:
     def read(conn, cluster):
         if not platform_present(conn):
             return []
@@ -119,7 +138,7 @@ def partners(outputs: StackOutputs) -> list[Partner]:
         ).fetchall()
 
     found: dict[str, Partner] = {}
-    for rows in _per_cell(outputs, read).values():
+    for rows in _per_cell(outputs, read, login=login).values():
         for row in rows:
             found[row[0]] = Partner(*row)
     return sorted(found.values(), key=lambda p: p.slug)
@@ -141,8 +160,8 @@ def _sorted_tenants(per_cell: Iterable[list[tuple] | None]) -> list[Tenant]:
     return sorted(rows, key=lambda t: (t.partner, t.slug))
 
 
-def tenants(outputs: StackOutputs) -> list[Tenant]:
-    return _sorted_tenants(_per_cell(outputs, _read_tenants).values())
+def tenants(outputs: StackOutputs, login: Login | None = None) -> list[Tenant]:
+    return _sorted_tenants(_per_cell(outputs, _read_tenants, login=login).values())
 
 
 def reachable_tenants(outputs: StackOutputs) -> tuple[list[Tenant], dict[str, str]]:
@@ -200,7 +219,7 @@ class CellRoom:
         self.committed += tier(plan).limits.connection_limit
 
 
-def cell_rooms(outputs: StackOutputs) -> dict[str, CellRoom]:
+def cell_rooms(outputs: StackOutputs, login: Login | None = None) -> dict[str, CellRoom]:
     """Per cell: its active tenants, its connection budget (max_connections, or the server's
     declared askasia.connection_budget) and the connections its tenants and partners hold."""
 
@@ -218,13 +237,14 @@ def cell_rooms(outputs: StackOutputs) -> dict[str, CellRoom]:
         partners = scalar(conn, "select count(*) from platform.partners where status = 'active'")
         return CellRoom(sum(plans.values()), budget, committed_connections(plans, partners))
 
-    return _per_cell(outputs, read)
+    return _per_cell(outputs, read, login=login)
 
 
-def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Partner:
+def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str, login: Login | None = None) -> Partner:
     """Record a partner in every cell (idempotent: the same slug keeps its id); the slug and
     jurisdiction are validated by the caller (provisioner.onboarding)."""
-    existing = {p.slug: p for p in partners(outputs)}
+    login = login or onboarding_login(outputs)
+    existing = {p.slug: p for p in partners(outputs, login)}
     if slug in existing:
         partner = existing[slug]
         if partner.jurisdiction != jurisdiction:
@@ -240,7 +260,7 @@ def add_partner_rows(outputs: StackOutputs, slug: str, jurisdiction: str) -> Par
                 (partner.id, partner.slug, partner.jurisdiction),
             )
 
-    _per_cell(outputs, insert)
+    _per_cell(outputs, insert, login=login)
     return partner
 
 
@@ -251,15 +271,18 @@ class Placement:
     new: bool
 
 
-def place_tenants(outputs: StackOutputs, new: list[NewTenant], cell: str | None = None) -> list[Placement]:
+def place_tenants(
+    outputs: StackOutputs, new: list[NewTenant], cell: str | None = None, login: Login | None = None
+) -> list[Placement]:
     """Assign ids and cells (the least-loaded cell with room for the tenant's connection limit,
     or the cell asked for, if it has room) and write the rows. Tenants already present (same
     partner and slug) are kept, not duplicated, so a re-run of an interrupted import converges.
     A tenant no cell has room for refuses the whole batch before any row is written."""
     if cell is not None:
         outputs.cluster(cell)  # unknown cell -> clear error
-    existing = {(t.partner, t.slug): t for t in tenants(outputs)}
-    rooms = cell_rooms(outputs)
+    login = login or onboarding_login(outputs)
+    existing = {(t.partner, t.slug): t for t in tenants(outputs, login)}
+    rooms = cell_rooms(outputs, login)
     placements: list[Placement] = []
     by_cell: dict[str, list[tuple]] = {c: [] for c in outputs.cells}
     for item in new:
@@ -285,7 +308,7 @@ def place_tenants(outputs: StackOutputs, new: list[NewTenant], cell: str | None 
                     rows,
                 )
 
-    _per_cell(outputs, insert)
+    _per_cell(outputs, insert, login=login)
     return placements
 
 

@@ -27,7 +27,8 @@ NOTHING_ELSE = ApplyOptions(tenant_ids=frozenset(), partner_ids=frozenset())
 
 def validate_new_tenants(outputs: StackOutputs, rows: Sequence[Mapping[str, object]]) -> list[NewTenant]:
     """The rows checked against the stack's partners, before anything is written."""
-    return validate_tenant_rows(rows, {p.slug: p for p in directory.partners(outputs)}, outputs)
+    known = directory.partners(outputs, directory.onboarding_login(outputs))
+    return validate_tenant_rows(rows, {p.slug: p for p in known}, outputs)
 
 
 def read_tenant_rows(path: Path) -> list[dict]:
@@ -80,7 +81,7 @@ class Onboarding:
         """Go on with the cells that answer (a tenant is placed among them, a partner recorded in
         them; `partners add` again once a cell is back records it there too). Returns the cells
         left out and why."""
-        self.outputs, down = directory.reachable(self.outputs)
+        self.outputs, down = directory.reachable(self.outputs, directory.onboarding_login(self.outputs))
         return down
 
     def ensure_control_plane(self) -> None:

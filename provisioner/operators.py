@@ -1,6 +1,8 @@
-"""The tool's operator roles (sql/platform/V040): the migrator runs partner and tenant steps,
-the verifier runs verify. Each logs in with its own secret in Secrets Manager; the master only
-creates these roles (the platform steps) and sets or repairs their passwords from those secrets."""
+"""The tool's operator roles (sql/platform/V040): the migrator runs partner and tenant steps and
+the lifecycle commands (closure, purge, export, retention, data-subject requests), the verifier
+runs verify and reads the directory. Each logs in with its own secret in Secrets Manager; the
+master only creates these roles (the platform steps) and sets or repairs their passwords from
+those secrets, in apply."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from contract.outputs import Cluster, StackOutputs
-from provisioner.connect import Credentials, conninfo, secret_credentials
+from provisioner.connect import Credentials, LoginRefused, connect, conninfo, secret_credentials
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.errors import ProvisionError
 from provisioner.targets import ROLES
@@ -33,7 +35,22 @@ def operator_credentials(outputs: StackOutputs, cluster: Cluster, role: str) -> 
     except Exception as exc:  # botocore: no such secret, access denied
         raise ProvisionError(
             f"cell {cluster.cell}: no credentials for the operator role {role} (secret {name}): {exc}; "
-            "provision tenants apply sets them"
+            f"run provision tenants apply --stack {outputs.stack}, which sets them"
+        ) from None
+
+
+def connect_operator(
+    outputs: StackOutputs, cluster: Cluster, role: str, *, autocommit: bool = False
+) -> psycopg.Connection:
+    """A session as `role` for a command other than apply. Only apply's master session sets an
+    operator's password, so a missing or refused secret is an error saying so, never a reason
+    to log in as the master instead."""
+    creds = operator_credentials(outputs, cluster, role)
+    try:
+        return connect(cluster, creds, autocommit=autocommit)
+    except LoginRefused as exc:
+        raise ProvisionError(
+            f"{exc}; run provision tenants apply --stack {outputs.stack}, which sets the {role} role's password"
         ) from None
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from contract.outputs import StackOutputs, parse_outputs
 from provisioner import directory, onboarding
@@ -152,3 +153,16 @@ def seed_tenant_rows(running: RunningStack, tenants: list[directory.Tenant]) -> 
                 (t.id, t.partner_id),
             )
             su.commit()
+
+
+def refused(conn: psycopg.Connection, statement: sql.Composable | str) -> str | None:
+    """None when the statement is refused for want of privilege; else what happened."""
+    try:
+        conn.execute(statement)
+        return "allowed"
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+    except psycopg.Error as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        conn.rollback()

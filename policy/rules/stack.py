@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from policy.rules import rds, s3, secrets
-from policy.rules.base import Resource, present, seq, stack_rule
+from policy.rules.base import (
+    Resource,
+    policy_document,
+    present,
+    principal_is_wildcard,
+    seq,
+    stack_rule,
+    statements,
+)
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
 
 
 def identifiers(res: Resource) -> set[str]:
@@ -152,4 +161,51 @@ def proxy_not_master(resources: Sequence[Resource]) -> list[tuple[str, str]]:
         for cluster in clusters:
             if cluster.name in built_from:
                 found.append((proxy.name, f"auths are built from cluster {cluster.name}'s master secret"))
+    return found
+
+
+def _denies_all_but_named(policy: object) -> bool:
+    """A Deny of GetSecretValue to every principal except those aws:PrincipalArn names."""
+    doc = policy_document(policy)
+    for statement in statements(doc) if doc else []:
+        actions = seq(statement.get("Action"))
+        condition = statement.get("Condition")
+        spared = condition.get("StringNotEquals") if isinstance(condition, Mapping) else None
+        if (
+            statement.get("Effect") == "Deny"
+            and principal_is_wildcard(statement.get("Principal"))
+            and any(a in ("secretsmanager:GetSecretValue", "secretsmanager:*", "*") for a in actions)
+            and isinstance(spared, Mapping)
+            and present(spared.get("aws:PrincipalArn"))
+        ):
+            return True
+    return False
+
+
+@stack_rule(
+    "rds-master-secret-readers",
+    "mandatory",
+    rds.CLUSTER,
+    "A cluster's RDS-managed master secret has a resource policy denying GetSecretValue to every "
+    "principal but the deploy role: an explicit deny beats any identity policy that grants it later.",
+    "Declare an aws.secretsmanager.SecretPolicy on master_user_secrets[0].secret_arn with a Deny of "
+    "secretsmanager:GetSecretValue to Principal '*' under StringNotEquals aws:PrincipalArn <deploy role>.",
+)
+def master_secret_readers(resources: Sequence[Resource]) -> list[tuple[str, str]]:
+    policies = [r for r in resources if r.type == SECRET_POLICY]
+    found: list[tuple[str, str]] = []
+    for cluster in (r for r in resources if r.type == rds.CLUSTER):
+        if cluster.inputs.get("manageMasterUserPassword") is not True:
+            continue
+        masters = _master_secret_arns([cluster])
+        mine = [
+            p
+            for p in policies
+            if p.inputs.get("secretArn") in masters or cluster.name in ((p.refs or {}).get("secretArn") or ())
+        ]
+        if not mine:
+            found.append((cluster.name, "its master secret has no resource policy"))
+        elif not any(_denies_all_but_named(p.inputs.get("policy")) for p in mine):
+            names = ", ".join(p.name for p in mine)
+            found.append((cluster.name, f"{names} does not deny GetSecretValue to all but named principals"))
     return found

@@ -8,6 +8,9 @@ purge: for tenants closed more than GRACE ago: the secret, then in one transacti
 the tenant row. Audit rows stay (they follow their own retention). Every step is idempotent and
 the tenant row goes last in its transaction, so a purge killed at any moment and run again
 converges. Every action writes an audit row.
+
+Each runs as the migrator (V040), never the master: it ends sessions, drops schemas and roles
+holding a tenant's roles only inside the transaction that needs them, as apply does.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from psycopg import sql
 
 from contract.outputs import StackOutputs
 from provisioner import aws, directory
-from provisioner.connect import connect_master
 from provisioner.credentials import secret_name
 from provisioner.errors import InputError, ProvisionError
 from provisioner.lifecycle import audit
 from provisioner.names import TenantNames
+from provisioner.operators import MIGRATOR, connect_operator
 
 GRACE = dt.timedelta(days=30)
 LOCKS_PER_PURGE = 80  # a tenant's schema, tables, indexes, sequences and roles: as many as apply takes
@@ -63,18 +66,20 @@ def _moment(conn: psycopg.Connection, as_of: dt.datetime | None) -> dt.datetime:
 
 
 def end_sessions(conn: psycopg.Connection, roles: list[str]) -> int:
-    """End the sessions of these roles: the master may signal a role's backends while it is a
-    member of that role, for the moment of the call."""
+    """End the sessions of these roles. Signalling a role's backends needs membership in it: the
+    caller grants itself each role inside a transaction that is rolled back, so no membership
+    is ever committed (a kill at any moment leaves none). `conn` must be idle (autocommit)."""
     ended = 0
-    for role in roles:
-        if conn.execute("select to_regrole(%s)", (role,)).fetchone()[0] is None:  # type: ignore[index]
-            continue
-        conn.execute(sql.SQL("grant {} to current_user").format(sql.Identifier(role)))
-        ended += conn.execute(
-            "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity where usename = %s",
-            (role,),
-        ).fetchone()[0]  # type: ignore[index]
-        conn.execute(sql.SQL("revoke {} from current_user").format(sql.Identifier(role)))
+    with conn.transaction():
+        for role in roles:
+            if conn.execute("select to_regrole(%s)", (role,)).fetchone()[0] is None:  # type: ignore[index]
+                continue
+            conn.execute(sql.SQL("grant {} to current_user").format(sql.Identifier(role)))
+            ended += conn.execute(
+                "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity where usename = %s",
+                (role,),
+            ).fetchone()[0]  # type: ignore[index]
+        raise psycopg.Rollback()
     return ended
 
 
@@ -94,7 +99,7 @@ def close_plan(outputs: StackOutputs, tenant_ref: str) -> Planned:
 def close(outputs: StackOutputs, planned: Planned, as_of: dt.datetime | None = None) -> int:
     """Returns the sessions ended."""
     tenant, names = planned.tenant, TenantNames(planned.tenant.id)
-    with connect_master(outputs.cluster(tenant.cell), outputs.region) as conn:
+    with connect_operator(outputs, outputs.cluster(tenant.cell), MIGRATOR) as conn:
         moment = _moment(conn, as_of)
         updated = conn.execute(
             "update platform.tenants set status = 'closed', closed_at = %s where id = %s and status = 'active'",
@@ -120,7 +125,7 @@ def reopen(outputs: StackOutputs, tenant_ref: str, as_of: dt.datetime | None = N
     if tenant.status != "closed" or tenant.closed_at is None:
         raise InputError(f"tenant {tenant.slug} ({tenant.id}) is not closed")
     names = TenantNames(tenant.id)
-    with connect_master(outputs.cluster(tenant.cell), outputs.region) as conn:
+    with connect_operator(outputs, outputs.cluster(tenant.cell), MIGRATOR) as conn:
         moment = _moment(conn, as_of)
         if moment - tenant.closed_at >= GRACE:
             raise InputError(
@@ -210,7 +215,7 @@ def purge(outputs: StackOutputs, plan: Done, per_tx: int | None = None) -> list[
     purged: list[str] = []
     with ThreadPoolExecutor(max_workers=SECRET_WORKERS) as pool:
         for cell, tenants in by_cell.items():
-            with connect_master(outputs.cluster(cell), outputs.region, autocommit=True) as conn:
+            with connect_operator(outputs, outputs.cluster(cell), MIGRATOR, autocommit=True) as conn:
                 conn.execute("set lock_timeout = '5s'; set statement_timeout = '300s'")
                 size = per_tx or _per_tx(conn)
                 batches = [tenants[start : start + size] for start in range(0, len(tenants), size)]

@@ -7,6 +7,10 @@ of a person is found across every cell: audit events whose actor is the address 
 mentions it. Erasure pseudonymises: the audit row keeps its facts, the address becomes
 `erased:<sha256 prefix>`. A tenant's own data is the tenant's (the platform is its processor):
 `search_tenant` looks through one tenant's schema for an address as that tenant's own role.
+
+The requests are the migrator's job (V040), never the master's: it records and reads them,
+searches the audit trail, and erases through platform.dsr_erase (V060), the only change to audit
+rows it may ask for.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from contract.outputs import StackOutputs
+from contract.outputs import Cluster, StackOutputs
 from provisioner import directory
-from provisioner.connect import Credentials, connect, connect_master, read_secret_json
+from provisioner.connect import Credentials, connect, read_secret_json
 from provisioner.credentials import secret_name
 from provisioner.errors import InputError
 from provisioner.lifecycle import audit
+from provisioner.operators import MIGRATOR, connect_operator
 
 DUE = dt.timedelta(days=30)
 KINDS = ("access", "correction", "deletion", "portability")
@@ -62,10 +68,15 @@ def _partner_id(outputs: StackOutputs, partner: str | None) -> str | None:
     raise InputError(f"no partner {partner!r} in stack {outputs.stack}")
 
 
+def _session(outputs: StackOutputs, cluster: Cluster | None = None) -> psycopg.Connection:
+    """The migrator's session on `cluster`, by default the stack's first cell (the requests')."""
+    return connect_operator(outputs, cluster or outputs.clusters[0], MIGRATOR)
+
+
 def _audit(outputs: StackOutputs, action: str, detail: dict, partner_id: str | None = None) -> None:
     """One audit row in the stack's first cell, where the requests live; the subject appears
     only as its pseudonym."""
-    with connect_master(outputs.clusters[0], outputs.region) as conn:
+    with _session(outputs) as conn:
         audit.record(conn, action, detail, partner_id=partner_id or "")
 
 
@@ -76,7 +87,7 @@ def open_request(
     if kind not in KINDS:
         raise InputError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     partner_id = _partner_id(outputs, partner)
-    with connect_master(outputs.clusters[0], outputs.region) as conn:
+    with _session(outputs) as conn:
         row = conn.execute(
             "insert into platform.dsr_requests (email, partner_id, kind, opened_at, due_at) "
             "select %(e)s, %(p)s, %(k)s, m, m + %(due)s from (select coalesce(%(at)s::timestamptz, now()) m) x "
@@ -89,7 +100,7 @@ def open_request(
 
 
 def list_requests(outputs: StackOutputs, as_of: dt.datetime | None = None, email: str | None = None) -> list[Request]:
-    with connect_master(outputs.clusters[0], outputs.region) as conn:
+    with _session(outputs) as conn:
         rows = conn.execute(
             "select id::text, email, partner_id, kind, opened_at, due_at, closed_at, "
             "closed_at is null and due_at < coalesce(%(at)s::timestamptz, now()) "
@@ -116,13 +127,9 @@ _FIND = (
 )
 
 
-# Audit events are append-only: only an owner member (the master) may change a row, and only in
-# who acted (the actor, and the address inside the detail), never the fact itself.
-_ERASE = (
-    "update platform.audit_events set actor = case when lower(actor) = %(e)s then %(a)s else actor end, "
-    "detail = regexp_replace(detail::text, %(pattern)s, %(a)s, 'gi')::jsonb "
-    "where lower(actor) = %(e)s or strpos(lower(detail::text), %(e)s) > 0"
-)
+# Audit events are append-only: the platform owner's platform.dsr_erase (V060) changes only who
+# acted (the actor, and the address inside the detail) to the pseudonym, never the fact itself.
+_ERASE = "select platform.dsr_erase(%s)"
 
 
 def find(outputs: StackOutputs, email: str) -> list[dict]:
@@ -130,7 +137,7 @@ def find(outputs: StackOutputs, email: str) -> list[dict]:
     email = check_email(email)
     found = []
     for cluster in outputs.clusters:
-        with connect_master(cluster, outputs.region) as conn:
+        with _session(outputs, cluster) as conn:
             for row in conn.execute(_FIND, {"cell": cluster.cell, "e": email}).fetchall():
                 keys = ("cell", "table", "id", "occurred_at", "tenant_id", "partner_id", "actor", "action", "detail")
                 item = dict(zip(keys, row, strict=True))
@@ -157,10 +164,9 @@ def erase(outputs: StackOutputs, email: str) -> dict[str, int]:
     alias = pseudonym(email)
     changed = {}
     for cluster in outputs.clusters:
-        with connect_master(cluster, outputs.region) as conn:
-            n = conn.execute(_ERASE, {"e": email, "a": alias, "pattern": re.escape(email)}).rowcount
-            changed[cluster.cell] = n
-    with connect_master(outputs.clusters[0], outputs.region) as conn:
+        with _session(outputs, cluster) as conn:
+            changed[cluster.cell] = conn.execute(_ERASE, (email,)).fetchone()[0]  # type: ignore[index]
+    with _session(outputs) as conn:
         conn.execute(
             "update platform.dsr_requests set closed_at = now(), detail = detail || %s "
             "where email = %s and kind = 'deletion' and closed_at is null",

@@ -27,11 +27,11 @@ from psycopg.pq.abc import PGresult
 
 from contract.outputs import StackOutputs
 from provisioner import aws, directory
-from provisioner.connect import connect_master
 from provisioner.errors import InputError
 from provisioner.lifecycle import audit
 from provisioner.lifecycle.closure import GRACE
 from provisioner.names import TenantNames
+from provisioner.operators import MIGRATOR, connect_operator
 
 # shared table -> ordering key; rows chosen by tenant_id
 SHARED = {"worker_runs": "id", "cost_entries": "id", "audit_events": "occurred_at, id"}
@@ -227,19 +227,20 @@ def export_tenant(
     base = (to.directory / tenant.id) if to.directory else staging
     assert base is not None
     base.mkdir(parents=True, exist_ok=True)
-    with connect_master(outputs.cluster(tenant.cell), outputs.region, autocommit=True) as conn:
-        conn.execute(sql.SQL("grant {} to current_user").format(sql.Identifier(owner)))
-        try:
-            with conn.transaction():
-                conn.execute("set transaction isolation level repeatable read, read only")
-                result.snapshot_at = conn.execute("select now()").fetchone()[0].isoformat()  # type: ignore[index]
-                for name, query in _queries(conn, tenant, fmt):
-                    file = f"{name}.{fmt.extension}"
-                    with open(base / file, "wb") as sink:
-                        rows, sha, size = stream(conn, query, sink)
-                    result.files.append(TableFile(name, file, rows, sha, size))
-        finally:
-            conn.execute(sql.SQL("revoke {} from current_user").format(sql.Identifier(owner)))
+    with connect_operator(outputs, outputs.cluster(tenant.cell), MIGRATOR, autocommit=True) as conn:
+        # The migrator reads the tenant's schema as its owner only inside this transaction, which
+        # is rolled back: the membership is never committed, so a killed export leaves none.
+        with conn.transaction():
+            conn.execute("set transaction isolation level repeatable read")
+            conn.execute(sql.SQL("grant {} to current_user").format(sql.Identifier(owner)))
+            conn.execute("set transaction read only")  # read-write may turn read-only mid-way
+            result.snapshot_at = conn.execute("select now()").fetchone()[0].isoformat()  # type: ignore[index]
+            for name, query in _queries(conn, tenant, fmt):
+                file = f"{name}.{fmt.extension}"
+                with open(base / file, "wb") as sink:
+                    rows, sha, size = stream(conn, query, sink)
+                result.files.append(TableFile(name, file, rows, sha, size))
+            raise psycopg.Rollback()
         manifest = json.dumps(result.manifest(), indent=2, sort_keys=True) + "\n"
         (base / "manifest.json").write_text(manifest)
         if to.bucket:

@@ -20,12 +20,12 @@ from pathlib import Path
 from psycopg import sql
 
 from contract.outputs import StackOutputs
-from provisioner.connect import connect_master
 from provisioner.errors import InputError
 from provisioner.lifecycle import audit
 from provisioner.lifecycle.closure import GRACE
 from provisioner.lifecycle.export import FORMATS, Destination, Format, TableFile, stream, upload
 from provisioner.lifecycle.partners import PartnerState, find_partner
+from provisioner.operators import MIGRATOR, connect_operator
 
 # shared table -> ordering key; rows chosen by partner_id (platform.partners by id)
 TABLES = {
@@ -92,7 +92,7 @@ def export_partner(
     assert base is not None
     base.mkdir(parents=True, exist_ok=True)
     for cluster in outputs.clusters:
-        with connect_master(cluster, outputs.region, autocommit=True) as conn:
+        with connect_operator(outputs, cluster, MIGRATOR, autocommit=True) as conn:
             with conn.transaction():
                 conn.execute("set transaction isolation level repeatable read, read only")
                 result.snapshots[cluster.cell] = conn.execute("select now()").fetchone()[0].isoformat()  # type: ignore[index]
@@ -105,7 +105,7 @@ def export_partner(
     (base / "manifest.json").write_text(json.dumps(result.manifest(), indent=2, sort_keys=True) + "\n")
     if to.bucket:
         upload(outputs, base, to, partner.id)
-    with connect_master(outputs.clusters[0], outputs.region) as conn:
+    with connect_operator(outputs, outputs.clusters[0], MIGRATOR) as conn:
         audit.record(
             conn,
             EXPORT_ACTION,

@@ -19,11 +19,11 @@ from psycopg import sql
 
 from contract.outputs import StackOutputs
 from provisioner import aws, canaries, directory
-from provisioner.connect import connect_master
 from provisioner.credentials import secret_name
 from provisioner.errors import InputError
 from provisioner.lifecycle import audit, closure
 from provisioner.names import PartnerNames
+from provisioner.operators import MIGRATOR, connect_operator
 
 GRACE = closure.GRACE
 
@@ -46,7 +46,7 @@ class PartnerPlan:
 
 def find_partner(outputs: StackOutputs, ref: str) -> PartnerState:
     for cluster in outputs.clusters:
-        with connect_master(cluster, outputs.region) as conn:
+        with connect_operator(outputs, cluster, MIGRATOR) as conn:
             row = conn.execute(
                 "select id, slug, status, terminated_at from platform.partners where (id = %s or slug = %s) "
                 "and status <> %s",
@@ -84,7 +84,7 @@ def terminate(outputs: StackOutputs, plan: PartnerPlan, as_of: dt.datetime | Non
         closure.close(outputs, planned, as_of)
     role = PartnerNames(plan.partner.id).app_role
     for cluster in outputs.clusters:
-        with connect_master(cluster, outputs.region) as conn:
+        with connect_operator(outputs, cluster, MIGRATOR) as conn:
             moment = conn.execute("select coalesce(%s::timestamptz, now())", (as_of,)).fetchone()[0]  # type: ignore[index]
             conn.execute(
                 "update platform.partners set status = 'terminated', terminated_at = %s where id = %s "
@@ -137,7 +137,7 @@ def purge(outputs: StackOutputs, plan: PartnerPlan) -> list[str]:
         if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise
     for cluster in outputs.clusters:
-        with connect_master(cluster, outputs.region, autocommit=True) as conn:
+        with connect_operator(outputs, cluster, MIGRATOR, autocommit=True) as conn:
             closure.end_sessions(conn, [role])
             with conn.transaction():
                 if conn.execute("select 1 from platform.partners where id = %s", (pid,)).fetchone() is None:

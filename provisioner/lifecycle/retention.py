@@ -2,8 +2,8 @@
 
 Whole expired monthly partitions are detached and dropped first; then mixed partitions lose
 their expired rows one bounded batch per transaction (autocommit: each call commits), so no
-run holds a long transaction or a long lock. The master acts as the operator role, which may
-call the retention functions and nothing more of them.
+run holds a long transaction or a long lock. The migrator (V040) runs them as the operator role,
+which may call the retention functions and nothing more of them; the master is not used.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.outputs import Cluster, StackOutputs
-from provisioner.connect import connect_master
 from provisioner.errors import InputError, ProvisionError
+from provisioner.operators import MIGRATOR, connect_operator
 from provisioner.targets import RETENTION_BATCH, ROLES
 
 DETACH_ATTEMPTS = 5  # a detach that cannot get its lock in lock_timeout (2 s) is tried again
@@ -87,7 +87,7 @@ def retain_cell(
     result = CellRetention(cluster.cell, dry_run)
     started = time.monotonic()
     try:
-        conn = connect_master(cluster, outputs.region, autocommit=True)
+        conn = connect_operator(outputs, cluster, MIGRATOR, autocommit=True)
     except (ProvisionError, BotoCoreError, ClientError) as exc:
         result.status, result.errors = "unreachable", [f"cell {cluster.cell}: {exc}"]
         return result

@@ -12,7 +12,7 @@ from psycopg import sql
 from provisioner import aws, connect, directory
 from provisioner.operators import MIGRATOR, VERIFIER, operator_credentials, operator_secret
 from provisioner.verify.runner import VerifyOptions, verify_cell
-from tests.helpers import apply, connect_as, onboard, unique
+from tests.helpers import apply, connect_as, onboard, refused, unique
 
 MASTER = "askasia_master"
 OWNER_MEMBERSHIPS = (
@@ -32,19 +32,6 @@ def pair(local_stack, outputs) -> tuple[directory.Tenant, directory.Tenant]:
 def login(outputs, role: str, cell: str = "cell-1", **kw) -> psycopg.Connection:
     cluster = outputs.cluster(cell)
     return connect.connect(cluster, operator_credentials(outputs, cluster, role), **kw)
-
-
-def refused(conn: psycopg.Connection, statement: sql.Composable | str) -> str | None:
-    """None when the statement is refused for want of privilege; else what happened."""
-    try:
-        conn.execute(statement)
-        return "allowed"
-    except psycopg.errors.InsufficientPrivilege:
-        return None
-    except psycopg.Error as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    finally:
-        conn.rollback()
 
 
 def test_apply_leaves_no_tenant_role_with_the_migrator_or_the_master(local_stack, pair):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import pytest
@@ -254,6 +255,7 @@ def args(**changes) -> DatabaseArgs:
         secrets_key_arn="arn:s",
         logs_key_arn="arn:l",
         account_id="123456789012",
+        master_secret_reader_arn="arn:aws:iam::123456789012:role/deployer",
     )
     return DatabaseArgs(**{**base, **changes})
 
@@ -298,3 +300,22 @@ def test_opted_in_weakening_is_applied_tagged_and_warned():
 
 def test_secure_stack_carries_no_insecure_tag():
     assert all(INSECURE_TAG not in res.tags for res in stack_run().resources)
+
+
+def test_only_the_deploy_role_reads_the_master_secret():
+    """Each cell's RDS-managed master secret carries a resource policy denying GetSecretValue to
+    every principal but the role the deployment runs as (an explicit deny beats any allow)."""
+    r = stack_run()
+    policies = {p.name: p.inputs for p in r.of_type("aws:secretsmanager/secretPolicy:SecretPolicy")}
+    for cell in config().cells:
+        inputs = policies[f"prod-eu-west-1-{cell.name}-master-secret-policy"]
+        assert ":secret:rds!" in inputs["secretArn"]  # the secret RDS manages for this cluster
+        assert inputs["blockPublicPolicy"] is True
+        (statement,) = json.loads(inputs["policy"])["Statement"]
+        assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+        assert statement["Action"] == "secretsmanager:GetSecretValue"
+        # the mock's caller is the role ci-deployer: it alone is spared
+        assert statement["Condition"]["StringNotEquals"] == {
+            "aws:PrincipalArn": "arn:aws:iam::123456789012:role/ci-deployer"
+        }
+        assert statement["Condition"]["BoolIfExists"] == {"aws:PrincipalIsAWSService": "false"}

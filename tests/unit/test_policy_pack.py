@@ -187,6 +187,25 @@ def _declare(secure: bool) -> None:
         skip_final_snapshot=False,
         final_snapshot_identifier="cluster-final",
     )
+    if secure:
+        aws.secretsmanager.SecretPolicy(
+            "master-secret-policy",
+            secret_arn=cluster.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn),
+            policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Resource": "*",
+                            "Condition": {"StringNotEquals": {"aws:PrincipalArn": "arn:aws:iam::1:role/deployer"}},
+                        }
+                    ],
+                }
+            ),
+        )
     for i in (1, 2):
         aws.rds.ClusterInstance(
             f"instance-{i}",
@@ -260,6 +279,7 @@ def test_the_same_program_made_insecure_is_caught_rule_by_rule() -> None:
         ("rds-cluster-force-ssl-linked", "cluster"),
         ("rds-cluster-deletion-protection", "cluster"),
         ("rds-cluster-backup-retention", "cluster"),
+        ("rds-master-secret-readers", "cluster"),
         ("rds-instance-not-public", "instance-1"),
         ("rds-proxy-require-tls", "proxy"),
         ("cloudtrail-multi-region", "trail"),

@@ -547,3 +547,60 @@ def test_the_components_parameter_group_keeps_the_session_limits() -> None:
         "parameters": [{"name": n, "value": v} for n, v, _ in cluster_parameters()],
     }
     assert _rule("rds-pg-session-limits").check(params) is None
+
+
+MANAGED_CLUSTER = Resource(
+    "aws:rds/cluster:Cluster",
+    "cell-1",
+    {"manageMasterUserPassword": True},
+    {"masterUserSecrets": [{"secretArn": MASTER_SECRET, "secretStatus": "active"}]},
+)
+DEPLOYER = "arn:aws:iam::123456789012:role/deployer"
+
+
+def _secret_policy(policy: dict[str, Any], **inputs: Any) -> Resource:
+    return Resource(
+        "aws:secretsmanager/secretPolicy:SecretPolicy",
+        "cell-1-master-secret-policy",
+        {"secretArn": MASTER_SECRET, "policy": json.dumps(policy), **inputs},
+    )
+
+
+def _deny_all_but(condition: dict[str, Any], effect: str = "Deny", principal: Any = "*") -> dict[str, Any]:
+    statement = {"Effect": effect, "Principal": principal, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
+    return {"Version": "2012-10-17", "Statement": [{**statement, "Condition": condition}]}
+
+
+def test_master_secret_readable_by_the_deploy_role_only_passes() -> None:
+    rule = _stack_rule("rds-master-secret-readers")
+    good = _secret_policy(_deny_all_but({"StringNotEquals": {"aws:PrincipalArn": DEPLOYER}}))
+    assert rule.check([MANAGED_CLUSTER, good]) == []
+    # In a preview the secret ARN is unknown; CrossGuard says the policy was built from the cluster.
+    preview = Resource(good.type, good.name, {"policy": good.inputs["policy"]}, refs={"secretArn": ["cell-1"]})
+    assert rule.check([MANAGED_CLUSTER, preview]) == []
+    # A cluster whose password RDS does not manage has no such secret to protect.
+    assert rule.check([Resource("aws:rds/cluster:Cluster", "other", {"manageMasterUserPassword": False})]) == []
+
+
+def test_master_secret_without_a_denying_policy_is_reported() -> None:
+    rule = _stack_rule("rds-master-secret-readers")
+    assert rule.check([MANAGED_CLUSTER]) == [("cell-1", "its master secret has no resource policy")]
+    spared = {"StringNotEquals": {"aws:PrincipalArn": DEPLOYER}}
+    weak = [
+        _deny_all_but(spared, effect="Allow"),  # an allow, not a deny
+        _deny_all_but(spared, principal={"AWS": DEPLOYER}),  # denies one principal, not all others
+        _deny_all_but({}),  # denies everyone, the deploy role too: nothing names who may read
+        {"Version": "2012-10-17", "Statement": [{**_deny_all_but(spared)["Statement"][0], "Action": "kms:Decrypt"}]},
+    ]
+    for policy in weak:
+        found = rule.check([MANAGED_CLUSTER, _secret_policy(policy)])
+        assert found == [
+            ("cell-1", "cell-1-master-secret-policy does not deny GetSecretValue to all but named principals")
+        ], policy
+    # a policy on another secret does not count
+    elsewhere = _secret_policy(_deny_all_but(spared), secretArn="arn:aws:secretsmanager:eu-west-1:1:secret:other")
+    assert rule.check([MANAGED_CLUSTER, elsewhere]) == [("cell-1", "its master secret has no resource policy")]
+    found = check_stack([MANAGED_CLUSTER])
+    assert [(v.rule_id, v.severity) for v in found if v.rule_id == "rds-master-secret-readers"] == [
+        ("rds-master-secret-readers", "mandatory")
+    ]
