@@ -223,6 +223,7 @@ class CellProber:
             witness.execute(sql.SQL("select {}").format(sql.Literal(marker)))
             for hook in hooks:
                 hook(probe, b, marker)
+            probe.session.flush()  # judged while B's session still sits idle
             result.witnessed += 1
         finally:
             witness.close()

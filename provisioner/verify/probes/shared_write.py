@@ -28,9 +28,8 @@ def writes_nothing_as(probe: TenantProbe, b: TenantRef) -> None:
             row = insert(rel.schema, rel.name, {"tenant_id": tenant_id, "partner_id": partner_id, **extra})
             what = f"INSERT claiming tenant {tenant_id} of partner {partner_id}"
             s.blocked(NAME, rel.label, what, row)
-            with s.within([set_role(ROLES["tenant_app"])]) as entered:
-                if entered:
-                    s.blocked(NAME, rel.label, f"{what} as {ROLES['tenant_app']}", row)
+            with s.within([set_role(ROLES["tenant_app"])]):
+                s.blocked(NAME, rel.label, f"{what} as {ROLES['tenant_app']}", row)
         target = {"b": b.id}
         s.changes_nothing(
             NAME,

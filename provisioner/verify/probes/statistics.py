@@ -12,7 +12,7 @@ from typing import Any
 from psycopg import sql
 
 from provisioner.verify.probing import PartnerProbe, ProbeCheck, TenantProbe, TenantRef
-from provisioner.verify.session import Session
+from provisioner.verify.session import Outcome, Session
 from provisioner.verify.statements import SharedRelation
 
 NAME = "probe_statistics"
@@ -32,22 +32,27 @@ def plan_rows(explained: Any) -> float | None:
         return None
 
 
-def _estimate(s: Session, rel: SharedRelation, column: str, value: str) -> float | None:
+def _compare(s: Session, rel: SharedRelation, column: str, theirs: str, whose: str) -> None:
+    """EXPLAIN for their id and for an id nobody has; judged once both estimates are in."""
     query = sql.SQL("explain (format json) select * from {} where {} = %(v)s").format(
         sql.Identifier(rel.schema, rel.name), sql.Identifier(column)
     )
-    outcome = s.attempt(NAME, (query, {"v": value}))
-    return plan_rows(outcome.rows[0][0]) if outcome.kind == "ok" and outcome.rows else None
+    estimates: list[float | None] = []
 
+    def judge(outcome: Outcome) -> None:
+        estimates.append(plan_rows(outcome.rows[0][0]) if outcome.kind == "ok" and outcome.rows else None)
+        if len(estimates) < 2:
+            return
+        known, unknown = estimates
+        if known is not None and unknown is not None and known != unknown:
+            s.log.violation(
+                NAME,
+                f"{s.who} -> {rel.label}",
+                f"EXPLAIN estimates {known:g} rows for {column} = {whose}, {unknown:g} for an id nobody has",
+            )
 
-def _compare(s: Session, rel: SharedRelation, column: str, theirs: str, whose: str) -> None:
-    known, unknown = _estimate(s, rel, column, theirs), _estimate(s, rel, column, random_id())
-    if known is not None and unknown is not None and known != unknown:
-        s.log.violation(
-            NAME,
-            f"{s.who} -> {rel.label}",
-            f"EXPLAIN estimates {known:g} rows for {column} = {whose}, {unknown:g} for an id nobody has",
-        )
+    for value in (theirs, random_id()):
+        s.attempt(NAME, (query, {"v": value}), then=judge)
 
 
 def _with(shared: tuple[SharedRelation, ...], column: str) -> list[SharedRelation]:
