@@ -8,6 +8,10 @@ are attacked with the operators' real credentials."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -243,3 +247,54 @@ def test_the_migrator_reads_a_tenants_data_only_inside_an_export(local_stack, ou
     no_tenant_membership(local_stack)
     with login(outputs, MIGRATOR, tenant.cell) as migrator:
         assert refused(migrator, sql.SQL("select count(*) from {}.leads").format(schema)) is None
+
+
+# An export that streams nothing, slowly: the test kills it while its transaction is open.
+STALLED_EXPORT = """
+import sys, time
+from pathlib import Path
+from provisioner import directory
+from provisioner.lifecycle import export
+from provisioner.stackref import resolve
+
+def stalled(conn, query, sink):
+    print("streaming", flush=True)
+    time.sleep(120)
+
+export.stream = stalled
+outputs = resolve("local")
+tenant = next(t for t in directory.tenants(outputs) if t.id == sys.argv[1])
+export.export_tenant(outputs, tenant, export.Destination(directory=Path(sys.argv[2])))
+"""
+
+
+def test_an_export_killed_mid_stream_leaves_the_migrator_no_membership(local_stack, outputs, tmp_path: Path):
+    """The owner role an export reads as is never committed to the migrator: not while the
+    export runs (other sessions see nothing) and not after a SIGKILL."""
+    partner = unique("lo-k")
+    (tenant,) = onboard(outputs, {partner: "EU"}, [(partner, unique("lo-kt"), "starter")]).values()
+    env = {**os.environ, "ASKASIA_LOCAL_DIR": str(local_stack.root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STALLED_EXPORT, tenant.id, str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "streaming", proc.stderr
+        with local_stack.superuser(cell=tenant.cell) as su:
+            # the export's session holds the owner role, uncommitted: no other session sees it
+            holding = su.execute(
+                "select count(*) from pg_stat_activity where usename = %s and state = 'idle in transaction'",
+                (MIGRATOR,),
+            ).fetchone()[0]
+            assert holding == 1
+            assert su.execute(MEMBERSHIPS, ([MIGRATOR],)).fetchall() == []
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    no_tenant_membership(local_stack)
