@@ -25,6 +25,7 @@ from provisioner.verify.prober import CellProber
 from provisioner.verify.probes import probe_checks
 from provisioner.verify.secrets import CHECK as SECRETS_CHECK
 from provisioner.verify.secrets import judge as judge_secrets
+from provisioner.verify.secrets import list_names as list_secrets
 from provisioner.verify.secrets import owners_on_record
 from provisioner.verify.stress import CHECK as STRESS_CHECK
 from provisioner.verify.stress import stress_cell
@@ -156,9 +157,10 @@ def _verify_cell(
 def verify_stack(outputs: StackOutputs, options: VerifyOptions, cells: list[str] | None = None) -> list[CellReport]:
     clusters = [outputs.cluster(c) for c in cells] if cells else list(outputs.clusters)
     owners: dict[str, set[str]] = {}
-    with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
+    with ThreadPoolExecutor(max_workers=len(clusters) + 1) as pool:
+        listing = pool.submit(list_secrets, outputs) if options.secrets else None  # pages while the cells run
         futures = [pool.submit(verify_cell, outputs, c, options, owners) for c in clusters]
         reports = [f.result() for f in futures]
-    if options.secrets:
-        judge_secrets(outputs, reports, owners)
+        if listing is not None:
+            judge_secrets(outputs, reports, owners, listing)
     return reports

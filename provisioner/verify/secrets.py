@@ -6,16 +6,22 @@ a purged tenant or partner, kept past the deletion the privacy policy promises.
 Stack-wide, unlike the catalog checks: a tenant lives in one cell and the secrets are per
 region, so the records of every cell are needed. It is judged once every cell was read, on the
 first cell's report (the others say where); when a cell could not be read it is skipped there,
-since that cell's tenants are unknown."""
+since that cell's tenants are unknown.
+
+The listing pages through every secret of the stack one page after another, so it runs while the
+cells are verified, before their records are read: a secret listed whose owner is then not on
+record is reported only if it still exists (a purge in between deleted it before the records)."""
 
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.outputs import StackOutputs
+from provisioner import aws
 from provisioner.stackref import credential_store
 from provisioner.verify.findings import CellReport, Finding
 
@@ -31,8 +37,25 @@ def owners_on_record(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in rows}
 
 
-def judge(outputs: StackOutputs, reports: list[CellReport], owners: dict[str, set[str]]) -> None:
-    """`owners`: per cell read, its owners on record. Adds the check to `reports`."""
+def list_names(outputs: StackOutputs) -> dict[str, str]:
+    return credential_store(outputs).current_versions()
+
+
+def still_exists(outputs: StackOutputs, name: str) -> bool:
+    try:
+        described = aws.client("secretsmanager", outputs.region).describe_secret(SecretId=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return False
+        raise
+    return not described.get("DeletedDate")
+
+
+def judge(
+    outputs: StackOutputs, reports: list[CellReport], owners: dict[str, set[str]], listing: Future[dict[str, str]]
+) -> None:
+    """`owners`: per cell read, its owners on record; `listing`: list_names, started before they
+    were read. Adds the check to `reports`."""
     if not reports:
         return
     first, rest = reports[0], reports[1:]
@@ -45,24 +68,24 @@ def judge(outputs: StackOutputs, reports: list[CellReport], owners: dict[str, se
         first.skipped[CHECK] = f"cell(s) {', '.join(unread)} not read: their tenants are unknown"
         return
     try:
-        names = credential_store(outputs).current_versions()
+        names = listing.result()
+        on_record = set().union(*owners.values())
+        orphans = []
+        for name in sorted(names):
+            match = _NAME.match(name)
+            if match and match["stack"] == outputs.stack and f"{match['kind']}:{match['id']}" not in on_record:
+                orphans.append((name, match))
+        orphans = [(name, match) for name, match in orphans if still_exists(outputs, name)]
     except (BotoCoreError, ClientError) as exc:
         first.errors.append(f"cannot list the secrets of stack {outputs.stack}: {exc}")
         return
-    on_record = set().union(*owners.values())
-    for name in sorted(names):
-        match = _NAME.match(name)
-        if not match or match["stack"] != outputs.stack:
-            continue
-        owner = f"{match['kind']}:{match['id']}"
-        if owner not in on_record:
-            first.findings.append(
-                Finding(
-                    CHECK,
-                    "error",
-                    f"secret {name}",
-                    f"no {match['kind']} {match['id']} in any cell of stack {outputs.stack}: "
-                    "credentials left by a purge",
-                    f"aws secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery",
-                )
+    for name, match in orphans:
+        first.findings.append(
+            Finding(
+                CHECK,
+                "error",
+                f"secret {name}",
+                f"no {match['kind']} {match['id']} in any cell of stack {outputs.stack}: credentials left by a purge",
+                f"aws secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery",
             )
+        )

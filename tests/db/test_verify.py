@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ from provisioner.verify.probes import probe_checks
 from provisioner.verify.report import as_json
 from provisioner.verify.runner import VerifyOptions, check_names, verify_cell, verify_stack
 from provisioner.verify.secrets import CHECK as SECRETS_CHECK
+from provisioner.verify.secrets import judge as judge_secrets
+from provisioner.verify.secrets import list_names as list_secret_names
 from provisioner.verify.statements import MARK
 from tests.helpers import RunningStack, connect_as, converge, onboard, started_stack, unique
 
@@ -1398,6 +1401,27 @@ def test_orphan_secrets_reports_a_secret_whose_tenant_is_gone_and_passes_once_it
     finally:
         sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     assert [f.object for f in orphans()].count(mine) == 0
+
+
+def test_orphan_secrets_listed_before_a_purge_deleted_them_are_not_reported(outputs, world):
+    """The listing runs while the cells are verified: a secret listed, then deleted by a purge
+    before its records went, is gone when judged and no finding; one still there is reported."""
+    sm = aws.client("secretsmanager", outputs.region)
+    ids = ["".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12)) for _ in range(2)]
+    purged, left = (secret_name(outputs.stack, "tenant", i) for i in ids)
+    for name, tenant in ((purged, ids[0]), (left, ids[1])):
+        sm.create_secret(Name=name, SecretString=json.dumps({"username": f"t_{tenant}_app", "password": "x"}))
+    try:
+        listing: Future[dict[str, str]] = Future()
+        listing.set_result(list_secret_names(outputs))
+        sm.delete_secret(SecretId=purged, ForceDeleteWithoutRecovery=True)  # the purge, after the listing
+        reports = [CellReport(c) for c in outputs.cells]
+        owners = {c: set() for c in outputs.cells}
+        judge_secrets(outputs, reports, owners, listing)
+        objects = [f.object for f in reports[0].findings if f.check == SECRETS_CHECK]
+        assert f"secret {left}" in objects and f"secret {purged}" not in objects
+    finally:
+        sm.delete_secret(SecretId=left, ForceDeleteWithoutRecovery=True)
 
 
 @pytest.mark.parametrize(
