@@ -7,6 +7,7 @@ here is local-specific; the local stack only sets those variables (see `provisio
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 
 import boto3
@@ -15,10 +16,15 @@ from botocore.config import Config
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
 
 
+_making = threading.Lock()
+
+
 def client(service: str, region: str):
     # The endpoint is part of the cache key: a client made before the environment pointed
-    # somewhere else must not be reused.
-    return _client(service, region, os.environ.get("AWS_ENDPOINT_URL"))
+    # somewhere else must not be reused. One maker at a time: cells' threads asking at once
+    # would each build a client (~0.1 s of CPU apiece, loading the service model) and keep one.
+    with _making:
+        return _client(service, region, os.environ.get("AWS_ENDPOINT_URL"))
 
 
 @cache
