@@ -23,7 +23,7 @@ from contract.outputs import Cluster, StackOutputs
 from contract.status import ExitStatus
 from provisioner import celllock, ledger, lockwait, operators
 from provisioner.celllock import CellBusy
-from provisioner.connect import connect_master
+from provisioner.connect import LoginRefused, SecretReads, connect
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.db import platform_present, scalar
 from provisioner.errors import ProvisionError
@@ -151,8 +151,11 @@ class CellApplier:
         credentials: CredentialStore | None,
         progress: Progress | None = None,
         secret_versions: dict[str, str] | None = None,
+        secrets: SecretReads | None = None,
     ):
         self.outputs, self.cluster, self.options = outputs, cluster, options
+        # The run's secret reads: the master's is read once for all this cell's sessions.
+        self.secrets = secrets or SecretReads(outputs.region)
         self.credentials = credentials
         self.secret_versions = secret_versions  # set: check recorded credentials against these
         self.progress = progress or (lambda cell, done, total: None)
@@ -163,7 +166,19 @@ class CellApplier:
 
     # -- connection and lock -------------------------------------------------------------
     def _session(self) -> psycopg.Connection:
-        return self._timeouts(connect_master(self.cluster, self.outputs.region, autocommit=True))
+        secret = self.cluster.master_secret_arn
+        try:
+            conn = connect(self.cluster, self.secrets.credentials(secret), autocommit=True)
+        except LoginRefused:
+            # Maybe rotated since this run read it: read it again, once.
+            self.secrets.forget(secret)
+            conn = connect(self.cluster, self.secrets.credentials(secret), autocommit=True)
+        return self._timeouts(conn)
+
+    def _operator(self, conn: psycopg.Connection, role: str) -> psycopg.Connection:
+        assert self.credentials is not None
+        known = self.secrets.prefetched(operators.operator_secret(self.outputs.stack, self.cluster.cell, role))
+        return operators.ensure_operator(conn, self.credentials, self.cluster, role, known=known)
 
     def _timeouts(self, conn: psycopg.Connection) -> psycopg.Connection:
         conn.execute(
@@ -253,10 +268,8 @@ class CellApplier:
         # set from their secrets where refused): partners' and tenants' steps run as the migrator,
         # which holds a tenant's owner only inside its step. The master reads the ledger to plan.
         if not self.options.dry_run and self.credentials is not None:
-            operators.ensure_operator(conn, self.credentials, self.cluster, operators.VERIFIER).close()
-            self.migrator = self._timeouts(
-                operators.ensure_operator(conn, self.credentials, self.cluster, operators.MIGRATOR)
-            )
+            self._operator(conn, operators.VERIFIER).close()
+            self.migrator = self._timeouts(self._operator(conn, operators.MIGRATOR))
         for kind in ("partner", "tenant"):
             self._apply_kind(conn, kind)
 
@@ -398,7 +411,15 @@ def apply_stack(
     """Cells in parallel; one cell down fails that cell, not the others."""
     clusters = [c for c in outputs.clusters if cells is None or c.cell in cells]
     versions = credentials.current_versions() if options.check_credentials and credentials else None
+    secrets = SecretReads(outputs.region)
+    wanted = [c.master_secret_arn for c in clusters]
+    if credentials is not None and not options.dry_run:
+        wanted += [operators.operator_secret(outputs.stack, c.cell, r) for c in clusters for r in operators.OPERATORS]
+    secrets.prefetch(wanted)
     workers = max(1, min(jobs or len(clusters), len(clusters)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(CellApplier(outputs, c, options, credentials, progress, versions).run) for c in clusters]
+        futures = [
+            pool.submit(CellApplier(outputs, c, options, credentials, progress, versions, secrets).run)
+            for c in clusters
+        ]
         return [f.result() for f in futures]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,11 +43,71 @@ def read_secret_json(secret_id: str, region: str) -> dict:
 
 def secret_credentials(secret_id: str, region: str) -> Credentials:
     """RDS-shaped secrets: {"username": ..., "password": ...} (plus host/port/dbname for apps)."""
-    doc = read_secret_json(secret_id, region)
+    return credentials_of(secret_id, read_secret_json(secret_id, region))
+
+
+def credentials_of(secret_id: str, doc: dict) -> Credentials:
     try:
         return Credentials(doc["username"], doc["password"])
     except KeyError:
         raise ProvisionError(f"secret {secret_id} lacks username or password") from None
+
+
+BATCH_SECRETS = 20  # Secrets Manager's BatchGetSecretValue returns at most 20 secrets by id
+
+
+class SecretReads:
+    """One run's reads of the credential documents it needs: the ones named up front come in
+    one BatchGetSecretValue per twenty (a cell's master and operator secrets: one call for ten
+    cells instead of one per secret and session); any other, or one the batch did not return,
+    is read alone when asked for. Kept for the run only, so a secret changed since is read anew
+    by the next run."""
+
+    def __init__(self, region: str):
+        self.region = region
+        self._docs: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def prefetch(self, secret_ids: list[str]) -> None:
+        """Best effort: a secret missing, or a batch refused (no permission for the batch call),
+        leaves those ids to be read alone, where their error belongs to the cell that asks."""
+        sm = aws.client("secretsmanager", self.region)
+        wanted = list(dict.fromkeys(secret_ids))
+        for start in range(0, len(wanted), BATCH_SECRETS):
+            chunk = wanted[start : start + BATCH_SECRETS]
+            try:
+                found = sm.batch_get_secret_value(SecretIdList=chunk)
+            except Exception:  # botocore: access denied, throttled, an old endpoint without the call
+                return
+            for entry in found.get("SecretValues", []):
+                try:
+                    doc = json.loads(entry["SecretString"])
+                except (KeyError, json.JSONDecodeError):
+                    continue  # read alone, which says what is wrong with it
+                with self._lock:
+                    for key in (entry.get("ARN"), entry.get("Name")):
+                        if key:
+                            self._docs[key] = doc
+
+    def prefetched(self, secret_id: str) -> dict | None:
+        with self._lock:
+            return self._docs.get(secret_id)
+
+    def document(self, secret_id: str) -> dict:
+        doc = self.prefetched(secret_id)
+        if doc is None:
+            doc = read_secret_json(secret_id, self.region)
+            with self._lock:
+                self._docs[secret_id] = doc
+        return doc
+
+    def credentials(self, secret_id: str) -> Credentials:
+        return credentials_of(secret_id, self.document(secret_id))
+
+    def forget(self, secret_id: str) -> None:
+        """Drop a document the server refused: the next ask reads the secret again."""
+        with self._lock:
+            self._docs.pop(secret_id, None)
 
 
 def resolve_ca_bundle(value: str) -> Path:

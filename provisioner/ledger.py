@@ -187,4 +187,6 @@ def plans(
             target, role = login_target(kind, target_id, partner_id, plan_name)
             page.append(plan_target(target, recorded, role, role_state, seals))
         yield page
+        if len(rows) < chunk:
+            return  # a short page is the last: no query for an empty one
         after = rows[-1][0]

@@ -66,18 +66,27 @@ def _login(cluster: Cluster, creds: Credentials, autocommit: bool) -> psycopg.Co
 
 
 def ensure_operator(
-    master: psycopg.Connection, store: CredentialStore, cluster: Cluster, role: str, *, autocommit: bool = True
+    master: psycopg.Connection,
+    store: CredentialStore,
+    cluster: Cluster,
+    role: str,
+    *,
+    autocommit: bool = True,
+    known: dict | None = None,
 ) -> psycopg.Connection:
     """A session as `role`, its password set by the master from the role's secret first when the
     server refuses it (a new role, a new or lost secret, a restored cell). The secret is made
-    when missing and reused after a crash, so secret and role converge on a re-run."""
-    endpoint = Endpoint(cluster.endpoint, cluster.port, cluster.database)
-    issued = store.ensure_versioned(KIND, f"{cluster.cell}/{role}", role, endpoint)
-    creds = Credentials(role, issued.password)
+    when missing and reused after a crash, so secret and role converge on a re-run. `known`: the
+    secret's document when the caller already read it (its password is what the store returns)."""
+    if known is not None and known.get("username") == role and known.get("password"):
+        creds = Credentials(role, known["password"])
+    else:
+        endpoint = Endpoint(cluster.endpoint, cluster.port, cluster.database)
+        creds = Credentials(role, store.ensure_versioned(KIND, f"{cluster.cell}/{role}", role, endpoint).password)
     conn = _login(cluster, creds, autocommit)
     if conn is not None:
         return conn
-    verifier = scram_verifier(master.pgconn, issued.password, role)
+    verifier = scram_verifier(master.pgconn, creds.password, role)
     master.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(role), sql.Literal(verifier)))
     if not master.autocommit:
         master.commit()

@@ -10,7 +10,10 @@ import pytest
 from psycopg import sql
 
 from provisioner import aws, connect, directory
+from provisioner.apply import ApplyOptions, CellApplier
+from provisioner.connect import SecretReads
 from provisioner.operators import MIGRATOR, VERIFIER, operator_credentials, operator_secret
+from provisioner.stackref import credential_store
 from provisioner.verify.runner import VerifyOptions, verify_cell
 from tests.helpers import apply, connect_as, onboard, refused, unique
 
@@ -128,3 +131,44 @@ def test_apply_repairs_an_operator_whose_secret_is_lost_or_password_changed(loca
     for role in (VERIFIER, MIGRATOR):
         with login(outputs, role) as conn:
             assert conn.execute("select current_user").fetchone()[0] == role
+
+
+class AwsCalls:
+    """Secrets Manager operations boto3 sends while counting (botocore's before-call event)."""
+
+    def __init__(self, region: str):
+        self.client = aws.client("secretsmanager", region)
+        self.seen: list[str] = []
+
+    def _count(self, model, **_) -> None:
+        self.seen.append(model.name)
+
+    def __enter__(self) -> list[str]:
+        self.client.meta.events.register("before-call.secrets-manager", self._count)
+        return self.seen
+
+    def __exit__(self, *_) -> None:
+        self.client.meta.events.unregister("before-call.secrets-manager", self._count)
+
+
+def test_a_no_op_apply_reads_each_cells_secrets_in_one_batch(outputs, pair):
+    apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())  # operators and their secrets exist
+    with AwsCalls(outputs.region) as calls:
+        results = apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())
+    assert all(r.status == "ok" for r in results), [r.errors for r in results]
+    # The masters' and operators' secrets of every cell: one batch per twenty, nothing read alone
+    # for each session, nothing created.
+    wanted = len(outputs.clusters) * 3
+    assert calls == ["BatchGetSecretValue"] * -(-wanted // 20), calls
+
+
+def test_apply_reads_a_master_secret_again_when_the_one_it_read_is_refused(outputs, pair):
+    cluster = outputs.cluster("cell-1")
+    reads = SecretReads(outputs.region)
+    reads.prefetch([cluster.master_secret_arn])
+    stale = {**reads.document(cluster.master_secret_arn), "password": "rotated-since-this-run-read-it"}
+    reads._docs[cluster.master_secret_arn] = stale  # as if the secret changed after the batch read it
+    options = ApplyOptions(tenant_ids=frozenset(), partner_ids=frozenset())
+    result = CellApplier(outputs, cluster, options, credential_store(outputs), secrets=reads).run()
+    assert result.status == "ok", result.errors
+    assert reads.document(cluster.master_secret_arn)["password"] != stale["password"]
