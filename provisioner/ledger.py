@@ -24,38 +24,55 @@ KINDS = ("partner", "tenant")
 ROLE_STATE_STEP = "role_state"  # recorded: a fingerprint of the login roles' own defaults and default privileges
 # The steps that set those (each starts from none of the role's own): re-run when the fingerprint drifted.
 REASSERTS = {"tenant": ("R__grants", "R__limits"), "partner": ("R__partner_role",)}
+
+
 # Per role: its defaults (in every database) and default privileges, which any role may change
-# for itself (ALTER ROLE ... SET, ALTER DEFAULT PRIVILEGES); read once per query, hash-joined.
-_ROLE_STATE = (
-    "role_state as (select role, md5(string_agg(entry, ';' order by entry)) as fp from ("
-    "select d.setrole as role, d.setdatabase::text || ' ' || d.setconfig::text as entry from pg_db_role_setting d "
-    "union all select a.defaclrole, "
-    "a.defaclnamespace::text || ' ' || a.defaclobjtype::text || ' ' || a.defaclacl::text "
-    "from pg_default_acl a) e group by role)"
-)
+# for itself (ALTER ROLE ... SET, ALTER DEFAULT PRIVILEGES). Read for the roles at hand only
+# (`roles`: a subquery of their oids): over every role of the cell, each page and each batch's
+# record would cost time growing with the cell's tenants, the whole apply with their square.
+# A role's fingerprint depends on its own rows alone, so it is the same either way.
+def _role_state(roles: str) -> str:
+    return (
+        "role_state as (select role, md5(string_agg(entry, ';' order by entry)) as fp from ("
+        "select d.setrole as role, d.setdatabase::text || ' ' || d.setconfig::text as entry from pg_db_role_setting d "
+        f"where d.setrole in ({roles}) "
+        "union all select a.defaclrole, "
+        "a.defaclnamespace::text || ' ' || a.defaclobjtype::text || ' ' || a.defaclacl::text "
+        f"from pg_default_acl a where a.defaclrole in ({roles})) e group by role)"
+    )
+
+
 # A target's fingerprint from its login role (sa) and, for a tenant, its read-only role (sr).
 _FINGERPRINT = "md5(coalesce(sa.fp, '') || '|' || coalesce(sr.fp, ''))"
+# The roles' oids (ra: login, rr: read-only) of the targets in `t` (id) or `k` (id, kind).
 _ROLES = {
-    "tenant": ("'t_' || t.id || '_app'", "'t_' || t.id || '_ro'"),
-    "partner": ("'p_' || t.id || '_app'", "null"),
+    "tenant": "to_regrole('t_' || t.id || '_app') as ra, to_regrole('t_' || t.id || '_ro') as rr",
+    "partner": "to_regrole('p_' || t.id || '_app') as ra, null::regrole as rr",
 }
 _TABLES = {"tenant": "platform.tenants t", "partner": "platform.partners t"}
+_OWNER = {"tenant": "t.partner_id, t.plan", "partner": "t.id as partner_id, null as plan"}
+_ROLES_OF = "select ra from {0} union select rr from {0}"
 # Each step's seal (Target.seal), read through to_jsonb so that a cell whose ledger has no
 # `inputs` column yet (platform V070 not applied: a dry run, a verify) reads none.
-_SEALS = "coalesce(jsonb_object_agg(l.step, to_jsonb(l) -> 'inputs') filter (where l.step is not null), '{}')"
+_SEALS = "jsonb_object_agg(l.step, to_jsonb(l) -> 'inputs')"
 
 # Keyset pages of (id, partner_id, plan, {step: checksum}, role-state fingerprint, {step: seal})
-# for active partners or tenants: the one query that makes a no-op apply cheap also sees a role's drift.
+# for active partners or tenants: the one query that makes a no-op apply cheap also sees a role's
+# drift. The page is chosen first; its ledger rows and roles are read for it alone.
 _PAGES = {
     kind: (
-        f"with {_ROLE_STATE} select t.id, {'t.partner_id, t.plan' if kind == 'tenant' else 't.id, null'}, "
-        "coalesce(jsonb_object_agg(l.step, l.checksum) filter (where l.step is not null), '{}'), "
-        f"{_FINGERPRINT}, {_SEALS} from {_TABLES[kind]} "
-        f"left join platform.schema_ledger l on l.target = '{kind}:' || t.id "
-        f"left join role_state sa on sa.role = to_regrole({_ROLES[kind][0]}) "
-        f"left join role_state sr on sr.role = to_regrole({_ROLES[kind][1]}) "
-        "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null "
-        "or t.id = any(%(only)s)) group by t.id, sa.fp, sr.fp order by t.id limit %(limit)s"
+        f"with page as (select t.id, {_OWNER[kind]}, "
+        f"{_ROLES[kind]} from {_TABLES[kind]} "
+        "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null or t.id = any(%(only)s)) "
+        "order by t.id limit %(limit)s), "
+        f"{_role_state(_ROLES_OF.format('page'))}, "
+        "steps as (select l.target, jsonb_object_agg(l.step, l.checksum) as checksums, "
+        f"{_SEALS} as seals from platform.schema_ledger l "
+        f"where l.target in (select '{kind}:' || id from page) group by l.target) "
+        "select p.id, p.partner_id, p.plan, coalesce(s.checksums, '{}'), "
+        f"{_FINGERPRINT}, coalesce(s.seals, '{{}}') from page p "
+        f"left join steps s on s.target = '{kind}:' || p.id "
+        "left join role_state sa on sa.role = p.ra left join role_state sr on sr.role = p.rr order by p.id"
     )
     for kind in KINDS
 }
@@ -67,13 +84,15 @@ def record_role_states(keys: list[str]) -> str:
     values = sql.SQL(", ").join(sql.SQL("({})").format(sql.Literal(key)) for key in keys)
     return (
         sql.SQL(
-            "with " + _ROLE_STATE + ", v (target) as (values {}), "
-            "k as (select target, split_part(target, ':', 1) as kind, split_part(target, ':', 2) as id from v) "
-            "insert into platform.schema_ledger (target, step, checksum, repeatable) "
+            "with v (target) as (values {}), "
+            "t as (select target, split_part(target, ':', 1) as kind, split_part(target, ':', 2) as id from v), "
+            "k as (select target, case kind when 'tenant' then to_regrole('t_' || id || '_app') "
+            "else to_regrole('p_' || id || '_app') end as ra, "
+            "case kind when 'tenant' then to_regrole('t_' || id || '_ro') end as rr from t), "
+            + _role_state(_ROLES_OF.format("k"))
+            + " insert into platform.schema_ledger (target, step, checksum, repeatable) "
             "select k.target, {}, " + _FINGERPRINT + ", true from k "
-            "left join role_state sa on sa.role = to_regrole(case k.kind when 'tenant' then 't_' else 'p_' end "
-            "|| k.id || '_app') "
-            "left join role_state sr on k.kind = 'tenant' and sr.role = to_regrole('t_' || k.id || '_ro') "
+            "left join role_state sa on sa.role = k.ra left join role_state sr on sr.role = k.rr "
             "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
         )
         .format(values, sql.Literal(ROLE_STATE_STEP))
