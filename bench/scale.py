@@ -216,6 +216,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000, help="tenants in all, spread over the cells")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each no-op, list and verify (median)")
     parser.add_argument("--no-floor", action="store_true", help="skip 5 and 6 (the psql -f floor and the tenth)")
+    parser.add_argument("--no-verify", action="store_true", help="skip 4 and the verify profile")
     parser.add_argument("--keep", action="store_true", help="leave the stack up at the end, for --reuse")
     parser.add_argument("--reuse", action="store_true", help="measure 2-4 again on the stack a --keep run left")
     args = parser.parse_args()
@@ -257,30 +258,34 @@ def main() -> None:
         report.append(line(f"re-apply, nothing changed ({where})", f"{noop:.2f} s", "<= 2 s", noop <= 2))
         listed = median_of(args.repeat, lambda: cli(root, "tenants", "list", "--json")[0])
         report.append(line(f"tenants list --json ({where})", f"{listed:.2f} s", "<= 1 s", listed <= 1))
-        runs = []
-        for _ in range(args.repeat):
-            seconds, _, text = cli(root, "tenants", "verify", "--json", ok=(0, 1))  # findings are reported
-            doc = json.loads(text)
-            catalog = max(c["timings"].get("catalog", 0.0) for c in doc["cells"])
-            probes = max(c["timings"].get("probes", 0.0) for c in doc["cells"])
-            runs.append((seconds, catalog, probes, doc["exit_code"]))
-        verify_s = statistics.median(r[0] for r in runs)
-        catalog_s = statistics.median(r[1] for r in runs)
-        probes_s = statistics.median(r[2] for r in runs)
-        codes = sorted({r[3] for r in runs})
-        report.append(
-            line(
-                f"tenants verify, default sample (exit {codes}; probes {probes_s:.1f} s)",
-                f"{verify_s:.2f} s",
-                "<= 10 s",
-                verify_s <= 10,
+        if args.no_verify:
+            report.append("tenants verify: not run (--no-verify)")
+        else:
+            runs = []
+            for _ in range(args.repeat):
+                seconds, _, text = cli(root, "tenants", "verify", "--json", ok=(0, 1))  # findings are reported
+                doc = json.loads(text)
+                catalog = max(c["timings"].get("catalog", 0.0) for c in doc["cells"])
+                probes = max(c["timings"].get("probes", 0.0) for c in doc["cells"])
+                runs.append((seconds, catalog, probes, doc["exit_code"]))
+            verify_s = statistics.median(r[0] for r in runs)
+            catalog_s = statistics.median(r[1] for r in runs)
+            probes_s = statistics.median(r[2] for r in runs)
+            codes = sorted({r[3] for r in runs})
+            report.append(
+                line(
+                    f"tenants verify, default sample (exit {codes}; probes {probes_s:.1f} s)",
+                    f"{verify_s:.2f} s",
+                    "<= 10 s",
+                    verify_s <= 10,
+                )
             )
-        )
-        report.append(line("  its catalog checks (slowest cell)", f"{catalog_s:.2f} s", "<= 3 s", catalog_s <= 3))
+            report.append(line("  its catalog checks (slowest cell)", f"{catalog_s:.2f} s", "<= 3 s", catalog_s <= 3))
 
         store = credential_store(outputs)
         profiles.append(profile_run("no-op apply", lambda: apply_stack(outputs, ApplyOptions(), store)))
-        profiles.append(profile_run("verify", lambda: verify_stack(outputs, VerifyOptions())))
+        if not args.no_verify:
+            profiles.append(profile_run("verify", lambda: verify_stack(outputs, VerifyOptions())))
         if args.reuse:
             return
         record_tenants(outputs, partner.slug, max(args.cells, n // 10), "profiled")
