@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/planner_statistics.py
 	$(BIN)/python bench/governance.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/rotation.py --tenants 200
 
 # Re-lock from pyproject.toml, keeping today's versions unless UPGRADE=--upgrade is given.
 lock:

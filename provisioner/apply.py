@@ -21,13 +21,14 @@ from psycopg.pq.abc import PGconn
 
 from contract.outputs import Cluster, StackOutputs
 from contract.status import ExitStatus
-from provisioner import celllock, ledger, lockwait, operators
+from provisioner import celllock, credcheck, ledger, lockwait, operators
 from provisioner.celllock import CellBusy
 from provisioner.connect import LoginRefused, SecretReads, connect
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.db import platform_present, scalar
 from provisioner.errors import ProvisionError
 from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target, record_role_states
+from provisioner.names import twin_of
 from provisioner.targets import platform_target
 
 LOCKS_PER_TENANT = 80  # measured: a new tenant holds ~66 locks (tests/db/test_apply.py checks it)
@@ -53,6 +54,11 @@ class ApplyOptions:
     # role again from its secret (made anew when missing) where the two may disagree: after a
     # restore or a rebuild in another region, the ledger's "credentials set" is the old cell's.
     check_credentials: bool = False
+    # Report (not repair) partners and tenants whose secret is missing or was replaced behind the
+    # tool's back (credcheck: ListSecrets beside the ledger, no round trip per tenant) and, with
+    # check_logins, whose secret is malformed or refused by the database (a login each).
+    report_credentials: bool = False
+    check_logins: bool = False
 
 
 @dataclass
@@ -68,6 +74,7 @@ class CellResult:
     reconnects: int = 0  # connections lost and reopened during this run
     reissued: int = 0  # login roles set again because their secret was missing or newer
     lock_waits: list[str] = field(default_factory=list)  # lock timeouts retried, with who blocked
+    credentials: list[str] = field(default_factory=list)  # owners whose credentials do not work, and the repair
 
 
 COULD_NOT_RUN = {"unreachable", "busy"}
@@ -114,7 +121,7 @@ def seal_sql(plans: list[TargetPlan]) -> str | None:
     )
 
 
-def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]) -> str:
+def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str, str]]) -> str:
     """One transaction's text: each target's pending steps and password, then the ledger rows
     (the credentials row records the secret version the password came from)."""
     parts: list[str] = []
@@ -126,10 +133,10 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]) ->
             seal = plan.target.seal(rendered.step, rendered.checksum)
             entries.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable, seal))
         if key in verifiers and plan.role:
-            verifier, version = verifiers[key]
+            verifier, version, login = verifiers[key]  # login: the role the secret names (app or twin)
             parts.append(
                 sql.SQL("alter role {} password {};")
-                .format(sql.Identifier(plan.role), sql.Literal(verifier))
+                .format(sql.Identifier(login), sql.Literal(verifier))
                 .as_string(None)
             )
             entries.append((key, CREDENTIALS_STEP, version, False, None))
@@ -163,6 +170,7 @@ class CellApplier:
         self.endpoint = Endpoint(cluster.endpoint, cluster.port, cluster.database)
         self.observer: psycopg.Connection | None = None  # the lock's session: watches who blocks a batch
         self.migrator: psycopg.Connection | None = None  # partners' and tenants' steps run on it
+        self.recorded_logins: list[tuple[credcheck.Owner, str]] = []  # owners set earlier, their secret version
 
     # -- connection and lock -------------------------------------------------------------
     def _session(self) -> psycopg.Connection:
@@ -313,6 +321,9 @@ class CellApplier:
             if self._stale_credentials(plan):
                 plan.needs_credentials = True
                 self.result.reissued += 1
+            elif self.options.report_credentials and plan.role and CREDENTIALS_STEP in plan.recorded:
+                owner = credcheck.Owner(plan.target.kind, plan.target.owner_id)
+                self.recorded_logins.append((owner, plan.recorded[CREDENTIALS_STEP]))
         work = [p for p in plans if p.has_work]
         if self.options.dry_run:
             for plan in work:
@@ -343,7 +354,7 @@ class CellApplier:
                 done += len(current)
                 self.progress(self.cluster.cell, done, total)
 
-    def _verifiers(self, pgconn: PGconn, plans: list[TargetPlan]) -> dict[str, tuple[str, str]]:
+    def _verifiers(self, pgconn: PGconn, plans: list[TargetPlan]) -> dict[str, tuple[str, str, str]]:
         """Each app role's password from the credential store, as the verifier the role gets and
         the secret version it came from."""
         out = {}
@@ -352,12 +363,15 @@ class CellApplier:
                 if self.credentials is None:
                     raise ProvisionError("credentials are needed but no credential store was configured")
                 target = plan.target
-                issued = self.credentials.ensure_versioned(target.kind, target.owner_id, plan.role, self.endpoint)
-                out[plan.target.key] = (scram_verifier(pgconn, issued.password, plan.role), issued.version)
+                issued = self.credentials.ensure_versioned(
+                    target.kind, target.owner_id, plan.role, self.endpoint, twin=twin_of(plan.role)
+                )
+                verifier = scram_verifier(pgconn, issued.password, issued.username)
+                out[plan.target.key] = (verifier, issued.version, issued.username)
         return out
 
     def _execute(
-        self, conn: psycopg.Connection, plans: list[TargetPlan], verifiers: dict[str, tuple[str, str]]
+        self, conn: psycopg.Connection, plans: list[TargetPlan], verifiers: dict[str, tuple[str, str, str]]
     ) -> None:
         try:
             self._execute_waiting(conn, batch_sql(plans, verifiers))
@@ -417,9 +431,21 @@ def apply_stack(
         wanted += [operators.operator_secret(outputs.stack, c.cell, r) for c in clusters for r in operators.OPERATORS]
     secrets.prefetch(wanted)
     workers = max(1, min(jobs or len(clusters), len(clusters)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [
-            pool.submit(CellApplier(outputs, c, options, credentials, progress, versions, secrets).run)
-            for c in clusters
-        ]
-        return [f.result() for f in futures]
+    reporting = options.report_credentials and credentials is not None and not options.dry_run
+    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        # The secrets are listed while the cells apply.
+        listed = pool.submit(credentials.current_versions) if reporting and credentials else None
+        appliers = [CellApplier(outputs, c, options, credentials, progress, versions, secrets) for c in clusters]
+        results = [f.result() for f in [pool.submit(a.run) for a in appliers]]
+        if listed is not None:
+            list(pool.map(lambda a: _report_credentials(outputs, a, listed.result()), appliers))
+    return results
+
+
+def _report_credentials(outputs: StackOutputs, applier: CellApplier, versions: dict[str, str]) -> None:
+    """Warnings naming each owner of the cell whose credentials do not work (credcheck)."""
+    found = credcheck.replaced(outputs.stack, applier.recorded_logins, versions)
+    if applier.options.check_logins and applier.result.status == "ok":
+        rest = [o for o, _ in applier.recorded_logins if o.key not in found]
+        found |= credcheck.refused(applier.cluster, outputs.stack, outputs.region, rest)
+    applier.result.credentials = [credcheck.warning(outputs.stack, k, why) for k, why in sorted(found.items())]

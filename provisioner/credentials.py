@@ -39,6 +39,7 @@ class Endpoint:
 class Issued:
     password: str = field(repr=False)
     version: str  # the secret's version holding it (what the ledger records the role was set from)
+    username: str = ""  # the login it is for: the app role or, after a rotation, its twin
 
 
 class CredentialStore:
@@ -64,7 +65,11 @@ class CredentialStore:
                     found[entry["Name"]] = current[0]
         return found
 
-    def ensure_versioned(self, kind: str, owner_id: str, username: str, endpoint: Endpoint) -> Issued:
+    def ensure_versioned(
+        self, kind: str, owner_id: str, username: str, endpoint: Endpoint, twin: str | None = None
+    ) -> Issued:
+        """A secret naming `username` (or, when given, its rotation `twin`: rotation alternates
+        between the two) is kept as it is; one naming anyone else is replaced."""
         sm = aws.client("secretsmanager", self.region)
         name = secret_name(self.stack, kind, owner_id)
         password = secrets.token_urlsafe(32)
@@ -84,11 +89,11 @@ class CredentialStore:
                 Description=f"Askasia {kind} {owner_id} database credentials",
                 Tags=[{"Key": "askasia:stack", "Value": self.stack}, {"Key": f"askasia:{kind}", "Value": owner_id}],
             )
-            return Issued(password, created["VersionId"])
+            return Issued(password, created["VersionId"], username)
         except sm.exceptions.ResourceExistsException:
             current = sm.get_secret_value(SecretId=name)
             existing = json.loads(current["SecretString"])
-            if existing.get("username") == username and existing.get("password"):
-                return Issued(existing["password"], current["VersionId"])
+            if existing.get("username") in (username, twin or username) and existing.get("password"):
+                return Issued(existing["password"], current["VersionId"], existing["username"])
             put = sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
-            return Issued(password, put["VersionId"])
+            return Issued(password, put["VersionId"], username)

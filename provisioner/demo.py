@@ -69,7 +69,8 @@ def main() -> None:
     run("tenants", "apply", "--stack", "local")
     run("tenants", "list", "--stack", "local")
 
-    console.print(Rule("4. prove isolation: catalog checks and behaviour probes on every cell"))
+    console.print(Rule("4. rotate every tenant's credentials (alternating users), then prove isolation"))
+    run("tenants", "rotate-credentials", "--stack", "local", "--all")
     run("tenants", "verify", "--stack", "local")
 
     console.print(Rule("5. disaster-recovery drill: backup with WAL, restore to the failure instant, apply, verify"))

@@ -30,9 +30,10 @@ from provisioner.targets import ROLES
 GUARD_ROLE = ROLES["guard"]
 
 # The offenders and why, then pg_terminate_backend on each: tenants' (t_<id>_app) and partners'
-# (p_<id>_app) backends only, never an operator's. From functions over shared memory, not the
-# views: pg_stat_activity joins pg_authid and pg_database, shared catalogs whose locks never take
-# the fast path, so with the lock table full they could not be read. Role names come from the
+# (p_<id>_app) backends and their rotation twins' (_app2) only, never an operator's. From
+# functions over shared memory, not the views: pg_stat_activity joins pg_authid and pg_database,
+# shared catalogs whose locks never take the fast path, so with the lock table full they could
+# not be read. Role names come from the
 # syscache (`::regrole`), which each pass fills first while the lock table has room (WARM).
 LOCKS_AND_IDLE = """
 with backend as (
@@ -55,7 +56,7 @@ judged as (
            end as reason
     from backend b
     left join lock_count c on c.pid = b.pid
-    where b.role ~ '^[tp]_[a-z0-9]{12}_app$'
+    where b.role ~ '^[tp]_[a-z0-9]{12}_app2?$'
 )
 select j.pid, j.role, j.reason, pg_terminate_backend(j.pid, %(wait_ms)s) as terminated
 from judged j
@@ -71,7 +72,7 @@ with backend as (
     from pg_stat_get_activity(null) s
     join pg_roles r on r.oid = s.usesysid
     where s.backend_type = 'client backend' and s.pid <> pg_backend_pid()
-      and r.rolname ~ '^[tp]_[a-z0-9]{12}_app$' and r.rolconnlimit >= 0
+      and r.rolname ~ '^[tp]_[a-z0-9]{12}_app2?$' and r.rolconnlimit >= 0
 )
 select b.pid, b.rolname::text, 'past its connection share (' || b.rolconnlimit || ')',
        pg_terminate_backend(b.pid, %(wait_ms)s)
@@ -110,7 +111,7 @@ class Action:
 
 # Every tenant and partner login role into this session's syscache: a role the guard has not
 # looked up yet would need pg_authid opened (a shared catalog: no fast-path lock) in the pass.
-WARM = "select count(oid::regrole::text) from pg_roles where rolname ~ '^[tp]_[a-z0-9]{12}_app$'"
+WARM = "select count(oid::regrole::text) from pg_roles where rolname ~ '^[tp]_[a-z0-9]{12}_app2?$'"
 
 
 def guard_pass(conn: psycopg.Connection, limits: GuardLimits, db: int) -> list[Action]:

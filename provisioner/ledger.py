@@ -42,16 +42,19 @@ def _role_state(roles: str) -> str:
     )
 
 
-# A target's fingerprint from its login role (sa) and, for a tenant, its read-only role (sr).
-_FINGERPRINT = "md5(coalesce(sa.fp, '') || '|' || coalesce(sr.fp, ''))"
-# The roles' oids (ra: login, rr: read-only) of the targets in `t` (id) or `k` (id, kind).
+# A target's fingerprint from its login role (sa), its rotation twin (st) and, for a tenant, its
+# read-only role (sr).
+_FINGERPRINT = "md5(coalesce(sa.fp, '') || '|' || coalesce(sr.fp, '') || '|' || coalesce(st.fp, ''))"
+# The roles' oids (ra: login, rr: read-only, rt: the login's twin) of the targets in `t` (id) or `k` (id, kind).
 _ROLES = {
-    "tenant": "to_regrole('t_' || t.id || '_app') as ra, to_regrole('t_' || t.id || '_ro') as rr",
-    "partner": "to_regrole('p_' || t.id || '_app') as ra, null::regrole as rr",
+    "tenant": "to_regrole('t_' || t.id || '_app') as ra, to_regrole('t_' || t.id || '_ro') as rr, "
+    "to_regrole('t_' || t.id || '_app2') as rt",
+    "partner": "to_regrole('p_' || t.id || '_app') as ra, null::regrole as rr, "
+    "to_regrole('p_' || t.id || '_app2') as rt",
 }
 _TABLES = {"tenant": "platform.tenants t", "partner": "platform.partners t"}
 _OWNER = {"tenant": "t.partner_id, t.plan", "partner": "t.id as partner_id, null as plan"}
-_ROLES_OF = "select ra from {0} union select rr from {0}"
+_ROLES_OF = "select ra from {0} union select rr from {0} union select rt from {0}"
 # Each step's seal (Target.seal), read through to_jsonb so that a cell whose ledger has no
 # `inputs` column yet (platform V070 not applied: a dry run, a verify) reads none.
 _SEALS = "jsonb_object_agg(l.step, to_jsonb(l) -> 'inputs')"
@@ -72,7 +75,8 @@ _PAGES = {
         "select p.id, p.partner_id, p.plan, coalesce(s.checksums, '{}'), "
         f"{_FINGERPRINT}, coalesce(s.seals, '{{}}') from page p "
         f"left join steps s on s.target = '{kind}:' || p.id "
-        "left join role_state sa on sa.role = p.ra left join role_state sr on sr.role = p.rr order by p.id"
+        "left join role_state sa on sa.role = p.ra left join role_state sr on sr.role = p.rr "
+        "left join role_state st on st.role = p.rt order by p.id"
     )
     for kind in KINDS
 }
@@ -88,11 +92,14 @@ def record_role_states(keys: list[str]) -> str:
             "t as (select target, split_part(target, ':', 1) as kind, split_part(target, ':', 2) as id from v), "
             "k as (select target, case kind when 'tenant' then to_regrole('t_' || id || '_app') "
             "else to_regrole('p_' || id || '_app') end as ra, "
-            "case kind when 'tenant' then to_regrole('t_' || id || '_ro') end as rr from t), "
+            "case kind when 'tenant' then to_regrole('t_' || id || '_ro') end as rr, "
+            "case kind when 'tenant' then to_regrole('t_' || id || '_app2') "
+            "else to_regrole('p_' || id || '_app2') end as rt from t), "
             + _role_state(_ROLES_OF.format("k"))
             + " insert into platform.schema_ledger (target, step, checksum, repeatable) "
             "select k.target, {}, " + _FINGERPRINT + ", true from k "
             "left join role_state sa on sa.role = k.ra left join role_state sr on sr.role = k.rr "
+            "left join role_state st on st.role = k.rt "
             "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
         )
         .format(values, sql.Literal(ROLE_STATE_STEP))

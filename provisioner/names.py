@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from contract.tiers import PLAN_TIERS
@@ -57,15 +58,32 @@ def _identifier(name: str) -> str:
     return name
 
 
+class _Logins(ABC):
+    """An owner's two logins: its app role and the twin credential rotation alternates with."""
+
+    @property
+    @abstractmethod
+    def app_role(self) -> str: ...
+
+    @property
+    def twin_role(self) -> str:
+        """The app role's alternate login (credential rotation's second user): a member of it."""
+        return twin_of(self.app_role)
+
+    @property
+    def login_roles(self) -> tuple[str, str]:
+        return (self.app_role, self.twin_role)
+
+
 @dataclass(frozen=True)
-class TenantNames:
+class TenantNames(_Logins):
     """Every catalog name of one tenant, from its opaque id alone."""
 
     id: str
 
     def __post_init__(self) -> None:
         check_id(self.id, "tenant id")
-        for name in (self.schema, self.owner_role, self.app_role, self.ro_role):
+        for name in (self.schema, self.owner_role, self.app_role, self.ro_role, self.twin_role):
             _identifier(name)
 
     @property
@@ -86,13 +104,28 @@ class TenantNames:
 
 
 @dataclass(frozen=True)
-class PartnerNames:
+class PartnerNames(_Logins):
     id: str
 
     def __post_init__(self) -> None:
         check_id(self.id, "partner id")
-        _identifier(self.app_role)
+        _identifier(self.twin_role)
 
     @property
     def app_role(self) -> str:
         return f"p_{self.id}_app"
+
+
+TWIN_SUFFIX = "2"
+
+
+def twin_of(app_role: str) -> str:
+    """The alternate login of an app role (t_<id>_app2, p_<id>_app2): credential rotation sets a
+    new password on whichever of the two the application does not hold (AWS Secrets Manager's
+    alternating-users scheme), so the one it holds keeps working."""
+    return app_role + TWIN_SUFFIX
+
+
+def other_login(app_role: str, current: str | None) -> str:
+    """The login rotation sets next: the twin when the secret names the app role, else the app role."""
+    return twin_of(app_role) if current == app_role else app_role

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,9 @@ from provisioner.deploy import Deployed
 from provisioner.errors import ProvisionError
 from provisioner.lifecycle.export import FORMATS, Export
 from provisioner.lifecycle.partner_export import PartnerExport
+from provisioner.progress import cell_progress
+from provisioner.rotation import Rotation, chosen, rotate
+from provisioner.stackref import credential_store, resolve
 from provisioner.verify.report import show_table, show_tap
 
 
@@ -50,6 +54,8 @@ def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitS
     for r in results:
         for line in r.lock_waits:
             err.print(f"[yellow]{r.cell}[/]: {line}", highlight=False, soft_wrap=True)
+        for line in r.credentials:
+            err.print(f"[yellow]{r.cell}[/]: credentials do not work: {line}", highlight=False, soft_wrap=True)
         for line in r.drift + r.errors:
             err.print(f"[red]{r.cell}[/]: {line}", highlight=False, soft_wrap=True)
     missed = [r.cell for r in results if r.status in COULD_NOT_RUN]
@@ -65,6 +71,56 @@ def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitS
                 out.print(f"  {r.cell}  {target}  {step}", highlight=False)
             if len(r.planned) > 50:
                 out.print(f"  {r.cell}  ... {len(r.planned) - 50} more")
+    return code
+
+
+EveryOption = Annotated[bool, typer.Option("--all", help="Every active one of the stack.")]
+RotationLockWait = Annotated[float, typer.Option(help="Seconds to wait for an apply's lock.")]
+
+
+def run_rotation(
+    kind: str, stack: str, ref: str | None, every: bool, lock_wait: float, outputs_file: Path | None, as_json: bool
+) -> ExitStatus:
+    """`tenants|partners rotate-credentials`: input checked before the stack is read, progress
+    bars on --all, the result shown."""
+    owner = chosen(kind, ref, every)
+    outputs = resolve(stack, outputs_file)
+    with cell_progress(not as_json and owner is None) as progress:
+        done = rotate(outputs, kind, credential_store(outputs), owner, lock_wait, progress)
+    return show_rotation(done, as_json)
+
+
+def show_rotation(done: Rotation, as_json: bool) -> ExitStatus:
+    """What rotate-credentials did per cell, which owners it repaired and which it could not rotate."""
+    code = done.status
+    if as_json:
+        print_json(
+            {
+                "kind": done.kind,
+                "exit_code": int(code),
+                "rotated": done.rotated,
+                "repaired": done.repaired,
+                "failed": done.failed,
+                "seconds": round(done.seconds, 3),
+                "cells": [asdict(c) for c in done.cells],
+            }
+        )
+        return code
+    table = Table(title=f"{done.kind} credential rotation")
+    for column in ("cell", "status", "passwords set", "seconds"):
+        table.add_column(column, justify="left" if column in ("cell", "status") else "right")
+    for c in done.cells:
+        colour = "green" if c.status == "ok" else "red"
+        table.add_row(c.cell, f"[{colour}]{c.status}[/]", str(c.set), f"{c.seconds:.2f}")
+    out.print(table)
+    for c in done.cells:
+        for line in c.errors:
+            err.print(f"[red]{c.cell}[/]: {line}", highlight=False, soft_wrap=True)
+    for key, why in sorted(done.repaired.items()):
+        out.print(f"repaired {key}: {why}", highlight=False)
+    for key, why in sorted(done.failed.items()):
+        err.print(f"[red]not rotated[/] {key}: {why}; its AWSCURRENT is unchanged", highlight=False, soft_wrap=True)
+    out.print(f"rotated {len(done.rotated)} {done.kind}(s) in {done.seconds:.1f}s", highlight=False)
     return code
 
 

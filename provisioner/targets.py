@@ -130,7 +130,7 @@ def _limits(limits: RoleLimits) -> dict:
 
 def partner_target(partner_id: str) -> Target:
     names = PartnerNames(partner_id)
-    partner = {"id": partner_id, "app_role": names.app_role, **_limits(PARTNER_LIMITS)}
+    partner = {"id": partner_id, "app_role": names.app_role, "twin_role": names.twin_role, **_limits(PARTNER_LIMITS)}
     return Target(f"partner:{partner_id}", "partner", {"roles": ROLES, "partner": partner}, owner_id=partner_id)
 
 
@@ -143,6 +143,7 @@ def tenant_target(tenant_id: str, partner_id: str, plan: str) -> Target:
         "schema": names.schema,
         "owner_role": names.owner_role,
         "app_role": names.app_role,
+        "twin_role": names.twin_role,
         "ro_role": names.ro_role,
         **_limits(tier(plan).limits),
     }

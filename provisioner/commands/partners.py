@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -17,7 +17,15 @@ from provisioner.lifecycle import partners as partner_lifecycle
 from provisioner.lifecycle.clock import acting_moment, parse_as_of
 from provisioner.onboarding import Onboarding
 from provisioner.progress import cell_progress
-from provisioner.reporting import ExportFormatOption, show_apply, show_cells_down, show_export
+from provisioner.reporting import (
+    EveryOption,
+    ExportFormatOption,
+    RotationLockWait,
+    run_rotation,
+    show_apply,
+    show_cells_down,
+    show_export,
+)
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
 from provisioner.validation import validate_partner
 
@@ -118,3 +126,17 @@ def export(
     found = partner_export.find_exportable(outputs, partner, moment)
     done = partner_export.export_partner(outputs, found, destination, fmt)
     show_export(done, f"export of partner {found.slug} ({found.id})", as_json)
+
+
+@app.command("rotate-credentials")
+def rotate_credentials(
+    stack: StackOption,
+    partner: Annotated[Optional[str], typer.Option(help="The partner (id or slug) to rotate.")] = None,
+    all_: EveryOption = False,
+    lock_wait: RotationLockWait = 0.0,
+    outputs_file: OutputsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """New console credentials on the login the partner does not hold, set and tested in every
+    cell, then made current; repairs a missing, malformed or refused secret."""
+    raise typer.Exit(run_rotation("partner", stack, partner, all_, lock_wait, outputs_file, as_json))

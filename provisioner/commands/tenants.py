@@ -20,7 +20,15 @@ from provisioner.lifecycle import export as export_lifecycle
 from provisioner.lifecycle.clock import acting_moment, parse_as_of
 from provisioner.onboarding import Onboarding, read_tenant_rows
 from provisioner.progress import cell_progress
-from provisioner.reporting import ExportFormatOption, show_apply, show_cells_down, show_export
+from provisioner.reporting import (
+    EveryOption,
+    ExportFormatOption,
+    RotationLockWait,
+    run_rotation,
+    show_apply,
+    show_cells_down,
+    show_export,
+)
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
 
 app = typer.Typer(
@@ -112,14 +120,21 @@ def apply_(
         typer.Option("--expect-no-changes", help="With --dry-run: exit 1 if anything would run (drift checks)."),
     ] = False,
     lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another apply's lock.")] = 0.0,
+    check_logins: Annotated[
+        bool,
+        typer.Option(
+            "--check-logins", help="Also log in as every partner and tenant: finds passwords changed in the database."
+        ),
+    ] = False,
     outputs_file: OutputsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Reconcile the platform, all partners and all tenants on all cells (cells in parallel)."""
+    """Reconcile the platform, all partners and all tenants on all cells (cells in parallel); warn of
+    credentials that do not work (missing or replaced secrets; with --check-logins, refused ones)."""
     if expect_no_changes and not dry_run:
         raise InputError("--expect-no-changes goes with --dry-run")
     outputs = resolve(stack, outputs_file)
-    options = ApplyOptions(dry_run=dry_run, lock_wait=lock_wait)
+    options = ApplyOptions(dry_run=dry_run, lock_wait=lock_wait, report_credentials=True, check_logins=check_logins)
     with cell_progress(not as_json) as progress:
         results = Onboarding(outputs, credential_store(outputs), progress).apply(options, jobs=jobs)
     code = show_apply(results, as_json, dry_run)
@@ -203,3 +218,17 @@ def export(
     found = export_lifecycle.find_exportable(outputs, tenant, moment)
     done = export_lifecycle.export_tenant(outputs, found, destination, fmt)
     show_export(done, f"export of tenant {found.slug} ({found.id})", as_json)
+
+
+@app.command("rotate-credentials")
+def rotate_credentials(
+    stack: StackOption,
+    tenant: Annotated[Optional[str], typer.Option(help="The tenant (id or slug) to rotate.")] = None,
+    all_: EveryOption = False,
+    lock_wait: RotationLockWait = 0.0,
+    outputs_file: OutputsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """New app credentials on the login the application does not hold (alternating users), tested,
+    then made current; repairs a tenant whose secret is missing, malformed or refused."""
+    raise typer.Exit(run_rotation("tenant", stack, tenant, all_, lock_wait, outputs_file, as_json))

@@ -65,6 +65,14 @@ def _moment(conn: psycopg.Connection, as_of: dt.datetime | None) -> dt.datetime:
     return conn.execute("select coalesce(%s::timestamptz, now())", (as_of,)).fetchone()[0]  # type: ignore[index]
 
 
+def set_login(conn: psycopg.Connection, roles: tuple[str, ...], allowed: bool) -> None:
+    """LOGIN or NOLOGIN on those of `roles` that exist (an app role's rotation twin is made by
+    the next apply after tenant V020 / partner V010)."""
+    found = conn.execute("select rolname::text from pg_roles where rolname = any(%s)", (list(roles),)).fetchall()
+    for (role,) in found:
+        conn.execute(sql.SQL("alter role {} " + ("login" if allowed else "nologin")).format(sql.Identifier(role)))
+
+
 def end_sessions(conn: psycopg.Connection, roles: list[str]) -> int:
     """End the sessions of these roles. Signalling a role's backends needs membership in it: the
     caller grants itself each role inside a transaction that is rolled back, so no membership
@@ -107,7 +115,7 @@ def close(outputs: StackOutputs, planned: Planned, as_of: dt.datetime | None = N
         ).rowcount
         if updated != 1:
             raise ProvisionError(f"tenant {tenant.id} is no longer active: nothing done")
-        conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(names.app_role)))
+        set_login(conn, names.login_roles, False)
         audit.record(
             conn,
             "tenant.closed",
@@ -117,7 +125,7 @@ def close(outputs: StackOutputs, planned: Planned, as_of: dt.datetime | None = N
         )
         conn.commit()
         conn.autocommit = True
-        return end_sessions(conn, [names.app_role, names.ro_role])
+        return end_sessions(conn, [*names.login_roles, names.ro_role])
 
 
 def reopen(outputs: StackOutputs, tenant_ref: str, as_of: dt.datetime | None = None) -> directory.Tenant:
@@ -133,7 +141,7 @@ def reopen(outputs: StackOutputs, tenant_ref: str, as_of: dt.datetime | None = N
                 f"{GRACE.days} days before {moment:%Y-%m-%d %H:%M}: past its grace period, it cannot be reopened"
             )
         conn.execute("update platform.tenants set status = 'active', closed_at = null where id = %s", (tenant.id,))
-        conn.execute(sql.SQL("alter role {} login").format(sql.Identifier(names.app_role)))
+        set_login(conn, names.login_roles, True)
         audit.record(conn, "tenant.reopened", {"closed_at": tenant.closed_at.isoformat()}, tenant.id, tenant.partner_id)
     return tenant
 
@@ -258,7 +266,7 @@ def _purge_batch(conn: psycopg.Connection, chunk: list[directory.Tenant]) -> lis
 
 def _roles(tenant: directory.Tenant) -> list[str]:
     names = TenantNames(tenant.id)
-    return [names.owner_role, names.app_role, names.ro_role]
+    return [names.owner_role, *names.login_roles, names.ro_role]
 
 
 def _per_tx(conn: psycopg.Connection) -> int:

@@ -82,7 +82,7 @@ def terminate_plan(outputs: StackOutputs, ref: str, close_tenants: bool) -> Part
 def terminate(outputs: StackOutputs, plan: PartnerPlan, as_of: dt.datetime | None) -> None:
     for planned in plan.close:
         closure.close(outputs, planned, as_of)
-    role = PartnerNames(plan.partner.id).app_role
+    logins = PartnerNames(plan.partner.id).login_roles
     for cluster in outputs.clusters:
         with connect_operator(outputs, cluster, MIGRATOR) as conn:
             moment = conn.execute("select coalesce(%s::timestamptz, now())", (as_of,)).fetchone()[0]  # type: ignore[index]
@@ -91,12 +91,11 @@ def terminate(outputs: StackOutputs, plan: PartnerPlan, as_of: dt.datetime | Non
                 "and status = 'active'",
                 (moment, plan.partner.id),
             )
-            if conn.execute("select to_regrole(%s)", (role,)).fetchone()[0] is not None:  # type: ignore[index]
-                conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role)))
+            closure.set_login(conn, logins, False)
             audit.record(conn, "partner.terminated", {"terminated_at": moment.isoformat()}, partner_id=plan.partner.id)
             conn.commit()
             conn.autocommit = True
-            closure.end_sessions(conn, [role])
+            closure.end_sessions(conn, list(logins))
 
 
 def purge_plan(outputs: StackOutputs, ref: str, as_of: dt.datetime | None) -> PartnerPlan:
@@ -128,7 +127,7 @@ def purge_plan(outputs: StackOutputs, ref: str, as_of: dt.datetime | None) -> Pa
 def purge(outputs: StackOutputs, plan: PartnerPlan) -> list[str]:
     purged = closure.purge(outputs, plan.purge_tenants)
     pid = plan.partner.id
-    role = PartnerNames(pid).app_role
+    logins = PartnerNames(pid).login_roles
     try:
         aws.client("secretsmanager", outputs.region).delete_secret(
             SecretId=secret_name(outputs.stack, "partner", pid), ForceDeleteWithoutRecovery=True
@@ -138,11 +137,13 @@ def purge(outputs: StackOutputs, plan: PartnerPlan) -> list[str]:
             raise
     for cluster in outputs.clusters:
         with connect_operator(outputs, cluster, MIGRATOR, autocommit=True) as conn:
-            closure.end_sessions(conn, [role])
+            closure.end_sessions(conn, list(logins))
             with conn.transaction():
                 if conn.execute("select 1 from platform.partners where id = %s", (pid,)).fetchone() is None:
                     continue
-                if conn.execute("select to_regrole(%s)", (role,)).fetchone()[0] is not None:  # type: ignore[index]
+                for role in logins:
+                    if conn.execute("select to_regrole(%s)", (role,)).fetchone()[0] is None:  # type: ignore[index]
+                        continue
                     ident = sql.Identifier(role)
                     conn.execute(sql.SQL("grant {} to current_user").format(ident))
                     conn.execute(sql.SQL("drop owned by {}").format(ident))

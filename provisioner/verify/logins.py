@@ -32,12 +32,14 @@ def role_drift(master: psycopg.Connection, tenants: Iterable[str], partners: Ite
     rows = master.execute(
         "select r.rolname, t.id, t.plan, coalesce(array_agg(case when d.setdatabase = 0 then c "
         "else c || ' (in database ' || coalesce(db.datname, '?') || ')' end) filter (where c is not null), '{}') "
-        "from pg_roles r left join platform.tenants t on r.rolname = 't_' || t.id || '_app' "
+        "from pg_roles r left join platform.tenants t "
+        "on r.rolname in ('t_' || t.id || '_app', 't_' || t.id || '_app2') "
         "left join pg_db_role_setting d on d.setrole = r.oid left join pg_database db on db.oid = d.setdatabase "
         "left join lateral unnest(d.setconfig) c on true "
         "where r.rolname = any(%(roles)s) group by r.rolname, t.id, t.plan",
         {
-            "roles": [TenantNames(t).app_role for t in tenants] + [PartnerNames(p).app_role for p in partners],
+            "roles": [r for t in tenants for r in TenantNames(t).login_roles]
+            + [r for p in partners for r in PartnerNames(p).login_roles],
         },
     ).fetchall()
     drift = {}

@@ -20,7 +20,7 @@ from provisioner.connect import Credentials, LoginRefused, connect, secret_crede
 from provisioner.credentials import secret_name
 from provisioner.db import scalar
 from provisioner.errors import ProvisionError
-from provisioner.names import PartnerNames
+from provisioner.names import PartnerNames, twin_of
 from provisioner.verify import logins
 from provisioner.verify.findings import Finding
 from provisioner.verify.probes import probe_checks
@@ -130,12 +130,18 @@ class CellProber:
         """A probing session, or None (and a finding naming the tenant or partner) when its role's
         defaults drifted or the server refuses its credentials: what it did to itself."""
         self.log.attempted[logins.NAME] += 1
+        who = self._holder(kind, owner_id, who)
         if who in self._drift:
             drift = f"its role's defaults are not the templates': {self._drift[who]}; its own probes were not run"
             self._self_inflicted(kind, owner_id, who, drift, logins.APPLY)
             return None
         conn = self.connect_as(kind, owner_id, who)
         return Session(conn, who, self.log) if conn is not None else None
+
+    def _holder(self, kind: str, owner_id: str, app_role: str) -> str:
+        """The login AWSCURRENT names: the app role or, after a rotation, its twin (probed alike)."""
+        named = self.credentials(kind, owner_id).username
+        return named if named in (app_role, twin_of(app_role)) else app_role
 
     def connect_as(self, kind: str, owner_id: str, who: str, autocommit: bool = False) -> psycopg.Connection | None:
         try:

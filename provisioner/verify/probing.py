@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from provisioner.names import PartnerNames, TenantNames
+from provisioner.names import TenantNames
 from provisioner.verify.session import Session
 from provisioner.verify.statements import SharedRelation
 
@@ -38,8 +38,8 @@ class TenantProbe:
     @property
     def mine(self) -> dict[str, str]:
         """A's own ids, the parameters of the statements that tell its rows from others'."""
-        t = self.tenant
-        return {"tenant": t.id, "partner": t.partner_id, "role": t.names.app_role, "target": f"tenant:{t.id}"}
+        t = self.tenant  # role: the login probed, the app role or its rotation twin (each sees its own binding)
+        return {"tenant": t.id, "partner": t.partner_id, "role": self.session.who, "target": f"tenant:{t.id}"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class PartnerProbe:
 
     @property
     def role(self) -> str:
-        return PartnerNames(self.partner_id).app_role
+        return self.session.who  # the login probed: the console role or its rotation twin
 
     @property
     def mine(self) -> dict[str, str]:

@@ -214,6 +214,7 @@ def test_dry_run_changes_nothing(local_stack, outputs):
             "V001__schema_and_roles",
             "V002__tables",
             "V010__foreign_key_indexes",
+            "V020__twin_login",
             "R__grants",
             "R__limits",
             "credentials",

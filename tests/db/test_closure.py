@@ -303,7 +303,7 @@ def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, t
     assert partner_footprint(stack, pid) | {"secret": None} == {
         "row": ("terminated",),
         "role": (False,),
-        "bindings": 3,  # its console role, the tenant's app and ro roles
+        "bindings": 5,  # its console role and twin, the tenant's app role, twin and ro role
         "tenants": 1,
         "secret": None,
     }

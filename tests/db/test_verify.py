@@ -64,6 +64,7 @@ class World:
                 f"{key}_id": t.id,
                 f"{key}_schema": schema,
                 f"{key}_app": f"{schema}_app",
+                f"{key}_twin": f"{schema}_app2",
                 f"{key}_ro": f"{schema}_ro",
                 f"{key}_owner": f"{schema}_owner",
                 f"{key}_leads": (schema, "leads"),
@@ -693,7 +694,7 @@ BREAKS = [
         "a role named t_bad_name",
         ["create role t_bad_name"],
         "role t_bad_name",
-        "not t_<id>_owner|app|ro",
+        "not t_<id>_owner|app|app2|ro",
         "error",
     ),
     (
@@ -1163,6 +1164,108 @@ BREAKS = [
         "error",
     ),
 ]
+# A tenant's rotation twin (t_<id>_app2, tenant V020) is judged as strictly as its app role.
+BREAKS += [
+    (
+        "role_attributes",
+        "BYPASSRLS on a rotation twin",
+        ["alter role {a_twin} bypassrls"],
+        "role {a_twin}",
+        "has BYPASSRLS",
+        "error",
+    ),
+    (
+        "role_membership",
+        "another tenant's role granted to a twin",
+        ["grant {b_app} to {a_twin}"],
+        "role {a_twin}",
+        "a role of tenant {b_id}",
+        "error",
+    ),
+    (
+        "role_membership",
+        "a twin made a member of another tenant's app role",
+        ["revoke {a_app} from {a_twin}", "grant {b_app} to {a_twin}"],
+        "role {a_twin}",
+        "reaches {b_app}, a role of tenant {b_id}",
+        "error",
+    ),
+    (
+        "role_membership",
+        "ADMIN OPTION for a twin on its app role",
+        ["grant {a_app} to {a_twin} with admin option"],
+        "role {a_twin}",
+        "holds ADMIN OPTION on {a_app}",
+        "error",
+    ),
+    (
+        "role_membership",
+        "an outsider inside a tenant's twin",
+        ["create role {plant}", "grant {a_twin} to {plant}"],
+        "role {plant}",
+        "is a member of {a_twin}",
+        "error",
+    ),
+    (
+        "role_bindings",
+        "a twin bound to another tenant",
+        ["update platform.role_bindings set tenant_id = {b_id_lit} where role_name = {a_twin_lit}"],
+        "binding '{a_twin}'",
+        "to tenant {b_id}",
+        "error",
+    ),
+    (
+        "role_bindings",
+        "a twin without its binding",
+        ["delete from platform.role_bindings where role_name = {a_twin_lit}"],
+        "role {a_twin}",
+        "without a binding",
+        "warn",
+    ),
+    (
+        "role_search_path",
+        "a twin searching public",
+        ["alter role {a_twin} set search_path = public"],
+        "role {a_twin}",
+        "search_path is public",
+        "warn",
+    ),
+    (
+        "connection_limit",
+        "a twin without a limit",
+        ["alter role {a_twin} connection limit -1"],
+        "role {a_twin}",
+        "no connection limit",
+        "error",
+    ),
+    (
+        "role_settings",
+        "a twin raising its own work_mem",
+        ["alter role {b_twin} set work_mem = '1GB'"],
+        "role {b_twin}",
+        "work_mem=1GB",
+        "error",
+    ),
+    (
+        "closed_tenant_login",
+        "a closed tenant whose twin keeps LOGIN",
+        [
+            "update platform.tenants set status = 'closed', closed_at = now() where id = {a_id_lit}",
+            "alter role {a_app} nologin",
+        ],
+        "role {a_twin}",
+        "is closed",
+        "error",
+    ),
+    (
+        "tenant_orphans",
+        "an active tenant's twin dropped",
+        ["drop role {c_twin}"],
+        "tenant {c_id}",
+        "without its role {c_twin}",
+        "error",
+    ),
+]
 BREAKS += [
     (
         "connection_limit",
@@ -1460,10 +1563,12 @@ def test_closed_tenant_login_reports_a_session_left_open(local_stack, outputs, s
             [
                 "update platform.tenants set status = 'closed', closed_at = now() where id = {a_id_lit}",
                 "alter role {a_app} nologin",
+                "alter role {a_twin} nologin",
             ],
             [
                 "update platform.tenants set status = 'active', closed_at = null where id = {a_id_lit}",
                 "alter role {a_app} login",
+                "alter role {a_twin} login",
             ],
         ):
             su.rollback()

@@ -1,6 +1,7 @@
 -- Tenant, partner and platform group roles carry no attribute that escapes the model:
 -- SUPERUSER and BYPASSRLS skip row level security, CREATEROLE grants itself any role, CREATEDB
--- and REPLICATION reach beyond the database; LOGIN only for t_<id>_app and p_<id>_app.
+-- and REPLICATION reach beyond the database; LOGIN only for t_<id>_app and p_<id>_app and their
+-- rotation twins (_app2).
 select 'role_attributes' as "check",
        'error' as level,
        'role ' || quote_ident(r.rolname) as object,
@@ -13,7 +14,7 @@ cross join lateral (values
     ('CREATEROLE', r.rolcreaterole, 'nocreaterole', ': can grant itself other tenants'' roles'),
     ('CREATEDB', r.rolcreatedb, 'nocreatedb', ': can create databases outside the model'),
     ('REPLICATION', r.rolreplication, 'noreplication', ': can stream every tenant''s data'),
-    ('LOGIN', r.rolcanlogin and r.rolname !~ '^(t|p)_[a-z0-9]{12}_app$', 'nologin',
+    ('LOGIN', r.rolcanlogin and r.rolname !~ '^(t|p)_[a-z0-9]{12}_app2?$', 'nologin',
      ': only app roles log in; owner, read-only and group roles must not')
 ) a(attr, has, fix, why)
 where a.has

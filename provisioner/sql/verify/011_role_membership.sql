@@ -1,5 +1,6 @@
 -- The membership graph, followed transitively: a tenant-side role reaches only its own group
--- (t_<id>_app -> tenant_app, t_<id>_ro -> tenant_read, p_<id>_app -> partner_app), never another
+-- (t_<id>_app -> tenant_app, t_<id>_ro -> tenant_read, p_<id>_app -> partner_app; a rotation twin
+-- t_<id>_app2 / p_<id>_app2 -> its own app role and, through it, that group), never another
 -- tenant's role, a partner role, the operator or owner, or a predefined pg_* role
 -- (pg_read_all_data, pg_read_all_stats, pg_monitor, pg_signal_backend, ...). And no role but the
 -- tenant's own, the master and superusers is a member of a tenant's roles or the tenant groups;
@@ -30,12 +31,14 @@ kinded as (
                 when e.subject ~ '^t_[a-z0-9]{12}_ro$' then 'tenant ro'
                 when e.subject ~ '^t_[a-z0-9]{12}_owner$' then 'tenant owner'
                 when e.subject ~ '^p_[a-z0-9]{12}_app$' then 'partner app'
+                when e.subject ~ '^t_[a-z0-9]{12}_app2$' then 'tenant twin'
+                when e.subject ~ '^p_[a-z0-9]{12}_app2$' then 'partner twin'
                 when e.subject ~ '^"?[tp]_' then 'tenant-side'
                 when e.subject in (quote_ident(%(tenant_app)s), quote_ident(%(tenant_read)s),
                                    quote_ident(%(partner_app)s)) then 'group'
            end as subject_kind,
-           case when e.target ~ '^t_[a-z0-9]{12}_(app|ro|owner)$' then 'tenant role'
-                when e.target ~ '^p_[a-z0-9]{12}_app$' then 'partner app'
+           case when e.target ~ '^t_[a-z0-9]{12}_(app|app2|ro|owner)$' then 'tenant role'
+                when e.target ~ '^p_[a-z0-9]{12}_app2?$' then 'partner app'
                 when e.target ~ '^"?[tp]_' then 'tenant-side'
                 when e.target in (quote_ident(%(tenant_app)s), quote_ident(%(tenant_read)s),
                                   quote_ident(%(partner_app)s)) then 'group'
@@ -56,6 +59,17 @@ judged as (
                         then case when k.admin_option
                                   then 'holds ADMIN OPTION on ' || k.target || ': it can grant that role to others'
                              end
+                        -- a twin: its own app role (the name without the trailing 2), and that role's group
+                        when k.subject_kind in ('tenant twin', 'partner twin') and k.depth = 1
+                             and k.target = left(k.subject, -1)
+                        then case when k.admin_option
+                                  then 'holds ADMIN OPTION on ' || k.target || ': it can grant that role to others'
+                             end
+                        when k.subject_kind in ('tenant twin', 'partner twin') and k.depth = 2
+                             and k.path[2] = to_regrole(left(k.subject, -1))::oid
+                             and k.target = quote_ident(case k.subject_kind when 'tenant twin' then %(tenant_app)s
+                                                                            else %(partner_app)s end)
+                        then null
                         when k.target ~ '^"?pg_' then 'reaches the predefined role ' || k.target
                         when k.target_kind = 'tenant role'
                         then 'reaches ' || k.target || ', a role of tenant ' || k.target_tenant

@@ -19,10 +19,10 @@ where n.nspname ~ '^[tp]_' and n.nspname !~ '^t_[a-z0-9]{12}$'
 union all
 select 'opaque_names', 'error',
        'role ' || quote_ident(r.rolname),
-       'a role in the tenant namespace whose name is not t_<id>_owner|app|ro or p_<id>_app',
+       'a role in the tenant namespace whose name is not t_<id>_owner|app|app2|ro or p_<id>_app|app2',
        'rename or drop the role; tenant roles come only from provision tenants add'
 from pg_roles r
-where r.rolname ~ '^[tp]_' and r.rolname !~ '^(t_[a-z0-9]{12}_(owner|app|ro)|p_[a-z0-9]{12}_app)$'
+where r.rolname ~ '^[tp]_' and r.rolname !~ '^(t_[a-z0-9]{12}_(owner|app|app2|ro)|p_[a-z0-9]{12}_app2?)$'
 union all
 -- One catalog-cache lookup per slug (to_regnamespace, to_regrole), not a join: see 001.
 select 'opaque_names', 'error',

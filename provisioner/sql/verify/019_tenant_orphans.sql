@@ -14,14 +14,15 @@ select 'tenant_orphans', 'error', 'tenant ' || t.id,
        'active tenant without its role t_' || t.id || '_' || v.suffix,
        'provision tenants apply --stack <stack>'
 from platform.tenants t
-cross join (values ('owner'), ('app'), ('ro')) v(suffix)
+cross join (values ('owner'), ('app'), ('app2'), ('ro')) v(suffix)
 where t.status = 'active' and to_regrole('t_' || t.id || '_' || v.suffix) is null
 union all
 select 'tenant_orphans', 'error', 'partner ' || p.id,
-       'active partner without its console role p_' || p.id || '_app',
+       'active partner without its console role p_' || p.id || '_' || v.suffix,
        'provision tenants apply --stack <stack>'
 from platform.partners p
-where p.status = 'active' and to_regrole('p_' || p.id || '_app') is null
+cross join (values ('app'), ('app2')) v(suffix)
+where p.status = 'active' and to_regrole('p_' || p.id || '_' || v.suffix) is null
 union all
 select 'tenant_orphans', 'error', 'schema ' || quote_ident(n.nspname),
        'no tenant ' || substr(n.nspname, 3) || ' in platform.tenants: an orphan schema',
@@ -35,8 +36,8 @@ select 'tenant_orphans', 'error', 'role ' || quote_ident(r.rolname),
            || substr(r.rolname, 3, 12) || ' on record: an orphan role',
        'reassign owned by ' || quote_ident(r.rolname) || ' to <owner>; drop role ' || quote_ident(r.rolname)
 from pg_roles r
-where (r.rolname ~ '^t_[a-z0-9]{12}_(owner|app|ro)$'
+where (r.rolname ~ '^t_[a-z0-9]{12}_(owner|app|app2|ro)$'
        and not exists (select 1 from platform.tenants t where t.id = substr(r.rolname, 3, 12)))
-   or (r.rolname ~ '^p_[a-z0-9]{12}_app$'
+   or (r.rolname ~ '^p_[a-z0-9]{12}_app2?$'
        and not exists (select 1 from platform.partners p where p.id = substr(r.rolname, 3, 12)))
 order by 3, 4;

@@ -1,5 +1,5 @@
--- platform.role_bindings is what every policy trusts: each row binds a tenant's app or
--- read-only role to that tenant (and its partner), or a partner's role to that partner. A row
+-- platform.role_bindings is what every policy trusts: each row binds a tenant's app (or its
+-- rotation twin, _app2) or read-only role to that tenant (and its partner), or a partner's role to that partner. A row
 -- for any other role, a mismatched id, or a role that no longer exists (the next role created
 -- with that name inherits it) widens what someone sees.
 with binding as (
@@ -8,9 +8,9 @@ with binding as (
            (select t.partner_id from platform.tenants t where t.id = b.tenant_id) as tenant_partner,
            -- t_<id>_app / t_<id>_ro and p_<id>_app by position: no regular expression per row (see 001);
            -- a malformed id never equals a tenant's id, so it is still caught below.
-           case when starts_with(b.role_name, 't_') and substr(b.role_name, 15) in ('_app', '_ro')
+           case when starts_with(b.role_name, 't_') and substr(b.role_name, 15) in ('_app', '_app2', '_ro')
                 then substr(b.role_name, 3, 12) end as named_tenant,
-           case when starts_with(b.role_name, 'p_') and substr(b.role_name, 15) = '_app'
+           case when starts_with(b.role_name, 'p_') and substr(b.role_name, 15) in ('_app', '_app2')
                 then substr(b.role_name, 3, 12) end as named_partner
     from platform.role_bindings b
 ),
@@ -44,7 +44,7 @@ select 'role_bindings', 'warn', 'role ' || quote_ident('t_' || t.id || '_' || v.
        'active tenant role without a binding: it sees none of its own shared rows',
        'provision tenants apply'
 from platform.tenants t
-cross join (values ('app'), ('ro')) v(suffix)
+cross join (values ('app'), ('app2'), ('ro')) v(suffix)
 where t.status = 'active'
   and to_regrole('t_' || t.id || '_' || v.suffix) is not null
   and not exists (select 1 from platform.role_bindings b where b.role_name = 't_' || t.id || '_' || v.suffix)

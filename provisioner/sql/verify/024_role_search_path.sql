@@ -1,4 +1,4 @@
--- Login roles search only their own place: t_<id>_app and _ro their schema then pg_temp,
+-- Login roles search only their own place: t_<id>_app, _app2 and _ro their schema then pg_temp,
 -- p_<id>_app pg_catalog then pg_temp. A database-specific setting overrides the role's own.
 -- One index probe of pg_db_role_setting per role, not a join: see 001.
 with login_role as (
@@ -7,8 +7,8 @@ with login_role as (
                 else 'pg_catalog,pg_temp' end as wanted
     from pg_roles r
     -- by position, not by regular expression (see 001); malformed names are opaque_names' job
-    where (starts_with(r.rolname, 't_') and substr(r.rolname, 15) in ('_app', '_ro'))
-       or (starts_with(r.rolname, 'p_') and substr(r.rolname, 15) = '_app')
+    where (starts_with(r.rolname, 't_') and substr(r.rolname, 15) in ('_app', '_app2', '_ro'))
+       or (starts_with(r.rolname, 'p_') and substr(r.rolname, 15) in ('_app', '_app2'))
 )
 select 'role_search_path' as "check", 'warn' as level,
        'role ' || quote_ident(l.rolname) as object,

@@ -1,11 +1,11 @@
--- A terminated partner's console role cannot log in and holds no session.
+-- A terminated partner's console role (and its rotation twin) cannot log in and holds no session.
 select 'terminated_partner_login' as "check", 'error' as level,
-       'role p_' || p.id || '_app' as object,
+       'role ' || r.rolname as object,
        'partner ' || p.id || ' is terminated (' || p.terminated_at::text || ') and its console role can still log in'
            as detail,
-       'alter role ' || quote_ident('p_' || p.id || '_app') || ' nologin' as remediation
+       'alter role ' || quote_ident(r.rolname) || ' nologin' as remediation
 from platform.partners p
-join pg_roles r on r.rolname = 'p_' || p.id || '_app'
+join pg_roles r on r.rolname in ('p_' || p.id || '_app', 'p_' || p.id || '_app2')
 where p.status = 'terminated' and r.rolcanlogin
 union all
 select 'terminated_partner_login', 'error',
@@ -14,7 +14,7 @@ select 'terminated_partner_login', 'error',
        'select pg_terminate_backend(pid) from pg_stat_activity where usename = '
            || quote_literal(a.usename::text)
 from platform.partners p
-join pg_stat_activity a on a.usename = 'p_' || p.id || '_app'
+join pg_stat_activity a on a.usename in ('p_' || p.id || '_app', 'p_' || p.id || '_app2')
 where p.status = 'terminated'
 group by p.id, a.usename
 order by 3;

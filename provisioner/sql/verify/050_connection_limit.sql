@@ -9,8 +9,8 @@ with login_role as (
     left join platform.tenants t on starts_with(r.rolname, 't_') and t.id = substr(r.rolname, 3, 12)
     -- by position, not by regular expression (see 001)
     where r.rolcanlogin
-      and ((starts_with(r.rolname, 't_') and substr(r.rolname, 15) = '_app')
-           or (starts_with(r.rolname, 'p_') and substr(r.rolname, 15) = '_app'))
+      and (starts_with(r.rolname, 't_') or starts_with(r.rolname, 'p_'))
+      and substr(r.rolname, 15) in ('_app', '_app2')
 ),
 judged as (
     select l.rolname, l.rolconnlimit, (%(limits)s::jsonb -> l.tier ->> 'connection_limit')::int as wanted

@@ -8,11 +8,11 @@
 with bound_role as (
     select r.oid, r.rolname,
            case when starts_with(r.rolname, 'p_') then 'partner'
-                when substr(r.rolname, 15) = '_app' then t.plan end as tier
+                when substr(r.rolname, 15) in ('_app', '_app2') then t.plan end as tier
     from pg_roles r
     left join platform.tenants t on starts_with(r.rolname, 't_') and t.id = substr(r.rolname, 3, 12)
-    where (starts_with(r.rolname, 't_') and substr(r.rolname, 15) in ('_app', '_ro'))
-       or (starts_with(r.rolname, 'p_') and substr(r.rolname, 15) = '_app')
+    where (starts_with(r.rolname, 't_') and substr(r.rolname, 15) in ('_app', '_app2', '_ro'))
+       or (starts_with(r.rolname, 'p_') and substr(r.rolname, 15) in ('_app', '_app2'))
 ),
 wanted as (
     select b.oid, b.rolname, s.key || '=' || s.value as entry

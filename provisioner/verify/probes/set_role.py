@@ -1,5 +1,5 @@
 """Tenant A takes no other role: SET ROLE to B's owner, app and read-only roles, B's partner,
-the tenant and partner groups, the operator and the owner all fail, and so does SET SESSION
+(and its rotation twin), the tenant and partner groups, the operator and the owner all fail, and so does SET SESSION
 AUTHORIZATION to B's app role. A role that does not exist (a canary tenant has none) cannot be
 taken, and PostgreSQL refuses it with another error than for lack of privilege: only existing
 roles are tried."""
@@ -21,6 +21,7 @@ def becomes_no_one(probe: TenantProbe, b: TenantRef) -> None:
     roles = [
         names.owner_role,
         names.app_role,
+        names.twin_role,
         names.ro_role,
         PartnerNames(b.partner_id).app_role,
         ROLES["tenant_read"],
