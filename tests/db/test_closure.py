@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from provisioner import aws, directory
 from provisioner.credentials import secret_name
 from provisioner.lifecycle import closure
+from provisioner.names import PartnerNames
 from provisioner.verify.runner import VerifyOptions, verify_cell
 from tests.helpers import RunningStack, connect_as, onboard, provision, started_stack, unique
 
@@ -265,8 +266,10 @@ def partner_footprint(stack: RunningStack, partner_id: str) -> dict[str, object]
     with stack.superuser() as su:
         found: dict[str, object] = {
             "row": su.execute("select status from platform.partners where id = %s", (partner_id,)).fetchone(),
+            # its console role and rotation twin, as (LOGIN of each,) or (None,) when both are gone
             "role": su.execute(
-                "select rolcanlogin from pg_roles where rolname = %s", (f"p_{partner_id}_app",)
+                "select array_agg(rolcanlogin order by rolname) from pg_roles where rolname = any(%s)",
+                (list(PartnerNames(partner_id).login_roles),),
             ).fetchone(),
             "bindings": su.execute(
                 "select count(*) from platform.role_bindings where partner_id = %s", (partner_id,)
@@ -302,7 +305,7 @@ def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, t
     assert done.returncode == 0, done.stderr
     assert partner_footprint(stack, pid) | {"secret": None} == {
         "row": ("terminated",),
-        "role": (False,),
+        "role": ([False, False],),
         "bindings": 5,  # its console role and twin, the tenant's app role, twin and ro role
         "tenants": 1,
         "secret": None,
@@ -315,7 +318,8 @@ def test_partner_terminate_needs_close_tenants_then_purge_after_30_days(stack, t
     terminated_days_ago(stack, pid, 31)
     late = partners_cli(stack, "purge", "--partner", agency, "--yes")
     assert late.returncode == 0, late.stderr
-    assert partner_footprint(stack, pid) == {"row": None, "role": None, "bindings": 0, "tenants": 0, "secret": False}
+    gone = {"row": None, "role": (None,), "bindings": 0, "tenants": 0, "secret": False}
+    assert partner_footprint(stack, pid) == gone
     assert footprint(stack, staying)["tenant"] is None and other["tenant"] is not None
     report = verify_cell(stack.outputs, stack.outputs.cluster("cell-1"), VerifyOptions(probes=0))
     assert report.errors == [] and report.findings == []
