@@ -9,7 +9,10 @@ A cell with 1,000 tenants and 1 million rows (spread over their `leads` tables):
 2. the floor: a bare `pg_basebackup -X stream` of the same cell and the start of a server on it.
 Target: drill RTO <= 1.5x the floor, the difference being the recovery to the failure point,
 apply and verify. Both are alternated `--rounds` times and their medians compared: the backup
-is bound by the disk, and one run of each measures the neighbours as much as the drill.
+is bound by the disk, and one run of each measures the neighbours as much as the drill. On a
+shared machine two backups timed apart differ by more than the drill adds, so the drill's own
+steps after its backup (restore, apply, verify; median over the rounds) are also set beside the
+floor: (floor + those) / floor, the same target.
 """
 
 from __future__ import annotations
@@ -104,9 +107,13 @@ def main() -> None:
             print(f"round {round_}: floor {floors[-1]:.2f} s; drill RTO {result.rto:.2f} s ({steps})")
         floor = statistics.median(floors)
         result = sorted(drills, key=lambda r: r.rto)[len(drills) // 2]
-        steps = ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items())
+        steps = ", ".join(f"{k} {statistics.median(r.seconds[k] for r in drills):.2f} s" for k in result.seconds)
         ratio = result.rto / floor
-        print(f"median drill: {steps}; {result.rows} rows in {result.tables} tables compared, nothing lost")
+        # What the drill adds to a backup, per round: its own backup does the floor's work, so
+        # the rest is what the target is about; the two backups' noise does not enter it.
+        added = statistics.median(r.rto - r.seconds["backup"] for r in drills)
+        paired = (floor + added) / floor
+        print(f"median of each step: {steps}; {result.rows} rows in {result.tables} tables compared, nothing lost")
         print(
             line(
                 f"drill RTO (median), {args.tenants} tenants, {args.rows} rows", f"{result.rto:.2f} s", "reported", True
@@ -114,6 +121,14 @@ def main() -> None:
         )
         print(line("bare pg_basebackup -X stream + start (floor, median)", f"{floor:.2f} s", "reported", True))
         print(line("drill RTO / floor (medians)", f"{ratio:.2f}x", f"<= {TARGET_RATIO}x", ratio <= TARGET_RATIO))
+        print(
+            line(
+                f"(floor + restore, apply, verify {added:.2f} s) / floor",
+                f"{paired:.2f}x",
+                f"<= {TARGET_RATIO}x",
+                paired <= TARGET_RATIO,
+            )
+        )
         print(
             line(
                 "drill RPO (worst round)", f"{max(r.rpo for r in drills):.2f} s", "0 s", all(r.rpo == 0 for r in drills)
