@@ -93,7 +93,7 @@ def whole(found: dict[str, object]) -> bool:
     return (
         found["record"] == 1
         and found["schema"] is True
-        and found["roles"] == 3
+        and found["roles"] == 4  # owner, app, its rotation twin, read-only
         and found["worker_runs"] == found["cost_entries"] == 1
         and found["ledger"] != 0
     )
