@@ -62,22 +62,25 @@ select j.pid, j.role, j.reason, pg_terminate_backend(j.pid, %(wait_ms)s) as term
 from judged j
 where j.reason is not null
 """
-# Past the role's connection share (its CONNECTION LIMIT, lowered since it logged in, or any
-# count above it): the newest backends go. Reads pg_roles, so it waits for room in the lock table
-# (while it is full no login succeeds, so no share grows).
+# Past the connection share (its CONNECTION LIMIT, lowered since it logged in, or any count
+# above it): the newest backends go. The share is the tenant's or partner's, not the login's:
+# the app login and its rotation twin (t_<id>_app, t_<id>_app2) each carry the same limit, which
+# PostgreSQL enforces per login, so together they count against one. Reads pg_roles, so it waits
+# for room in the lock table (while it is full no login succeeds, so no share grows).
 SHARE = """
 with backend as (
-    select s.pid, r.rolname, r.rolconnlimit,
-           row_number() over (partition by s.usesysid order by s.backend_start) as nth
+    select s.pid, r.rolname,
+           row_number() over (partition by left(r.rolname, 14) order by s.backend_start) as nth,
+           min(r.rolconnlimit) over (partition by left(r.rolname, 14)) as share
     from pg_stat_get_activity(null) s
     join pg_roles r on r.oid = s.usesysid
     where s.backend_type = 'client backend' and s.pid <> pg_backend_pid()
       and r.rolname ~ '^[tp]_[a-z0-9]{12}_app2?$' and r.rolconnlimit >= 0
 )
-select b.pid, b.rolname::text, 'past its connection share (' || b.rolconnlimit || ')',
+select b.pid, b.rolname::text, 'past its connection share (' || b.share || ')',
        pg_terminate_backend(b.pid, %(wait_ms)s)
 from backend b
-where b.nth > b.rolconnlimit
+where b.nth > b.share
 """
 
 # The audit row names the tenant or partner by the id in its role's name (the guard reads no

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from contract.tiers import CONNECTION_BUDGET_SETTING, PARTNER_LIMITS, tier
 from provisioner import directory
@@ -435,6 +437,42 @@ def test_the_guard_ends_the_newest_sessions_past_a_roles_connection_share(local_
             s.close()
         with local_stack.superuser(autocommit=True) as su:
             su.execute(f'alter role "{role}" connection limit {tier("starter").limits.connection_limit}')
+    other_tenant_works(outputs, b)
+
+
+def test_a_tenants_app_login_and_its_twin_share_one_connection_share(local_stack, outputs, pair, guard_session):
+    """Each login keeps its own CONNECTION LIMIT in PostgreSQL: a tenant holding both passwords
+    (the rotation's alternating users) must not get twice its share."""
+    from provisioner.connect import Credentials, connect
+    from provisioner.guard import GuardLimits, guard_pass
+    from provisioner.names import TenantNames
+
+    conn, db = guard_session
+    a, b = pair
+    names = TenantNames(a.id)
+    password = secrets.token_urlsafe(24)
+    with local_stack.superuser(autocommit=True) as su:
+        su.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(names.twin_role), sql.Literal(password)))
+        for role in names.login_roles:
+            su.execute(sql.SQL("alter role {} connection limit 1").format(sql.Identifier(role)))
+    first = connect_as(outputs, "tenant", a.id, "cell-1")
+    second = connect(outputs.cluster("cell-1"), Credentials(names.twin_role, password))  # within the twin's own limit
+    try:
+        actions = guard_pass(conn, GuardLimits(), db)
+        ended = [x for x in actions if x.role in names.login_roles and x.terminated]
+        assert [(x.pid, x.role) for x in ended] == [(second.info.backend_pid, names.twin_role)]
+        assert "past its connection share (1)" in ended[0].reason
+        first.execute("select 1").fetchone()  # the older session keeps working
+    finally:
+        first.close()
+        second.close()
+        with local_stack.superuser(autocommit=True) as su:
+            for role in names.login_roles:
+                su.execute(
+                    sql.SQL("alter role {} connection limit {}").format(
+                        sql.Identifier(role), sql.Literal(tier("starter").limits.connection_limit)
+                    )
+                )
     other_tenant_works(outputs, b)
 
 

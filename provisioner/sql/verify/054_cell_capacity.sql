@@ -17,6 +17,7 @@ login_role as (
     -- by position, not by regular expression (see 001)
     where r.rolcanlogin
       and (starts_with(r.rolname, 't_') or starts_with(r.rolname, 'p_'))
+      -- a rotation twin (_app2) shares its app login's limit: the guard counts both against it
       and substr(r.rolname, 15) = '_app'
 ),
 committed as (
