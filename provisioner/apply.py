@@ -87,23 +87,6 @@ def apply_status(results: list[CellResult]) -> ExitStatus:
     return ExitStatus.VIOLATIONS if any(r.status != "ok" for r in results) else ExitStatus.OK
 
 
-def _values(rows: list[tuple]) -> sql.Composable:
-    return sql.SQL(", ").join(sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, row))) for row in rows)
-
-
-def _ledger_rows(rows: list[tuple[str, str, str, bool, str | None]]) -> str:
-    """One multi-row upsert for the whole transaction's ledger entries."""
-    return (
-        sql.SQL(
-            "insert into platform.schema_ledger (target, step, checksum, repeatable, inputs) values {} "
-            "on conflict (target, step) do update set checksum = excluded.checksum, inputs = excluded.inputs, "
-            "applied_at = now();"
-        )
-        .format(_values(rows))
-        .as_string(None)
-    )
-
-
 def seal_sql(plans: list[TargetPlan]) -> str | None:
     """One update recording the seal of every step found current by rendering it (a ledger
     written before seals, or a template or context that changed back), so the next run need
@@ -116,7 +99,7 @@ def seal_sql(plans: list[TargetPlan]) -> str | None:
             "update platform.schema_ledger l set inputs = v.inputs from (values {}) v (target, step, checksum, inputs) "
             "where l.target = v.target and l.step = v.step and l.checksum = v.checksum;"
         )
-        .format(_values(rows))
+        .format(ledger.values_sql(rows))
         .as_string(None)
     )
 
@@ -141,7 +124,7 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str, str]
             )
             entries.append((key, CREDENTIALS_STEP, version, False, None))
     if entries:
-        parts.append(_ledger_rows(entries))
+        parts.append(ledger.upsert_sql(entries))
     # The roles as these steps left them: a later change by the role itself shows as drift.
     reasserted = [p.target.key for p in plans if p.pending and p.target.kind in ledger.REASSERTS]
     if reasserted:

@@ -35,6 +35,20 @@ class Endpoint:
     dbname: str
 
 
+def credentials_document(username: str, password: str, endpoint: Endpoint) -> str:
+    """RDS's secret shape, what applications and the tool read."""
+    return json.dumps(
+        {
+            "username": username,
+            "password": password,
+            "engine": "postgres",
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "dbname": endpoint.dbname,
+        }
+    )
+
+
 @dataclass(frozen=True)
 class Issued:
     password: str = field(repr=False)
@@ -65,6 +79,19 @@ class CredentialStore:
                     found[entry["Name"]] = current[0]
         return found
 
+    def create(self, kind: str, owner_id: str, document: str) -> str:
+        """A new secret holding `document` (its first version, AWSCURRENT), under the stack's
+        key and tags; its version id. ResourceExistsException when it is there already."""
+        sm = aws.client("secretsmanager", self.region)
+        created = sm.create_secret(
+            Name=secret_name(self.stack, kind, owner_id),
+            SecretString=document,
+            KmsKeyId=self.kms_key_id,
+            Description=f"Askasia {kind} {owner_id} database credentials",
+            Tags=[{"Key": "askasia:stack", "Value": self.stack}, {"Key": f"askasia:{kind}", "Value": owner_id}],
+        )
+        return str(created["VersionId"])
+
     def ensure_versioned(
         self, kind: str, owner_id: str, username: str, endpoint: Endpoint, twin: str | None = None
     ) -> Issued:
@@ -73,27 +100,13 @@ class CredentialStore:
         sm = aws.client("secretsmanager", self.region)
         name = secret_name(self.stack, kind, owner_id)
         password = secrets.token_urlsafe(32)
-        doc = {
-            "username": username,
-            "password": password,
-            "engine": "postgres",
-            "host": endpoint.host,
-            "port": endpoint.port,
-            "dbname": endpoint.dbname,
-        }
+        doc = credentials_document(username, password, endpoint)
         try:
-            created = sm.create_secret(
-                Name=name,
-                SecretString=json.dumps(doc),
-                KmsKeyId=self.kms_key_id,
-                Description=f"Askasia {kind} {owner_id} database credentials",
-                Tags=[{"Key": "askasia:stack", "Value": self.stack}, {"Key": f"askasia:{kind}", "Value": owner_id}],
-            )
-            return Issued(password, created["VersionId"], username)
+            return Issued(password, self.create(kind, owner_id, doc), username)
         except sm.exceptions.ResourceExistsException:
             current = sm.get_secret_value(SecretId=name)
             existing = json.loads(current["SecretString"])
             if existing.get("username") in (username, twin or username) and existing.get("password"):
                 return Issued(existing["password"], current["VersionId"], existing["username"])
-            put = sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
+            put = sm.put_secret_value(SecretId=name, SecretString=doc)
             return Issued(password, put["VersionId"], username)

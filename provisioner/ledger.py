@@ -7,7 +7,7 @@ target stops; a repeatable step whose checksum changed is pending, like a step n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -141,6 +141,23 @@ class TargetPlan:
     @property
     def has_work(self) -> bool:
         return bool(self.pending or self.needs_credentials) and not self.drift
+
+
+def values_sql(rows: Sequence[tuple[object, ...]]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, row))) for row in rows)
+
+
+def upsert_sql(rows: list[tuple[str, str, str, bool, str | None]]) -> str:
+    """One multi-row upsert for the whole transaction's ledger entries."""
+    return (
+        sql.SQL(
+            "insert into platform.schema_ledger (target, step, checksum, repeatable, inputs) values {} "
+            "on conflict (target, step) do update set checksum = excluded.checksum, inputs = excluded.inputs, "
+            "applied_at = now();"
+        )
+        .format(values_sql(rows))
+        .as_string(None)
+    )
 
 
 def plan_target(

@@ -25,7 +25,6 @@ version names a login the tool then sets and tests; the application had nothing 
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -39,12 +38,11 @@ from psycopg import sql
 from contract.outputs import Cluster, StackOutputs
 from contract.status import ExitStatus
 from provisioner import aws, celllock, operators
-from provisioner.apply import _ledger_rows
 from provisioner.connect import Credentials, LoginRefused, connect
 from provisioner.credcheck import MISSING, Owner, judge, read_current
-from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
+from provisioner.credentials import CredentialStore, Endpoint, credentials_document, scram_verifier, secret_name
 from provisioner.errors import InputError, ProvisionError
-from provisioner.ledger import CREDENTIALS_STEP
+from provisioner.ledger import CREDENTIALS_STEP, upsert_sql
 from provisioner.names import check_id, check_slug, other_login
 
 PER_TX = 500  # ALTER ROLEs per transaction (one round trip each)
@@ -155,29 +153,10 @@ def create_pending(
     user, _, repair = judge(owner, *current)
     login = other_login(owner.app_role, user)
     password = secrets.token_urlsafe(32)
-    document = json.dumps(
-        {
-            "username": login,
-            "password": password,
-            "engine": "postgres",
-            "host": endpoint.host,
-            "port": endpoint.port,
-            "dbname": endpoint.dbname,
-        }
-    )
+    document = credentials_document(login, password, endpoint)
     if current[0] is None and current[1] == MISSING:
         with contextlib.suppress(sm.exceptions.ResourceExistsException):
-            made = sm.create_secret(
-                Name=name,
-                SecretString=document,
-                KmsKeyId=store.kms_key_id,
-                Description=f"Askasia {owner.kind} {owner.id} database credentials",
-                Tags=[
-                    {"Key": "askasia:stack", "Value": store.stack},
-                    {"Key": f"askasia:{owner.kind}", "Value": owner.id},
-                ],
-            )
-            return Staged(owner, login, password, document, made["VersionId"], True, repair)
+            return Staged(owner, login, password, document, store.create(owner.kind, owner.id, document), True, repair)
     put = sm.put_secret_value(SecretId=name, SecretString=document, VersionStages=[PENDING])
     return Staged(owner, login, password, document, put["VersionId"], False, repair)
 
@@ -265,7 +244,7 @@ def record_versions(conn: psycopg.Connection, finished: list[Staged]) -> None:
             (s.owner.key, CREDENTIALS_STEP, s.version, False, None) for s in finished
         ]
         with conn.transaction():
-            conn.execute(_ledger_rows(rows))
+            conn.execute(upsert_sql(rows))
 
 
 # -- the whole run ------------------------------------------------------------------------------
