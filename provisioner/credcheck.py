@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 from contract.outputs import Cluster
 from provisioner import aws
-from provisioner.connect import Credentials, LoginRefused, connect
+from provisioner.connect import BATCH_SECRETS, Credentials, LoginRefused, connect
 from provisioner.credentials import secret_name
 from provisioner.errors import ProvisionError
 from provisioner.names import PartnerNames, TenantNames, twin_of
 
-BATCH_GET = 20  # BatchGetSecretValue's most secrets per call
 LOGIN_TESTS = 4  # logins tested at once per cell
 MISSING = "its secret is missing"
 REPAIR = "provision {kind}s rotate-credentials --stack {stack} --{kind} {id}"
@@ -65,8 +64,8 @@ def read_current(region: str, stack: str, owners: list[Owner]) -> dict[str, tupl
     by_name = {secret_name(stack, o.kind, o.id): o for o in owners}
     out: dict[str, tuple[dict | None, str | None]] = {o.key: (None, MISSING) for o in owners}
     names = list(by_name)
-    for i in range(0, len(names), BATCH_GET):
-        answer = sm.batch_get_secret_value(SecretIdList=names[i : i + BATCH_GET])
+    for i in range(0, len(names), BATCH_SECRETS):
+        answer = sm.batch_get_secret_value(SecretIdList=names[i : i + BATCH_SECRETS])
         for value in answer.get("SecretValues", []):
             out[by_name[value["Name"]].key] = (value, None)
         for error in answer.get("Errors", []):

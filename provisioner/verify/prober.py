@@ -4,19 +4,17 @@ and partner with the credentials Secrets Manager holds for them, run every probe
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
-from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from contract.outputs import Cluster
-from provisioner import aws, canaries
-from provisioner.connect import Credentials, LoginRefused, connect, secret_credentials
+from provisioner import canaries
+from provisioner.connect import Credentials, LoginRefused, SecretReads, connect
 from provisioner.credentials import secret_name
 from provisioner.db import scalar
 from provisioner.errors import ProvisionError
@@ -29,7 +27,6 @@ from provisioner.verify.session import ProbeLog, Session
 from provisioner.verify.statements import MARK, shared_relations
 
 PARTNER_SCHEMA_SAMPLE = 8  # tenant schemas each partner probe tries
-SECRETS_PER_CALL = 20  # BatchGetSecretValue's most secret ids a call
 
 
 def sample_pairs(tenants: Sequence[TenantRef], size: int, rng: random.Random) -> list[tuple[TenantRef, TenantRef]]:
@@ -91,40 +88,24 @@ class CellProber:
         self.checks = probe_checks()
         self.log = ProbeLog()
         self.run_id = f"probe:{secrets.token_hex(6)}"
-        self._creds: dict[tuple[str, str], Credentials] = {}
+        self._secrets = SecretReads(region)
         self._drift: dict[str, str] = {}  # login role -> how its defaults differ from the templates'
 
     def credentials(self, kind: str, owner_id: str) -> Credentials:
-        key = (kind, owner_id)
-        if key not in self._creds:
-            name = secret_name(self.stack, kind, owner_id)
-            try:
-                self._creds[key] = secret_credentials(name, self.region)
-            except ProvisionError:
-                raise
-            except Exception as exc:  # botocore: no such secret, access denied, endpoint down
-                raise ProvisionError(
-                    f"cell {self.cluster.cell}: no credentials for {kind} {owner_id} (secret {name}): {exc}"
-                ) from None
-        return self._creds[key]
+        name = secret_name(self.stack, kind, owner_id)
+        try:
+            return self._secrets.credentials(name)
+        except ProvisionError:
+            raise
+        except Exception as exc:  # botocore: no such secret, access denied, endpoint down
+            raise ProvisionError(
+                f"cell {self.cluster.cell}: no credentials for {kind} {owner_id} (secret {name}): {exc}"
+            ) from None
 
     def prefetch(self, owners: list[tuple[str, str]]) -> None:
         """The (kind, id) owners' credentials, twenty secrets a call instead of one each. What a
         batch does not return well is left to credentials(), which reads it alone and names it."""
-        names = {secret_name(self.stack, kind, owner_id): (kind, owner_id) for kind, owner_id in owners}
-        ids = [name for name, key in names.items() if key not in self._creds]
-        sm = aws.client("secretsmanager", self.region)
-        for start in range(0, len(ids), SECRETS_PER_CALL):
-            try:
-                values = sm.batch_get_secret_value(SecretIdList=ids[start : start + SECRETS_PER_CALL])["SecretValues"]
-            except (BotoCoreError, ClientError):
-                continue
-            for value in values:
-                try:
-                    doc = json.loads(value["SecretString"])
-                    self._creds[names[value["Name"]]] = Credentials(doc["username"], doc["password"])
-                except (KeyError, TypeError, ValueError):
-                    continue
+        self._secrets.prefetch([secret_name(self.stack, kind, owner_id) for kind, owner_id in owners])
 
     def login(self, kind: str, owner_id: str, who: str) -> Session | None:
         """A probing session, or None (and a finding naming the tenant or partner) when its role's
