@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from contract.outputs import Cluster, StackOutputs
-from provisioner.connect import Credentials, LoginRefused, connect, conninfo, secret_credentials
+from provisioner.connect import Credentials, LoginRefused, connect, secret_credentials
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.errors import ProvisionError
 from provisioner.targets import ROLES
@@ -57,12 +57,11 @@ def connect_operator(
 def _login(cluster: Cluster, creds: Credentials, autocommit: bool) -> psycopg.Connection | None:
     """A session as `creds`, or None when the server refuses the password (anything else raises)."""
     try:
-        return psycopg.connect(**conninfo(cluster, creds), autocommit=autocommit)
-    except psycopg.OperationalError as exc:
+        return connect(cluster, creds, autocommit=autocommit)
+    except LoginRefused as exc:
         if "password authentication failed" in str(exc):
             return None
-        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        raise ProvisionError(f"cell {cluster.cell}: cannot connect as {creds.username}: {reason}") from None
+        raise
 
 
 def ensure_operator(
