@@ -12,12 +12,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
-from compliance.register import CellsView, ServedOrigin
 from contract.outputs import Cluster, StackOutputs
 from contract.tiers import CONNECTION_BUDGET_SETTING, committed_connections, tier
 from provisioner import canaries
@@ -26,6 +25,9 @@ from provisioner.db import platform_present, scalar
 from provisioner.errors import InputError, ProvisionError
 from provisioner.names import new_id
 from provisioner.operators import VERIFIER, connect_operator
+
+if TYPE_CHECKING:
+    from compliance.register import CellsView
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,8 @@ def served_origins(outputs: StackOutputs) -> dict[str, tuple[int, int]]:
 
 def cells_view(outputs: StackOutputs) -> CellsView:
     """What the register judges of a deployed stack: whom it declares, whose data its cells hold."""
+    from compliance.register import CellsView, ServedOrigin  # the register's rooms: only when judged
+
     return CellsView(
         stack=outputs.stack,
         region=outputs.region,

@@ -18,6 +18,22 @@ _ID = re.compile(rf"^[a-z0-9]{{{ID_LENGTH}}}$")
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 _JURISDICTION = re.compile(r"^[A-Z]{2,3}$")
 
+# The platform's own roles; here rather than in targets so that the operators' logins need no
+# template engine.
+ROLES = {
+    "owner": "askasia_platform_owner",
+    "operator": "askasia_operator",
+    "tenant_app": "askasia_tenant_app",
+    "tenant_read": "askasia_tenant_read",
+    "partner_app": "askasia_partner_app",
+    # `provision cells guard`: signals tenants' and partners' backends, reads every session.
+    "guard": "askasia_guard",
+    "maintenance": "askasia_maintenance",
+    # Operator roles with one job each (V040): apply's partner and tenant steps, and verify.
+    "migrator": "askasia_migrator",
+    "verifier": "askasia_verifier",
+}
+
 
 def new_id() -> str:
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))

@@ -13,7 +13,7 @@ from contract.outputs import Cluster, StackOutputs
 from provisioner.connect import Credentials, LoginRefused, connect, secret_credentials
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.errors import ProvisionError
-from provisioner.targets import ROLES
+from provisioner.names import ROLES
 
 MIGRATOR, VERIFIER = ROLES["migrator"], ROLES["verifier"]
 OPERATORS = (MIGRATOR, VERIFIER)

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from contract.status import ExitStatus
-from provisioner.apply import COULD_NOT_RUN, CellResult, apply_status
 from provisioner.console import err, out, print_json
-from provisioner.deploy import Deployed
 from provisioner.errors import ProvisionError
-from provisioner.lifecycle.export import FORMATS, Export
-from provisioner.lifecycle.partner_export import PartnerExport
-from provisioner.progress import cell_progress
-from provisioner.rotation import Rotation, chosen, rotate
+from provisioner.lifecycle.export import FORMATS
 from provisioner.stackref import credential_store, resolve
-from provisioner.verify.report import show_table, show_tap
+
+# Each command imports this module; what only some of them show is imported where shown, so
+# that `tenants list` starts without apply, rotation, deploy or verify.
+if TYPE_CHECKING:
+    from provisioner.apply import CellResult
+    from provisioner.deploy import Deployed
+    from provisioner.lifecycle.export import Export
+    from provisioner.lifecycle.partner_export import PartnerExport
+    from provisioner.rotation import Rotation
 
 
 def show_apply(results: list[CellResult], as_json: bool, dry_run: bool) -> ExitStatus:
+    from provisioner.apply import COULD_NOT_RUN, apply_status
+
     code = apply_status(results)
     if as_json:
         print_json({"dry_run": dry_run, "exit_code": int(code), "cells": [asdict(r) for r in results]})
@@ -83,6 +88,9 @@ def run_rotation(
 ) -> ExitStatus:
     """`tenants|partners rotate-credentials`: input checked before the stack is read, progress
     bars on --all, the result shown."""
+    from provisioner.progress import cell_progress
+    from provisioner.rotation import chosen, rotate
+
     owner = chosen(kind, ref, every)
     outputs = resolve(stack, outputs_file)
     with cell_progress(not as_json and owner is None) as progress:
@@ -144,6 +152,8 @@ class DeployStopped(ProvisionError):
 
 def show_deploy(done: Deployed, tap: bool) -> None:
     """Apply's table and verify's report (TAP on stdout for CI), then the step that stopped it."""
+    from provisioner.verify.report import show_table, show_tap
+
     if done.applied:
         show_apply(done.applied, as_json=False, dry_run=False)
     if done.verified:
@@ -163,6 +173,8 @@ ExportFormatOption = Annotated[
 
 def show_export(done: Export | PartnerExport, title: str, as_json: bool) -> None:
     """An export's manifest as JSON, or a table of its files (a partner's with each file's cell)."""
+    from provisioner.lifecycle.partner_export import PartnerExport
+
     if as_json:
         print_json(done.manifest() | {"destination": done.destination})
         return

@@ -11,21 +11,8 @@ from functools import cached_property
 from contract.outputs import PROXY_USER
 from contract.tiers import AUDIT_RETENTION_DAYS, PARTNER_LIMITS, PLAN_TIERS, RoleLimits, tier
 from provisioner import canaries, render
-from provisioner.names import PartnerNames, TenantNames
+from provisioner.names import ROLES, PartnerNames, TenantNames
 
-ROLES = {
-    "owner": "askasia_platform_owner",
-    "operator": "askasia_operator",
-    "tenant_app": "askasia_tenant_app",
-    "tenant_read": "askasia_tenant_read",
-    "partner_app": "askasia_partner_app",
-    # `provision cells guard`: signals tenants' and partners' backends, reads every session.
-    "guard": "askasia_guard",
-    "maintenance": "askasia_maintenance",
-    # Operator roles with one job each (V040): apply's partner and tenant steps, and verify.
-    "migrator": "askasia_migrator",
-    "verifier": "askasia_verifier",
-}
 # The schedule pg_cron runs as the maintenance role (R__schedule): partitions ahead and whole
 # expired months dropped daily, off the hour; expired rows of mixed months cleaned one bounded
 # batch (its own transaction) every ten minutes.

@@ -10,16 +10,9 @@ from rich.table import Table
 
 from contract.status import ExitStatus
 from contract.tiers import PLAN_TIERS
-from provisioner import directory
-from provisioner.apply import ApplyOptions
 from provisioner.console import err, out, print_json
 from provisioner.destructive import AsOfOption, DryRunOption, YesOption, confirm
 from provisioner.errors import InputError
-from provisioner.lifecycle import closure
-from provisioner.lifecycle import export as export_lifecycle
-from provisioner.lifecycle.clock import acting_moment, parse_as_of
-from provisioner.onboarding import Onboarding, read_tenant_rows
-from provisioner.progress import cell_progress
 from provisioner.reporting import (
     EveryOption,
     ExportFormatOption,
@@ -30,6 +23,9 @@ from provisioner.reporting import (
     show_export,
 )
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, credential_store, resolve
+
+# Each command imports the services it runs (a run loads one command: `tenants list` needs
+# neither apply nor the lifecycle).
 
 app = typer.Typer(
     help="Tenants: onboard, list, reconcile their schemas, roles and grants, and verify isolation.",
@@ -51,6 +47,9 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Record one tenant in the control plane and apply its schema, roles and grants."""
+    from provisioner.onboarding import Onboarding
+    from provisioner.progress import cell_progress
+
     outputs = resolve(stack, outputs_file)
     row = {"partner": partner, "tenant": tenant, "plan": plan, "region": region}
     with cell_progress(not as_json) as progress:
@@ -75,6 +74,9 @@ def import_(
     as_json: JsonOption = False,
 ) -> None:
     """Bulk onboarding: every row is validated before any is written; re-running converges."""
+    from provisioner.onboarding import Onboarding, read_tenant_rows
+    from provisioner.progress import cell_progress
+
     outputs = resolve(stack, outputs_file)
     rows = read_tenant_rows(file)
     with cell_progress(not as_json) as progress:
@@ -97,6 +99,8 @@ def import_(
 @app.command("list")
 def list_(stack: StackOption, outputs_file: OutputsOption = None, as_json: JsonOption = False) -> None:
     """Every tenant of the stack, from all cells."""
+    from provisioner import directory
+
     rows, down = directory.reachable_tenants(resolve(stack, outputs_file))
     if as_json:
         print_json([t.as_json() for t in rows])
@@ -131,6 +135,10 @@ def apply_(
 ) -> None:
     """Reconcile the platform, all partners and all tenants on all cells (cells in parallel); warn of
     credentials that do not work (missing or replaced secrets; with --check-logins, refused ones)."""
+    from provisioner.apply import ApplyOptions
+    from provisioner.onboarding import Onboarding
+    from provisioner.progress import cell_progress
+
     if expect_no_changes and not dry_run:
         raise InputError("--expect-no-changes goes with --dry-run")
     outputs = resolve(stack, outputs_file)
@@ -155,6 +163,9 @@ def close(
     outputs_file: OutputsOption = None,
 ) -> None:
     """Close a tenant: status closed, its app role loses LOGIN and its sessions end; data kept 30 days."""
+    from provisioner.lifecycle import closure
+    from provisioner.lifecycle.clock import acting_moment
+
     moment = acting_moment(as_of, dry_run)
     outputs = resolve(stack, outputs_file)
     planned = closure.close_plan(outputs, tenant)
@@ -171,6 +182,8 @@ def reopen(
 ) -> None:
     """Reopen a closed tenant inside its 30-day grace period (by the database's clock): active again, its app
     role logs in."""
+    from provisioner.lifecycle import closure
+
     outputs = resolve(stack, outputs_file)
     done = closure.reopen(outputs, tenant)
     out.print(f"tenant {done.slug} ({done.id}) reopened")
@@ -186,6 +199,9 @@ def purge(
     outputs_file: OutputsOption = None,
 ) -> None:
     """Delete the schema, roles, secret and shared rows of tenants closed more than 30 days ago."""
+    from provisioner.lifecycle import closure
+    from provisioner.lifecycle.clock import acting_moment
+
     moment = acting_moment(as_of, dry_run)
     outputs = resolve(stack, outputs_file)
     plan = closure.purge_plan(outputs, tenant, moment)
@@ -211,6 +227,9 @@ def export(
 ) -> None:
     """Export a tenant's tables and its shared rows as CSV or JSON Lines with a checksummed manifest (active, or
     closed inside its 30-day grace period)."""
+    from provisioner.lifecycle import export as export_lifecycle
+    from provisioner.lifecycle.clock import parse_as_of
+
     moment = parse_as_of(as_of)
     destination = export_lifecycle.Destination.parse(to)
     fmt = export_lifecycle.parse_format(format_)

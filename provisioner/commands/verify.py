@@ -10,9 +10,6 @@ from provisioner.console import err
 from provisioner.errors import InputError
 from provisioner.names import check_id
 from provisioner.stackref import JsonOption, OutputsOption, StackOption, resolve
-from provisioner.verify.findings import verify_status
-from provisioner.verify.report import show_json, show_table, show_tap
-from provisioner.verify.runner import VerifyOptions, check_names, verify_stack
 
 
 def verify(
@@ -38,6 +35,11 @@ def verify(
 ) -> None:
     """Catalog checks (sql/verify/), ledger drift and behaviour probes on every cell in parallel.
     Exit 0 clean, 1 violations, 2 could not run (a cell down, credentials missing)."""
+    # Here, not above: every `tenants` command loads this module, only verify needs the verifier.
+    from provisioner.verify.findings import verify_status
+    from provisioner.verify.report import show_json, show_table, show_tap
+    from provisioner.verify.runner import VerifyOptions, check_names, verify_stack
+
     if as_json and tap:
         raise InputError("--json and --tap are alternatives: choose one")
     outputs = resolve(stack, outputs_file)

@@ -117,3 +117,28 @@ def test_a_command_loads_only_its_own_group() -> None:
     assert _loaded_after(["tenants", "apply", "--help"], others) == []
     # Help lists every group, so it loads every command module.
     assert "provisioner.commands.local" in _loaded_after(["--help"], others)
+
+
+def test_tenants_list_loads_no_apply_lifecycle_verify_or_templates() -> None:
+    # `tenants list` reads the cells' directory: the services of the group's other commands
+    # (apply, onboarding, rotation, the lifecycle, verify), the register and the template
+    # engine are imported by the commands that run them, not by the group.
+    services = {
+        "provisioner.apply",
+        "provisioner.onboarding",
+        "provisioner.ledger",
+        "provisioner.render",
+        "provisioner.targets",
+        "provisioner.rotation",
+        "provisioner.deploy",
+        "provisioner.verify",
+        "provisioner.lifecycle.partner_export",
+        "provisioner.progress",
+        "compliance",
+        "stackconfig",
+        "jinja2",
+        "yaml",
+    }
+    assert _loaded_after(["tenants", "list", "--help"], services) == []
+    # The probe sees the group's imports: the list's own service is among them.
+    assert "provisioner.directory" in _loaded_after(["tenants", "list", "--help"], {"provisioner.directory"})
