@@ -7,8 +7,10 @@
 -- catalog-cache lookups (::regnamespace, ::regrole), not joins, because right after a bulk
 -- apply the catalog statistics are stale and a join plan can go quadratic; every entry gets
 -- cheap string tests only; regular expressions and display names are for the violations.
+-- Each entry is judged before any grouping: grouping sorts every entry of every tenant, and
+-- only the few foreign ones need their privileges gathered into one line.
 -- An owner's own entries are left to tenant_ownership, which checks who the owner is.
-with acl as materialized (
+with acl as (
     -- kind: n schema, r relation, c column, f function, T type, d default privileges, L large
     -- object. nsp: the t_<id> the object belongs to ('' for none).
     select 'n' as kind, n.nspname::text as nsp, n.oid as objoid, null::name as attname, null::"char" as objtype,  -- noqa: RF06
@@ -65,22 +67,19 @@ with acl as materialized (
     where a.grantee <> l.lomowner
       and (starts_with(l.lomowner::regrole::text, 't_') or (a.grantee <> 0 and starts_with(a.grantee::regrole::text, 't_')))
 ),
-foreign_held as materialized (
-    select g.*, case when g.grantee = 0 then 'PUBLIC' else g.grantee::regrole::text end as grantee_name
-    from (
-        select a.kind, a.nsp, a.objoid, a.attname, a.objtype, a.grantee,
-               string_agg(a.privilege_type, ', ' order by a.privilege_type) as privilege_type
-        from acl a
-        group by a.kind, a.nsp, a.objoid, a.attname, a.objtype, a.grantee
-    ) g
+named as materialized (
+    select a.*, case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end as grantee_name
+    from acl a
 ),
 violation as (
-    select f.*
-    from foreign_held f
+    select f.kind, f.nsp, f.objoid, f.attname, f.objtype, f.grantee, f.grantee_name,
+           string_agg(f.privilege_type, ', ' order by f.privilege_type) as privilege_type
+    from named f
     -- CASE fixes the order: the planner sorts plain AND-ed quals by cost, not as written.
     where case when f.grantee_name in (f.nsp || '_owner', f.nsp || '_app', f.nsp || '_ro') then false
                when f.nsp = '' then f.grantee_name ~ '^t_[a-z0-9]{12}_(owner|app|ro)$'
                else f.nsp ~ '^t_[a-z0-9]{12}$' end
+    group by f.kind, f.nsp, f.objoid, f.attname, f.objtype, f.grantee, f.grantee_name
 ),
 described as (
     select v.*,

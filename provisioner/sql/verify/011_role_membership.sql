@@ -6,7 +6,8 @@
 -- tenant's own, the master and superusers is a member of a tenant's roles or the tenant groups;
 -- of the platform roles, only the platform's service role and the migrator, of the operator and
 -- nothing more (operator_membership judges what the operator roles and the master reach).
--- Role names come from catalog-cache lookups (::regrole), not joins: see 001.
+-- Role names come from catalog-cache lookups (::regrole), not joins: see 001. The kinds are
+-- materialized: inlined, each reference to a kind would run its regular expressions again.
 with recursive reach as (
     select m.member, m.roleid, 1 as depth, array[m.member, m.roleid]::oid[] as path, m.admin_option
     from pg_auth_members m
@@ -25,7 +26,7 @@ edge as (
     from reach r
     order by r.member, r.roleid, r.depth
 ),
-kinded as (
+kinded as materialized (
     select e.*,
            case when e.subject ~ '^t_[a-z0-9]{12}_app$' then 'tenant app'
                 when e.subject ~ '^t_[a-z0-9]{12}_ro$' then 'tenant ro'

@@ -19,12 +19,16 @@ wanted as (
     from bound_role b
     cross join lateral jsonb_each_text(coalesce(%(limits)s::jsonb -> b.tier -> 'settings', '{}')) s
 ),
+-- Driven from pg_db_role_setting, each entry's role named by a catalog-cache lookup: joined to
+-- the roles, the planner (stale statistics: it expects one bound role) probes the settings'
+-- index by role for every role, and that index leads with the database: each probe reads it all.
 actual as (
-    select b.oid, b.rolname, d.setdatabase, c as entry
-    from bound_role b
-    join pg_db_role_setting d on d.setrole = b.oid
+    select d.setrole as oid, d.rolname, d.setdatabase, c as entry
+    from (select s.*, pg_get_userbyid(s.setrole) as rolname from pg_db_role_setting s) d
     cross join lateral unnest(d.setconfig) c
-    where c !~ '^search_path='
+    where ((starts_with(d.rolname, 't_') and substr(d.rolname, 15) in ('_app', '_app2', '_ro'))
+           or (starts_with(d.rolname, 'p_') and substr(d.rolname, 15) in ('_app', '_app2')))
+      and c !~ '^search_path='
 )
 select 'role_settings' as "check", 'error' as level,
        'role ' || quote_ident(a.rolname) as object,
