@@ -98,9 +98,12 @@ class PgServer:
         )
 
     def _chown_tree(self) -> None:
+        self._chown(self.home, *self.home.rglob("*"))
+
+    def _chown(self, *paths: Path) -> None:
         if self.user.is_self:
             return
-        for path in [self.home, *self.home.rglob("*")]:
+        for path in paths:
             os.chown(path, self.user.uid, self.user.gid, follow_symlinks=False)
 
     @property
@@ -202,7 +205,9 @@ class PgServer:
                 ]
             )
         )
-        self._chown_tree()
+        # Only what this wrote: PostgreSQL's own tools wrote the rest as the server user, and a
+        # walk of the whole data directory (thousands of files) was most of a drill's restore.
+        self._chown(self.data / "askasia.conf", self.data / "pg_hba.conf")
 
     def running(self) -> bool:
         if not self.initialised:
