@@ -26,7 +26,7 @@ from provisioner.celllock import CellBusy
 from provisioner.connect import LoginRefused, SecretReads, connect
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.db import platform_present, scalar
-from provisioner.errors import ProvisionError
+from provisioner.errors import ProvisionError, first_line
 from provisioner.ledger import CREDENTIALS_STEP, TargetPlan, plan_target, record_role_states
 from provisioner.names import twin_of
 from provisioner.targets import platform_target
@@ -232,7 +232,7 @@ class CellApplier:
                     time.sleep(0.5 * (attempt + 1))
                     continue
                 self.result.status = "failed"
-                self.result.errors.append(f"cell {self.cluster.cell}: {str(exc).strip().splitlines()[0]}")
+                self.result.errors.append(f"cell {self.cluster.cell}: {first_line(exc)}")
                 return
             except (BotoCoreError, ClientError, ProvisionError) as exc:
                 # Credentials could not be stored: the batch that needed them never ran.
@@ -368,7 +368,7 @@ class CellApplier:
                     self._execute(conn, [plan], {k: v for k, v in verifiers.items() if k == plan.target.key})
                 return
             self.result.status = "failed"
-            self.result.errors.append(f"{plans[0].target.key}: {str(exc).strip().splitlines()[0]}")
+            self.result.errors.append(f"{plans[0].target.key}: {first_line(exc)}")
             return
         for plan in plans:
             self.result.targets_changed[plan.target.kind] += 1
@@ -421,7 +421,14 @@ def apply_stack(
         appliers = [CellApplier(outputs, c, options, credentials, progress, versions, secrets) for c in clusters]
         results = [f.result() for f in [pool.submit(a.run) for a in appliers]]
         if listed is not None:
-            list(pool.map(lambda a: _report_credentials(outputs, a, listed.result()), appliers))
+            try:
+                versions = listed.result()
+            except (BotoCoreError, ClientError) as exc:  # what was applied stands; only the report is lost
+                unlisted = f"credentials not checked: the stack's secrets could not be listed: {first_line(exc)}"
+                for a in appliers:
+                    a.result.credentials = [unlisted]
+            else:
+                list(pool.map(lambda a: _report_credentials(outputs, a, versions), appliers))
     return results
 
 

@@ -14,7 +14,7 @@ import typer
 
 from contract.status import ExitStatus
 from provisioner.console import err
-from provisioner.errors import ProvisionError
+from provisioner.errors import ProvisionError, first_line
 
 app = typer.Typer(
     help="Askasia platform provisioner: post-deploy SQL, isolation checks, lifecycle, local stack.",
@@ -38,6 +38,9 @@ PLAIN_REFUSALS = (
     ("contract.outputs", "OutputsInvalid"),
     ("stackconfig.config", "ConfigError"),
     ("compliance.transfers", "TransferRefused"),
+    # AWS refusing or failing a call no service caught (access denied, throttled past retries)
+    ("botocore.exceptions", "ClientError"),
+    ("botocore.exceptions", "BotoCoreError"),
 )
 
 
@@ -192,4 +195,4 @@ def main() -> None:
     except Exception as exc:
         if not _plain_refusal(exc):
             raise
-        fail(str(exc), ExitStatus.COULD_NOT_RUN)
+        fail(first_line(exc), ExitStatus.COULD_NOT_RUN)

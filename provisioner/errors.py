@@ -17,3 +17,8 @@ class ViolationsFound(ProvisionError):
     """A check ran and found violations."""
 
     exit_code = ExitStatus.VIOLATIONS
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message as one line (libpq's and AWS's run on: details, hints, HTML)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

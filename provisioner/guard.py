@@ -24,7 +24,7 @@ from contract.outputs import Cluster, StackOutputs
 from provisioner.connect import Credentials, connect, connect_master
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier
 from provisioner.db import scalar
-from provisioner.errors import ProvisionError
+from provisioner.errors import ProvisionError, first_line
 from provisioner.targets import ROLES
 
 GUARD_ROLE = ROLES["guard"]
@@ -188,7 +188,7 @@ def run_guard(
             if every is None or conn.broken:
                 raise
             actions = []
-            failed(str(exc).strip().splitlines()[0])
+            failed(first_line(exc))
         taken += sum(1 for a in actions if a.terminated)
         report(actions)
         done += 1

@@ -41,7 +41,7 @@ from provisioner import aws, celllock, operators
 from provisioner.connect import Credentials, LoginRefused, connect
 from provisioner.credcheck import MISSING, Owner, judge, read_current
 from provisioner.credentials import CredentialStore, Endpoint, credentials_document, scram_verifier, secret_name
-from provisioner.errors import InputError, ProvisionError
+from provisioner.errors import InputError, ProvisionError, first_line
 from provisioner.ledger import CREDENTIALS_STEP, upsert_sql
 from provisioner.names import check_id, check_slug, other_login
 
@@ -233,7 +233,7 @@ def test_login(cluster: Cluster, staged: Staged) -> str | None:
             conn.execute("select 1")
         return None
     except (LoginRefused, ProvisionError, psycopg.Error) as exc:
-        return str(exc).splitlines()[0]
+        return first_line(exc)
 
 
 def record_versions(conn: psycopg.Connection, finished: list[Staged]) -> None:
@@ -280,7 +280,7 @@ class Rotator:
             except celllock.CellBusy as exc:
                 result.status, result.errors = "busy", [str(exc)]
             except (ProvisionError, psycopg.Error, BotoCoreError, ClientError) as exc:
-                result.status, result.errors = "unreachable", [str(exc).splitlines()[0]]
+                result.status, result.errors = "unreachable", [first_line(exc)]
             return None
 
         with ThreadPoolExecutor(max_workers=len(self.outputs.clusters)) as pool:
@@ -359,7 +359,7 @@ class Rotator:
                 record_versions(session.work, mine)
             except psycopg.Error as exc:
                 results[name].status = "failed"
-                results[name].errors.append(f"cell {name}: ledger: {str(exc).splitlines()[0]}")
+                results[name].errors.append(f"cell {name}: ledger: {first_line(exc)}")
 
     def _set_and_test(self, session: CellSession, staged: list[Staged], result: CellRotation) -> None:
         started = time.monotonic()
@@ -377,7 +377,7 @@ class Rotator:
             result.set = len(ready)
         except psycopg.Error as exc:
             result.status = "failed"
-            result.errors.append(f"cell {cell}: {str(exc).strip().splitlines()[0]}")
+            result.errors.append(f"cell {cell}: {first_line(exc)}")
             for s in staged:
                 result.failed.setdefault(s.owner.key, "its password could not be set")
             return

@@ -18,7 +18,7 @@ import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.outputs import Cluster, StackOutputs
-from provisioner.errors import InputError, ProvisionError
+from provisioner.errors import InputError, ProvisionError, first_line
 from provisioner.operators import MIGRATOR, connect_operator
 from provisioner.targets import RETENTION_BATCH, ROLES
 
@@ -100,7 +100,7 @@ def retain_cell(
             _clean(conn, result, moment, dry_run, batch)
     except psycopg.Error as exc:
         result.status = "failed"
-        result.errors.append(f"cell {cluster.cell}: {str(exc).strip().splitlines()[0]}")
+        result.errors.append(f"cell {cluster.cell}: {first_line(exc)}")
     finally:
         result.seconds = time.monotonic() - started
     return result

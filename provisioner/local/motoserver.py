@@ -76,7 +76,7 @@ class MotoServer:
         recorded = motojournal.compact(self.journal)
         log = (self.home / "moto.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "provisioner.local.motoserve", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -15,7 +15,7 @@ from contract.outputs import Cluster, StackOutputs
 from provisioner import celllock
 from provisioner.connect import connect
 from provisioner.db import platform_present, scalar
-from provisioner.errors import ProvisionError
+from provisioner.errors import ProvisionError, first_line
 from provisioner.operators import VERIFIER, operator_credentials
 from provisioner.verify.catalog import catalog_checks, run_catalog
 from provisioner.verify.findings import CellReport
@@ -151,7 +151,7 @@ def _verify_cell(
         except ProvisionError as exc:  # the lock's own session could not connect
             report.errors.append(str(exc))
         except psycopg.Error as exc:
-            report.errors.append(f"cell {cluster.cell}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
+            report.errors.append(f"cell {cluster.cell}: {first_line(exc)}")
 
 
 def verify_stack(outputs: StackOutputs, options: VerifyOptions, cells: list[str] | None = None) -> list[CellReport]:

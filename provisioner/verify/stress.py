@@ -20,7 +20,7 @@ import psycopg
 from contract.outputs import Cluster, StackOutputs
 from provisioner.connect import Credentials, connect, read_secret_json
 from provisioner.credentials import secret_name
-from provisioner.errors import ProvisionError
+from provisioner.errors import ProvisionError, first_line
 from provisioner.verify.findings import Finding
 
 CHECK = "stress"
@@ -71,7 +71,7 @@ def stress_cell(
             except psycopg.errors.InsufficientPrivilege:
                 pass
             except psycopg.Error as exc:
-                findings.append(_finding(f"role {role}", f"{what}: {str(exc).splitlines()[0]}", "investigate"))
+                findings.append(_finding(f"role {role}", f"{what}: {first_line(exc)}", "investigate"))
             first.rollback()
         # An open transaction on a shared table, then every connection the role may have.
         first.execute("select count(*) from platform.role_bindings").fetchone()
@@ -96,15 +96,11 @@ def stress_cell(
                 conn.execute("select count(*) from platform.worker_runs").fetchone()
         except (ProvisionError, psycopg.Error) as exc:
             findings.append(
-                _finding(
-                    f"role t_{other}_app", f"not served during the attack: {str(exc).splitlines()[0]}", "investigate"
-                )
+                _finding(f"role t_{other}_app", f"not served during the attack: {first_line(exc)}", "investigate")
             )
         try:
             with master_login() as conn:
                 conn.execute("select count(*) from platform.tenants").fetchone()
         except (ProvisionError, psycopg.Error) as exc:
-            findings.append(
-                _finding("the master", f"not served during the attack: {str(exc).splitlines()[0]}", "investigate")
-            )
+            findings.append(_finding("the master", f"not served during the attack: {first_line(exc)}", "investigate"))
     return findings, []

@@ -483,3 +483,21 @@ def test_the_plan_constraint_in_every_cell_is_the_contracts(local_stack, outputs
                     "values ('zzzzzzzzzzzz', %s, 'no-such-plan', 'platinum', 'eu-west-1', %s)",
                     (one.partner_id, cell),
                 )
+
+
+def test_an_aws_failure_no_service_caught_is_one_line_and_exit_2(local_stack, capsys, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from provisioner import onboarding
+    from tests.helpers import run_in_process
+
+    def failing(*args, **kwargs):
+        raise ClientError(
+            {"Error": {"Code": "500", "Message": "Internal Server Error\n<!doctype html>"}}, "ListSecrets"
+        )
+
+    monkeypatch.setenv("ASKASIA_LOCAL_DIR", str(local_stack.root))
+    monkeypatch.setattr(onboarding, "apply_stack", failing)
+    code, _, err = run_in_process(["tenants", "apply", "--stack", "local"], capsys, monkeypatch)
+    assert code == 2
+    assert "ListSecrets" in err and "Traceback" not in err and "doctype" not in err

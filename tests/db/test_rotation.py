@@ -317,3 +317,23 @@ def test_the_guard_ends_an_idle_transaction_of_a_twin(outputs):
     finally:
         attacker.close()
         guard.close()
+
+
+def test_an_apply_whose_secrets_cannot_be_listed_still_applies_and_says_so(outputs, monkeypatch):
+    """Listing the secrets only serves the credentials report: AWS failing it (moto answers HTTP
+    500 under load) costs the report, not the apply, and is said on every cell."""
+    from botocore.exceptions import ClientError
+
+    from provisioner.credentials import CredentialStore
+
+    (t,) = tenants(outputs, 1)
+
+    def failing(self):
+        raise ClientError({"Error": {"Code": "500", "Message": "Internal Server Error\n<html>"}}, "ListSecrets")
+
+    monkeypatch.setattr(CredentialStore, "current_versions", failing)
+    results = apply(outputs, tenant_ids=frozenset({t.id}), report_credentials=True)
+    assert all(r.status == "ok" for r in results), [r.errors for r in results]
+    for r in results:
+        (line,) = r.credentials
+        assert "credentials not checked: the stack's secrets could not be listed" in line and "\n" not in line
