@@ -61,21 +61,23 @@ def cli(root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[float, int,
     status outside `ok` stops the bench (an apply that failed a target measures nothing)."""
     env = {**os.environ, LOCAL_DIR_ENV: str(root)}
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
             [sys.executable, "-m", "provisioner", *args, "--stack", "local"],
             cwd=REPO,
             env=env,
             stdout=out,
-            stderr=subprocess.DEVNULL,
+            stderr=errors,
         )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode()
-    if proc.returncode not in ok:
-        raise SystemExit(f"provision {' '.join(args)} exited {proc.returncode}")
+        if proc.returncode not in ok:
+            # Its own words (moto's HTTP 500 under concurrent CreateSecret, a cell down...).
+            errors.seek(0)
+            raise SystemExit(f"provision {' '.join(args)} exited {proc.returncode}:\n{errors.read().decode()[-4000:]}")
     return seconds, usage.ru_maxrss, text
 
 
