@@ -111,7 +111,8 @@ def batch_sql(plans: list[TargetPlan], verifiers: dict[str, tuple[str, str, str]
     entries: list[tuple[str, str, str, bool, str | None]] = []
     for plan in plans:
         key = plan.target.key
-        for rendered in plan.pending:
+        for pending in plan.pending:
+            rendered = pending.render()
             parts.append(rendered.text)
             seal = plan.target.seal(rendered.step, rendered.checksum)
             entries.append((key, rendered.step.name, rendered.checksum, rendered.step.repeatable, seal))

@@ -20,11 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from contract.outputs import Cluster, StackOutputs
 from contract.tiers import CONNECTION_BUDGET_SETTING, committed_connections, tier
 from provisioner import canaries
-from provisioner.connect import connect_master
+from provisioner.connect import SecretReads, connect_master
 from provisioner.db import platform_present, scalar
 from provisioner.errors import InputError, ProvisionError
 from provisioner.names import new_id
-from provisioner.operators import VERIFIER, connect_operator
+from provisioner.operators import VERIFIER, connect_operator, operator_secret
 
 if TYPE_CHECKING:
     from compliance.register import CellsView
@@ -71,7 +71,11 @@ Login = Callable[[Cluster], psycopg.Connection[Any]]
 
 
 def _reader(outputs: StackOutputs) -> Login:
-    return lambda cluster: connect_operator(outputs, cluster, VERIFIER)
+    # Every cell's verifier secret in one BatchGetSecretValue per twenty (one GetSecretValue per
+    # cell before); a secret the batch misses is read alone, where its error names its cell.
+    reads = SecretReads(outputs.region)
+    reads.prefetch([operator_secret(outputs.stack, c.cell, VERIFIER) for c in outputs.clusters])
+    return lambda cluster: connect_operator(outputs, cluster, VERIFIER, secrets=reads)
 
 
 def onboarding_login(outputs: StackOutputs) -> Login:

@@ -127,11 +127,29 @@ class Drift:
         return f"{self.target}: {self.detail}"
 
 
+@dataclass(frozen=True)
+class PendingStep:
+    """A step a target still needs. One never applied is rendered only when its batch is written,
+    so that a page of a thousand new tenants holds none of their text; one rendered to compare
+    with its recorded checksum keeps that rendering."""
+
+    target: Target
+    step: render.Step
+    rendered: RenderedStep | None = None
+
+    @property
+    def checksum(self) -> str:
+        return self.render().checksum
+
+    def render(self) -> RenderedStep:
+        return self.rendered or self.target.render_once(self.step)
+
+
 @dataclass
 class TargetPlan:
     target: Target
     recorded: dict[str, str]  # step -> checksum, as the ledger holds it
-    pending: list[RenderedStep]
+    pending: list[PendingStep]
     drift: list[Drift] = field(default_factory=list)
     needs_credentials: bool = False
     role: str | None = None  # the login role whose password the tool sets
@@ -178,11 +196,14 @@ def plan_target(
         reassert = drifted and step.name in REASSERTS[target.kind]
         if previous is not None and not reassert and seals and seals.get(step.name) == target.seal(step, previous):
             continue
+        if previous is None:
+            pending.append(PendingStep(target, step))  # nothing to compare: rendered when it runs
+            continue
         rendered = target.render_step(step)
         if previous == rendered.checksum and not reassert:
             unsealed.append((step.name, target.seal(step, previous)))
-        elif step.repeatable or previous is None:
-            pending.append(rendered)
+        elif step.repeatable:
+            pending.append(PendingStep(target, step, rendered))
         else:
             drift.append(Drift(target.key, step.name, previous, rendered.checksum))
     needs = login_role is not None and CREDENTIALS_STEP not in recorded

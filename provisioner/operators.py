@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from contract.outputs import Cluster, StackOutputs
-from provisioner.connect import Credentials, LoginRefused, connect, secret_credentials
+from provisioner.connect import Credentials, LoginRefused, SecretReads, connect, secret_credentials
 from provisioner.credentials import CredentialStore, Endpoint, scram_verifier, secret_name
 from provisioner.errors import ProvisionError
 from provisioner.names import ROLES
@@ -26,10 +26,13 @@ def operator_secret(stack: str, cell: str, role: str) -> str:
     return secret_name(stack, KIND, f"{cell}/{role}")
 
 
-def operator_credentials(outputs: StackOutputs, cluster: Cluster, role: str) -> Credentials:
+def operator_credentials(
+    outputs: StackOutputs, cluster: Cluster, role: str, secrets: SecretReads | None = None
+) -> Credentials:
+    """The role's credentials: from `secrets` (the run's batched reads) when given, else read alone."""
     name = operator_secret(outputs.stack, cluster.cell, role)
     try:
-        return secret_credentials(name, outputs.region)
+        return secrets.credentials(name) if secrets is not None else secret_credentials(name, outputs.region)
     except ProvisionError:
         raise
     except Exception as exc:  # botocore: no such secret, access denied
@@ -40,12 +43,17 @@ def operator_credentials(outputs: StackOutputs, cluster: Cluster, role: str) -> 
 
 
 def connect_operator(
-    outputs: StackOutputs, cluster: Cluster, role: str, *, autocommit: bool = False
+    outputs: StackOutputs,
+    cluster: Cluster,
+    role: str,
+    *,
+    autocommit: bool = False,
+    secrets: SecretReads | None = None,
 ) -> psycopg.Connection:
     """A session as `role` for a command other than apply. Only apply's master session sets an
     operator's password, so a missing or refused secret is an error saying so, never a reason
     to log in as the master instead."""
-    creds = operator_credentials(outputs, cluster, role)
+    creds = operator_credentials(outputs, cluster, role, secrets)
     try:
         return connect(cluster, creds, autocommit=autocommit)
     except LoginRefused as exc:

@@ -64,9 +64,13 @@ class Target:
 
     def render_step(self, step: render.Step) -> RenderedStep:
         if step.name not in self._renders:
-            text = step.render(self.context)
-            self._renders[step.name] = RenderedStep(step, text, render.checksum(text))
+            self._renders[step.name] = self.render_once(step)
         return self._renders[step.name]
+
+    def render_once(self, step: render.Step) -> RenderedStep:
+        """Rendered and not kept: apply renders a new target's steps into its batch's text only."""
+        text = step.render(self.context)
+        return RenderedStep(step, text, render.checksum(text))
 
     @cached_property
     def _context_digest(self) -> str:

@@ -10,9 +10,11 @@ import time
 import pytest
 from psycopg import pq, sql
 
+from provisioner import aws
 from provisioner.connect import Credentials, connect, connect_master
-from provisioner.credentials import scram_verifier
+from provisioner.credentials import LIST_PAGE, CredentialStore, scram_verifier, secret_name
 from provisioner.errors import ProvisionError
+from provisioner.names import ID_ALPHABET
 from tests.helpers import app_credentials, onboard, unique
 
 # pg_authid's format: SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>
@@ -105,3 +107,22 @@ def test_verifier_is_computed_beside_a_query_in_flight(local_stack, outputs):
         finally:
             conn.execute(sql.SQL("revoke connect on database platform from {}").format(sql.Identifier(role)))
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+
+
+def test_current_versions_lists_every_owner_secret_past_one_page(local_stack, outputs):
+    # More secrets than one ListSecrets page: the listing goes by slices of the ids' first
+    # character, at once; every tenant's and partner's secret is found with its AWSCURRENT, an
+    # operator's is not an owner's, and another stack's (a longer name with this one as its
+    # prefix) is not this stack's.
+    stack = unique("listing").replace("-", "")
+    sm = aws.client("secretsmanager", outputs.region)
+    wanted = {}
+    ids = [f"{c}{n:011d}" for c in ID_ALPHABET for n in range(3)] + [f"z{n:011d}" for n in range(3, 60)]
+    for index, owner_id in enumerate(ids):
+        kind = "partner" if index % 7 == 0 else "tenant"
+        created = sm.create_secret(Name=secret_name(stack, kind, owner_id), SecretString="{}")
+        wanted[secret_name(stack, kind, owner_id)] = created["VersionId"]
+    sm.create_secret(Name=f"askasia/{stack}/operators/cell-1/askasia_verifier/app", SecretString="{}")
+    sm.create_secret(Name=secret_name(stack + "x", "tenant", ids[0]), SecretString="{}")
+    assert len(wanted) > LIST_PAGE
+    assert CredentialStore(stack, outputs.region, "").current_versions() == wanted
