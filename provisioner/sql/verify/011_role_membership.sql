@@ -20,9 +20,7 @@ with recursive reach as (
 edge as (
     select distinct on (r.member, r.roleid)
            r.depth, r.path, r.admin_option,
-           r.member::regrole::text as subject, r.roleid::regrole::text as target,
-           coalesce((select s.rolsuper from pg_roles s where s.oid = r.member), false)
-               or r.member::regrole::text = quote_ident(%(master)s) as trusted
+           r.member, r.member::regrole::text as subject, r.roleid::regrole::text as target
     from reach r
     order by r.member, r.roleid, r.depth
 ),
@@ -78,7 +76,11 @@ judged as (
                         else 'reaches ' || k.target || ', outside its own group'
                    end
                -- reverse: who else is inside a tenant's roles, the tenant groups or the platform roles
-               when k.trusted then null
+               -- (only the few members that are not tenant-side get here: superusers and the master
+               -- are trusted)
+               when coalesce((select s.rolsuper from pg_roles s where s.oid = k.member), false)
+                    or k.subject = quote_ident(%(master)s)
+               then null
                -- the platform's service (the RDS Proxy's one user) acts as the operator, directly
                when k.subject in (quote_ident(%(service)s), quote_ident(%(migrator)s))
                     and k.target = quote_ident(%(operator)s) and k.depth = 1
