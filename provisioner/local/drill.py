@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from contract.outputs import StackOutputs
 from contract.status import ExitStatus
 from provisioner import restorecheck
 from provisioner.apply import ApplyOptions, apply_stack, apply_status
+from provisioner.credentials import CredentialStore
 from provisioner.errors import ProvisionError
 from provisioner.local.motoserver import free_port
 from provisioner.local.pgserver import PgServer
@@ -70,6 +72,18 @@ class DrillResult:
 
     def as_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "lost": self.lost, "exit_code": int(self.exit_code)}
+
+
+class _ListedAhead(CredentialStore):
+    """The stack's credentials, their secrets listed while the copy is made: Secrets Manager is
+    not what the drill restores, so the apply of the copy need not wait for that listing."""
+
+    def __init__(self, store: CredentialStore, listing: Future[dict[str, str]]) -> None:
+        super().__init__(store.stack, store.region, store.kms_key_id)
+        self._listing = listing
+
+    def current_versions(self) -> dict[str, str]:
+        return self._listing.result()
 
 
 def _slot(cell: str, what: str) -> str:
@@ -236,7 +250,9 @@ class Drill:
         self._check_source()
         held: psycopg.Connection | None = None
         started = time.monotonic()
+        lister = ThreadPoolExecutor(max_workers=1)
         try:
+            listing = lister.submit(credential_store(self.outputs).current_versions)
             mark = time.monotonic()
             backup_started = time.time()
             self._backup()
@@ -254,7 +270,8 @@ class Drill:
 
             copy = self._copy_outputs()
             mark = time.monotonic()
-            applied = apply_stack(copy, ApplyOptions(check_credentials=True), credential_store(copy))
+            store = _ListedAhead(credential_store(copy), listing)
+            applied = apply_stack(copy, ApplyOptions(check_credentials=True), store)
             result.seconds["apply"] = time.monotonic() - mark
             result.apply = apply_status(applied)
             result.problems += [line for r in applied for line in r.errors + r.drift]
@@ -274,6 +291,7 @@ class Drill:
             if inspect is not None:
                 inspect(self._conninfo(self.copy.port))
         finally:
+            lister.shutdown(wait=True, cancel_futures=True)
             if held is not None:
                 held.close()
             self.copy.stop()
