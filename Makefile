@@ -35,6 +35,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/probes.py
 	$(BIN)/python bench/mock_construct.py
 	$(BIN)/python bench/dr.py
 	$(BIN)/python bench/planner_statistics.py

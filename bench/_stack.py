@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -13,8 +14,10 @@ sys.path.insert(0, str(REPO))
 
 from contract.outputs import StackOutputs, parse_outputs  # noqa: E402
 from provisioner import directory, onboarding  # noqa: E402
+from provisioner.apply import ApplyOptions, apply_stack  # noqa: E402
 from provisioner.local.layout import Layout  # noqa: E402
 from provisioner.local.stack import LocalStack  # noqa: E402
+from provisioner.stackref import credential_store  # noqa: E402
 
 
 def fresh_stack(name: str, cells: int = 1) -> tuple[LocalStack, StackOutputs]:
@@ -38,6 +41,20 @@ def kept_stack(name: str) -> tuple[LocalStack, StackOutputs]:
 def record_tenants(outputs: StackOutputs, partner: str, count: int, prefix: str) -> list[directory.Placement]:
     rows = [{"partner": partner, "tenant": f"{prefix}-{i:05d}", "plan": "starter"} for i in range(count)]
     return directory.place_tenants(outputs, onboarding.validate_new_tenants(outputs, rows))
+
+
+def provision_tenants(outputs: StackOutputs, tenants: int, partners: int) -> float:
+    """The control plane, then `tenants` tenants spread over `partners` partners, applied; seconds."""
+    started = time.perf_counter()
+    apply_stack(outputs, ApplyOptions(), None)  # the control plane
+    slugs = [directory.add_partner_rows(outputs, f"bench-partner-{i:02d}", "EU").slug for i in range(partners)]
+    for i, slug in enumerate(slugs):
+        record_tenants(outputs, slug, tenants // partners, f"bench{i:02d}")
+    results = apply_stack(outputs, ApplyOptions(), credential_store(outputs))
+    bad = [e for r in results for e in r.errors + r.drift]
+    if bad:
+        raise SystemExit(f"apply failed: {bad[:3]}")
+    return time.perf_counter() - started
 
 
 def psql_file(stack: LocalStack, path: Path) -> None:

@@ -22,30 +22,14 @@ import subprocess
 import sys
 import time
 
-from _stack import REPO, fresh_stack, line, record_tenants
+from _stack import REPO, fresh_stack, line, provision_tenants
 
-from provisioner import directory
-from provisioner.apply import ApplyOptions, apply_stack
 from provisioner.connect import connect_master, secret_credentials
-from provisioner.stackref import credential_store
 from provisioner.verify.catalog import run_catalog
 from provisioner.verify.ledger import ledger_findings
 from provisioner.verify.prober import CellProber
 
 ROUNDS = 5
-
-
-def provision(outputs, tenants: int, partners: int) -> float:
-    started = time.perf_counter()
-    apply_stack(outputs, ApplyOptions(), None)  # the control plane
-    slugs = [directory.add_partner_rows(outputs, f"bench-partner-{i:02d}", "EU").slug for i in range(partners)]
-    for i, slug in enumerate(slugs):
-        record_tenants(outputs, slug, tenants // partners, f"bench{i:02d}")
-    results = apply_stack(outputs, ApplyOptions(), credential_store(outputs))
-    bad = [e for r in results for e in r.errors + r.drift]
-    if bad:
-        raise SystemExit(f"apply failed: {bad[:3]}")
-    return time.perf_counter() - started
 
 
 def probe_run(outputs, cluster, pairs: int) -> tuple[float, object]:
@@ -65,7 +49,7 @@ def main() -> None:
     cluster = outputs.clusters[0]
     report = []
     try:
-        seconds = provision(outputs, args.tenants, args.partners)
+        seconds = provision_tenants(outputs, args.tenants, args.partners)
         print(f"provisioned {args.tenants} tenants of {args.partners} partners in {seconds:.1f} s", file=sys.stderr)
         master = secret_credentials(cluster.master_secret_arn, outputs.region).username
 

@@ -18,13 +18,13 @@ from provisioner.connect import Credentials, LoginRefused, SecretReads, connect
 from provisioner.credentials import secret_name
 from provisioner.db import scalar
 from provisioner.errors import ProvisionError
-from provisioner.names import PartnerNames, twin_of
+from provisioner.names import ROLES, PartnerNames, twin_of
 from provisioner.verify import logins
 from provisioner.verify.findings import Finding
 from provisioner.verify.probes import probe_checks
 from provisioner.verify.probing import PartnerProbe, ProbeCheck, TenantProbe, TenantRef
 from provisioner.verify.session import ProbeLog, Session
-from provisioner.verify.statements import MARK, shared_relations
+from provisioner.verify.statements import MARK, SharedRelation, granted, shared_relations
 
 PARTNER_SCHEMA_SAMPLE = 8  # tenant schemas each partner probe tries
 
@@ -90,6 +90,7 @@ class CellProber:
         self.run_id = f"probe:{secrets.token_hex(6)}"
         self._secrets = SecretReads(region)
         self._drift: dict[str, str] = {}  # login role -> how its defaults differ from the templates'
+        self.shared: tuple[SharedRelation, ...] = ()  # the platform's relations, read once a run
 
     def credentials(self, kind: str, owner_id: str) -> Credentials:
         name = secret_name(self.stack, kind, owner_id)
@@ -167,6 +168,7 @@ class CellProber:
             self._drift = logins.role_drift(self.master, [t.id for t in by_source], partners)
             self.prefetch([("tenant", t.id) for t in sampled] + [("partner", p) for p in partners])
             canary = self.canaries()
+            self.shared = shared_relations(self.master)
             for a, targets in by_source.items():
                 try:
                     self._probe_tenant(a, targets, canary, result)
@@ -197,7 +199,7 @@ class CellProber:
         if session is None:
             return
         try:
-            probe = TenantProbe(session, a, self.run_id, shared_relations(session))
+            probe = TenantProbe(session, a, self.run_id, granted(session, self.shared, ROLES["tenant_app"]))
             for check in self.checks:
                 if check.alone:
                     check.alone(probe)
@@ -249,7 +251,7 @@ class CellProber:
                 session,
                 partner_id,
                 self.run_id,
-                shared_relations(session),
+                granted(session, self.shared, ROLES["partner_app"]),
                 tenants=tenants,
                 runs=runs,
                 other=next((t for t in sampled if t.partner_id != partner_id), None),

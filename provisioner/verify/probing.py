@@ -9,7 +9,7 @@ login of its kind. A check that made no attempt in a cell reports SKIP with the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from provisioner.names import TenantNames
 from provisioner.verify.session import Session
@@ -34,6 +34,23 @@ class TenantProbe:
     tenant: TenantRef
     run: str  # this run's id, which what a probe writes (and rolls back) carries
     shared: tuple[SharedRelation, ...]
+    _done: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def first(self, key: str) -> bool:
+        """True once per login for `key`: for attempts whose outcome cannot depend on the
+        target (the same statement, or one PostgreSQL refuses whatever its values), made with
+        the login's first target only."""
+        if key in self._done:
+            return False
+        self._done.add(key)
+        return True
+
+    def per_target(self, held: bool, key: str) -> bool:
+        """Whether to make a target's attempt of a statement (`key`, without the target's
+        values): always when the login holds the privilege the statement needs (rows and
+        policies decide then, which the target changes); else once per login, since
+        PostgreSQL refuses it on the role's privileges alone, before it looks at a value."""
+        return held or self.first(key)
 
     @property
     def mine(self) -> dict[str, str]:

@@ -15,15 +15,16 @@ Timeouts, deadlocks and ambiguous calls prove nothing either way: they are incon
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 
 import psycopg
-from psycopg import errors, generators, pq, sql
-from psycopg.abc import Params
+from psycopg import errors, pq, sql
+from psycopg.abc import Params, PQGen
 from psycopg.adapt import Transformer
+from psycopg.waiting import Ready, Wait
 
 from provisioner.db import Query
 from provisioner.verify.findings import Finding
@@ -88,8 +89,16 @@ class ProbeLog:
         ]
 
 
+@cache
+def composed(template: str, *names: tuple[str, ...]) -> str:
+    """`template` with each {} replaced by a quoted (possibly qualified) name, composed once:
+    the same statements are built for every target, and composing them is most of the client's
+    cost of an attempt. Values stay placeholders, bound by the session."""
+    return sql.SQL(template).format(*(sql.Identifier(*name) for name in names)).as_string()
+
+
 def set_role(role: str) -> Statement:
-    return sql.SQL("set role {}").format(sql.Identifier(role)), None
+    return composed("set role {}", (role,)), None
 
 
 BASE = "savepoint base"
@@ -109,11 +118,14 @@ class Session:
     def __init__(self, conn: psycopg.Connection, who: str, log: ProbeLog):
         self.conn, self.who, self.log = conn, who, log
         self._binder = psycopg.ClientCursor(conn)
+        self._texts: dict[tuple, bytes] = {}
+        self._loader = Transformer(conn)
         self._setup: list[list[bytes]] = []  # the contexts entered, innermost last
         self._queue: list[Queued] = []
-        conn.execute(SESSION_SETTINGS)
-        conn.commit()
-        conn.execute(BASE)
+        self._made: set[tuple[str | bytes, ...]] = set()
+        conn.execute(
+            f"{SESSION_SETTINGS}; {BASE}"
+        )  # in the probe's one transaction: the settings outlive every rollback to BASE
 
     def close(self) -> None:
         try:
@@ -123,7 +135,21 @@ class Session:
             self.conn.close()
 
     def _bind(self, statements: Sequence[Statement]) -> list[bytes]:
-        return [self._binder.mogrify(q, p).encode() for q, p in statements]
+        return [self._bound(q, p) for q, p in statements]
+
+    def _bound(self, query: Query, params: Params | None) -> bytes:
+        """The statement as text, its values bound client-side; a text statement with plain
+        values is bound once a session (the same counts run in every context)."""
+        if not isinstance(query, str) or not isinstance(params, dict | None):
+            return self._binder.mogrify(query, params).encode()
+        key = (query, *(params.items() if params else ()))
+        try:
+            text = self._texts.get(key)
+        except TypeError:  # a value that is not hashable: bound every time
+            return self._binder.mogrify(query, params).encode()
+        if text is None:
+            text = self._texts[key] = self._binder.mogrify(query, params).encode()
+        return text
 
     def catalog(self, query: Query, params: Params | None = None) -> list[tuple]:
         """Reads of the catalog (readable by every role) that steer the probes; not attempts.
@@ -139,32 +165,36 @@ class Session:
         """The statements, after the setup of the contexts entered, in one segment; `then`
         judges the outcome: the last statement's, or the first failure. An attempt whose
         context's setup is refused is not made (nothing to probe there)."""
+        self._enqueue(check, self._context(), self._bind(statements), then)
+
+    def _context(self) -> list[bytes]:
+        """The setup of the contexts entered, as bound text."""
+        return [t for texts in self._setup for t in texts]
+
+    def _enqueue(self, check: str, setup: list[bytes], texts: list[bytes], then: Judge) -> None:
+        """Queues the attempt, unless the session made the very same one (same check, setup and
+        statements; another target's group role, or the canaries' shared partner): the same
+        statements in the same rolled-back state are refused or allowed alike."""
+        key: tuple[str | bytes, ...] = (check, *setup, *texts)
+        if key in self._made:
+            return
+        self._made.add(key)
         self.log.attempted[check] += 1
-        setup = [t for texts in self._setup for t in texts]
-        self._queue.append(Queued(check, len(setup), setup + self._bind(statements), then))
+        self._queue.append(Queued(check, len(setup), setup + texts, then))
 
     def flush(self) -> None:
-        """Send every queued attempt in one pipeline and judge each."""
-        queued, self._queue = self._queue, []
-        if not queued:
-            return
+        """Send every queued attempt in one pipeline and judge each; what a judge queues (an
+        attempt made again in parts) goes in the next pipeline, until nothing is left."""
+        while self._queue:
+            queued, self._queue = self._queue, []
+            self._send(queued)
+
+    def _send(self, queued: list[Queued]) -> None:
         pgconn = self.conn.pgconn
-        commands: deque[Callable[[], None]] = deque()
-        for item in queued:
-            commands.extend(partial(pgconn.send_query_params, text, None) for text in (UNDO, *item.texts))
-            commands.append(pgconn.pipeline_sync)
-        commands.append(partial(pgconn.send_query_params, UNDO, None))  # leave no failed transaction
-        commands.append(pgconn.pipeline_sync)
-        expected = len(commands)  # a result list per statement and per sync
-        results: list[list[pq.abc.PGresult]] = []
         with self.conn.lock:
             pgconn.enter_pipeline_mode()
             try:
-                while commands:  # sends while reading what has come back, so neither side stalls
-                    results += self.conn.wait(generators.pipeline_communicate(pgconn, commands))
-                self.conn.wait(generators.send(pgconn))
-                while len(results) < expected:
-                    results.append(self.conn.wait(generators.fetch_many(pgconn)))
+                results = self.conn.wait(_communicate(pgconn, queued))
             finally:
                 pgconn.exit_pipeline_mode()
         segments = iter(results)
@@ -184,17 +214,16 @@ class Session:
                 if index < item.setup:  # cannot take this role or setting: nothing to probe
                     self.log.attempted[item.check] -= 1
                     return
-                exc = errors.error_from_result(res, encoding=encoding)
-                state = exc.sqlstate or ""
+                state = (res.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+                message = (res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b"").decode(encoding, "replace")
                 kind = "denied" if state == DENIED else "absent" if state in ABSENT else "error"
-                item.then(Outcome(kind, sqlstate=state, message=(str(exc).strip().splitlines() or [""])[0]))
+                item.then(Outcome(kind, sqlstate=state, message=(message.strip().splitlines() or [""])[0]))
                 return
         last = results[-1]
         rows: list = []
         if last.status == pq.ExecStatus.TUPLES_OK:
-            loader = Transformer(self.conn)
-            loader.set_pgresult(last)
-            rows = loader.load_rows(0, last.ntuples, tuple)
+            self._loader.set_pgresult(last)
+            rows = self._loader.load_rows(0, last.ntuples, tuple)
         item.then(Outcome("ok", rows, last.command_tuples if last.command_tuples is not None else -1))
 
     def within(self, setup: Sequence[Statement]) -> Context:
@@ -233,19 +262,29 @@ class Session:
         else:
             self._inconclusive(obj, f"{what} ({context})", outcome)
 
-    def sees_nothing_anywhere(
-        self,
-        check: str,
-        what: str,
-        contexts: Sequence[tuple[str, Sequence[Statement]]],
-        counts: Sequence[tuple[str, Statement]],
+    def sees_nothing_together(
+        self, check: str, what: str, counts: Sequence[tuple[str, Statement]], context: str
     ) -> None:
-        """Every count (object, statement) in every context (label, setup) sees nothing; a
-        context whose setup is refused has nothing to probe."""
-        for label, setup in contexts:
-            with self.within(setup):
-                for obj, statement in counts:
-                    self.sees_nothing(check, obj, what, statement, label)
+        """Every count (object, statement) sees nothing, asked in one statement that selects
+        them all. Only objects the session may read belong here: when that statement fails
+        (one of them refused after all, an error, a timeout), each count is attempted again
+        alone in the same context, so what is found names its object as sees_nothing would."""
+        if len(counts) < 2:
+            for obj, statement in counts:
+                self.sees_nothing(check, obj, what, statement, context)
+            return
+        setup, texts = self._context(), self._bind([statement for _, statement in counts])
+        together = b"select " + b", ".join(b"(" + text + b")" for text in texts)
+
+        def judge(outcome: Outcome) -> None:
+            if outcome.kind != "ok":
+                for (obj, _), text in zip(counts, texts, strict=True):
+                    self._enqueue(check, setup, [text], partial(self._saw_nothing, check, obj, what, context))
+                return
+            for (obj, _), seen in zip(counts, outcome.rows[0], strict=True):
+                self._saw_nothing(check, obj, what, context, Outcome("ok", [(seen,)]))
+
+        self._enqueue(check, setup, [together], judge)
 
     def changes_nothing(self, check: str, obj: str, what: str, statement: Statement) -> None:
         self.attempt(check, statement, then=lambda outcome: self._changed_nothing(check, obj, what, outcome))
@@ -274,6 +313,41 @@ class Session:
                 self.log.violation(check, f"{self.who} -> {obj}", f"{what}: {shown}")
 
         self.attempt(check, *statements, then=judge)
+
+
+def _communicate(pgconn: pq.abc.PGconn, queued: list[Queued]) -> PQGen[list[list[pq.abc.PGresult]]]:
+    """Every attempt's segment (the rollback, its statements, a sync), then a last rollback,
+    written into libpq's buffer at once (the connection does not block: the buffer grows), then
+    sent while reading what comes back, so neither side stalls: a few waits for the whole
+    pipeline instead of one per statement. A result list per statement and one per sync."""
+    expected = 2
+    for item in queued:
+        for text in (UNDO, *item.texts):
+            pgconn.send_query_params(text, None)
+        pgconn.pipeline_sync()
+        expected += len(item.texts) + 2
+    pgconn.send_query_params(UNDO, None)  # leave no failed transaction
+    pgconn.pipeline_sync()
+    results: list[list[pq.abc.PGresult]] = []
+    current: list[pq.abc.PGresult] = []
+    while len(results) < expected:
+        flushed = pgconn.flush() == 0
+        ready = yield Wait.R if flushed else Wait.RW
+        if not ready & Ready.R:
+            continue
+        pgconn.consume_input()
+        while not pgconn.is_busy():
+            res = pgconn.get_result()
+            if res is None:  # the end of one statement's results
+                if not current:
+                    break
+                results.append(current)
+                current = []
+            elif res.status == pq.ExecStatus.PIPELINE_SYNC:
+                results.append([res])
+            else:
+                current.append(res)
+    return results
 
 
 class Context:

@@ -3,11 +3,13 @@ catalog) and the statements they attempt, built with psycopg composition only.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
+import psycopg
 from psycopg import sql
 
-from provisioner.verify.session import Session, Statement, set_role
+from provisioner.verify.session import Session, Statement, composed, set_role
 
 # What marks a row or query a probe writes or runs; never committed (every attempt is rolled
 # back), so nothing is ever looked for or deleted by it.
@@ -27,15 +29,24 @@ class SharedRelation:
     name: str
     has_tenant: bool
     has_partner: bool
+    oid: int = 0
+    # What the catalog grants the login probed (directly or through its memberships) and its
+    # group role (the role a probe SETs): SELECT on any column, and any privilege at all.
+    readable: bool = False
+    group_readable: bool = False
+    closed: bool = False  # no privilege of the login or its group: PostgreSQL refuses every statement on it
+    updatable: frozenset[str] = frozenset()  # columns the login may UPDATE
+    deletable: bool = False  # the login may DELETE
 
     @property
     def label(self) -> str:
         return f"{self.schema}.{self.name}"
 
 
-def shared_relations(session: Session) -> tuple[SharedRelation, ...]:
-    """Every platform table and every partition or child of one, wherever it lives."""
-    rows = session.catalog("""
+def shared_relations(conn: psycopg.Connection) -> tuple[SharedRelation, ...]:
+    """Every platform table and every partition or child of one, wherever it lives: read once
+    a cell (a scan of pg_class, which holds every tenant's relations), the same for every login."""
+    rows = conn.execute("""
         with recursive rel as (
             select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
             where n.nspname = 'platform' and c.relkind in ('r', 'p')
@@ -46,10 +57,37 @@ def shared_relations(session: Session) -> tuple[SharedRelation, ...]:
                exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id'
                        and not a.attisdropped),
                exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'partner_id'
-                       and not a.attisdropped)
+                       and not a.attisdropped),
+               c.oid::int8
         from rel join pg_class c on c.oid = rel.oid join pg_namespace n on n.oid = c.relnamespace
-        order by 1, 2""")
+        order by 1, 2""").fetchall()
     return tuple(SharedRelation(*row) for row in rows)
+
+
+def granted(session: Session, relations: tuple[SharedRelation, ...], group: str) -> tuple[SharedRelation, ...]:
+    """The relations with the privileges the session's login and `group` hold on each, as the
+    catalog (which every role may read) says; a role or relation that is gone holds nothing."""
+    rows = session.catalog(
+        """
+        select r.oid::int8, coalesce(has_any_column_privilege(r.oid, 'SELECT'), false),
+               coalesce(has_any_column_privilege(g.name, r.oid, 'SELECT'), false),
+               not coalesce(has_any_column_privilege(r.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
+                            or has_table_privilege(r.oid, 'DELETE, TRUNCATE, TRIGGER')
+                            or has_any_column_privilege(g.name, r.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
+                            or has_table_privilege(g.name, r.oid, 'DELETE, TRUNCATE, TRIGGER'), false),
+               array(select a.attname::text from pg_attribute a where a.attrelid = r.oid and a.attnum > 0
+                     and not a.attisdropped and has_column_privilege(r.oid, a.attnum, 'UPDATE')),
+               coalesce(has_table_privilege(r.oid, 'DELETE'), false)
+        from unnest(%(oids)s::oid[]) r (oid),
+             (select case when to_regrole(%(group)s) is not null then %(group)s::text end) g (name)""",
+        {"oids": [rel.oid for rel in relations], "group": group},
+    )
+    grants = {oid: flags for oid, *flags in rows}
+    return tuple(
+        replace(rel, readable=reads, group_readable=group, closed=closed, updatable=frozenset(cols), deletable=deletes)
+        for rel in relations
+        for reads, group, closed, cols, deletes in [grants.get(rel.oid, (False, False, True, [], False))]
+    )
 
 
 def tenant_objects(session: Session, schema: str) -> tuple[list[tuple], list[tuple]]:
@@ -77,38 +115,84 @@ def tenant_objects(session: Session, schema: str) -> tuple[list[tuple], list[tup
 
 
 def count_where(rel: SharedRelation, predicate: str, params: dict[str, str]) -> Statement:
-    return sql.SQL("select count(*) from {} where " + predicate).format(sql.Identifier(rel.schema, rel.name)), params
+    return composed("select count(*) from {} where " + predicate, (rel.schema, rel.name)), params
 
 
 def select_count(schema: str, name: str) -> Statement:
-    return sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name)), None
+    return composed("select count(*) from {}", (schema, name)), None
 
 
 def insert(schema: str, table: str, values: dict[str, object]) -> Statement:
-    query = sql.SQL("insert into {} ({}) values ({})").format(
-        sql.Identifier(schema, table),
-        sql.SQL(", ").join(map(sql.Identifier, values)),
-        sql.SQL(", ").join(sql.Placeholder(k) for k in values),
+    return _insert(schema, table, tuple(values)), values
+
+
+@cache
+def _insert(schema: str, table: str, columns: tuple[str, ...]) -> str:
+    return (
+        sql.SQL("insert into {} ({}) values ({})")
+        .format(
+            sql.Identifier(schema, table),
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder(k) for k in columns),
+        )
+        .as_string()
     )
-    return query, values
 
 
 def insert_defaults(schema: str, name: str) -> Statement:
-    return sql.SQL("insert into {} default values").format(sql.Identifier(schema, name)), None
+    return composed("insert into {} default values", (schema, name)), None
 
 
 def create_table(*name: str) -> Statement:
-    return sql.SQL("create table {} (id int)").format(sql.Identifier(*name)), None
+    return composed("create table {} (id int)", name), None
 
 
-def setting_contexts(claims: dict[str, str], group: str) -> list[tuple[str, list[Statement]]]:
-    """No settings; each client setting claiming someone else; the group role; both at once."""
+@dataclass(frozen=True)
+class SettingContext:
+    label: str
+    setup: list[Statement]
+    group: bool  # SET ROLE to the group: the group's privileges apply, not the login's
+    claims: bool  # sets client settings claiming someone else (what differs from one target to the next)
+
+
+def setting_contexts(claims: dict[str, str], group: str) -> list[SettingContext]:
+    """No settings; each client setting claiming someone else; the group role; both at once.
+    The settings are custom (dotted) ones: no privilege check of PostgreSQL reads them, so a
+    context with settings is refused exactly what the context of the same role without them is."""
     statements: list[Statement] = [
-        (sql.SQL("select set_config({}, {}, false)").format(sql.Literal(k), sql.Literal(v)), None)
-        for k, v in claims.items()
+        ("select set_config(%(name)s, %(value)s, false)", {"name": k, "value": v}) for k, v in claims.items()
     ]
-    contexts: list[tuple[str, list[Statement]]] = [("with no settings", [])]
-    contexts += [(f"after set {name}", [stmt]) for name, stmt in zip(claims, statements, strict=True)]
-    contexts.append((f"after set role {group}", [set_role(group)]))
-    contexts.append((f"after set role {group} and every setting", [set_role(group), *statements]))
+    contexts = [SettingContext("with no settings", [], group=False, claims=False)]
+    contexts += [
+        SettingContext(f"after set {name}", [stmt], group=False, claims=True)
+        for name, stmt in zip(claims, statements, strict=True)
+    ]
+    contexts.append(SettingContext(f"after set role {group}", [set_role(group)], group=True, claims=False))
+    contexts.append(
+        SettingContext(
+            f"after set role {group} and every setting", [set_role(group), *statements], group=True, claims=True
+        )
+    )
     return contexts
+
+
+def sees_no_rows(
+    s: Session, check: str, what: str, context: SettingContext, counts: list[tuple[SharedRelation, Statement]]
+) -> None:
+    """In one context, each count of rows that are not the session's sees nothing: the
+    relations the context's role may read counted in one statement, each other one alone (it
+    must be refused). A relation closed to the login and its group is tried in the contexts
+    that set no client setting only: PostgreSQL refuses it on the role's privileges alone,
+    which the settings do not change, so a context with settings is refused it exactly as the
+    context of the same role without them."""
+    readable: list[tuple[str, Statement]] = []
+    alone: list[tuple[str, Statement]] = []
+    for rel, statement in counts:
+        if rel.group_readable if context.group else rel.readable:
+            readable.append((rel.label, statement))
+        elif not (rel.closed and context.claims):
+            alone.append((rel.label, statement))
+    with s.within(context.setup):
+        s.sees_nothing_together(check, what, readable, context.label)
+        for obj, statement in alone:
+            s.sees_nothing(check, obj, what, statement, context.label)

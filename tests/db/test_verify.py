@@ -1745,6 +1745,58 @@ def test_probe_catches_a_policy_that_trusts_a_client_setting(local_stack, output
     assert "after set app.tenant_id" in leak.detail and "with no settings" not in leak.detail
 
 
+@catches("probe_shared_rows")
+def test_probe_names_each_relation_when_counting_them_together_fails(local_stack, outputs, world):
+    """The relations a context may read are counted in one statement; when it fails (here a
+    policy that errors on cost_entries), each is counted alone, so a leak still names its table."""
+    names = world.names()
+    with committed(
+        local_stack,
+        names,
+        [
+            "create policy {plant} on platform.worker_runs for select to askasia_tenant_app using (true)",
+            "create policy {plant} on platform.cost_entries for select to askasia_tenant_app using (1 / 0 = 1)",
+        ],
+        ["drop policy {plant} on platform.worker_runs", "drop policy {plant} on platform.cost_entries"],
+    ):
+        report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
+    (leak,) = [
+        f
+        for f in probe_findings(report, "probe_shared_rows")
+        if f.object == shown("{a_app} -> platform.worker_runs", names)
+    ]
+    assert "with no settings" in leak.detail and "after set app.tenant_id" in leak.detail
+    assert any(shown("{a_app}: sees rows of other tenants", names) in e and "cost_entries" in e for e in report.errors)
+
+
+@catches("probe_shared_write")
+def test_probe_tries_a_held_privilege_against_every_target(local_stack, outputs, world):
+    """A DELETE the tenant has no privilege for is refused whatever the target: tried once a login.
+    Once it holds DELETE, every target's rows are tried (here the canaries')."""
+    names = world.names()
+    with committed(
+        local_stack,
+        names,
+        [
+            "grant delete on platform.cost_entries to askasia_tenant_app",
+            # a DELETE ... WHERE reads the rows too: the policy opens them for every command
+            "create policy {plant} on platform.cost_entries for all to askasia_tenant_app using (true)",
+        ],
+        [
+            "drop policy {plant} on platform.cost_entries",
+            "revoke delete on platform.cost_entries from askasia_tenant_app",
+        ],
+    ):
+        report = probe(outputs, world, tenants=frozenset({world.a.id, world.b.id}))
+    deletes = {
+        f.detail
+        for f in probe_findings(report, "probe_shared_write")
+        if f.object == shown("{a_app} -> platform.cost_entries", names)
+    }
+    for canary in canaries.TENANTS:
+        assert any(d.startswith(f"DELETE of tenant {canary}'s rows changed") for d in deletes), deletes
+
+
 @catches("probe_set_role", "probe_stat_activity")
 def test_probe_catches_a_membership_and_stats_visibility(local_stack, outputs, world):
     names = world.names()

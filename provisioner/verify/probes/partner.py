@@ -18,6 +18,7 @@ from provisioner.verify.statements import (
     create_table,
     insert,
     insert_defaults,
+    sees_no_rows,
     select_count,
     setting_contexts,
     tenant_objects,
@@ -46,8 +47,9 @@ def sees_no_other_partner(probe: PartnerProbe) -> None:
             {"partner_id": other.partner_id if other else None, "tenant_id": other.id if other else None}
         ),
     }
-    counts = [(rel.label, count_where(rel, not_mine(rel), probe.mine)) for rel in probe.shared]
-    s.sees_nothing_anywhere(NAME, "sees rows of other partners", setting_contexts(claims, ROLES["partner_app"]), counts)
+    counts = [(rel, count_where(rel, not_mine(rel), probe.mine)) for rel in probe.shared]
+    for context in setting_contexts(claims, ROLES["partner_app"]):
+        sees_no_rows(s, NAME, "sees rows of other partners", context, counts)
 
 
 def stays_out_of_tenants(probe: PartnerProbe) -> None:

@@ -30,7 +30,7 @@ def becomes_no_one(probe: TenantProbe, b: TenantRef) -> None:
         ROLES["owner"],
     ]
     existing = {r for (r,) in s.catalog("select r from unnest(%s::text[]) r where to_regrole(r) is not null", [roles])}
-    for role in roles:
+    for role in roles:  # a role another target named as well (a group, a partner) is tried once (Session._enqueue)
         if role in existing:
             s.blocked(NAME, f"role {role}", "SET ROLE", set_role(role))
     if names.app_role in existing:
