@@ -3,6 +3,7 @@ behaviour probes. One cell down is that cell's error; the other cells are still 
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from provisioner.verify.catalog import catalog_checks, run_catalog
 from provisioner.verify.findings import CellReport
 from provisioner.verify.ledger import CHECK as LEDGER_CHECK
 from provisioner.verify.ledger import ledger_findings
-from provisioner.verify.prober import CellProber
+from provisioner.verify.prober import CellProber, ProbeRun
 from provisioner.verify.probes import probe_checks
 from provisioner.verify.secrets import CHECK as SECRETS_CHECK
 from provisioner.verify.secrets import judge as judge_secrets
@@ -66,13 +67,18 @@ def database_owner(conn: psycopg.Connection) -> str:
 
 
 def verify_cell(
-    outputs: StackOutputs, cluster: Cluster, options: VerifyOptions, owners: dict[str, set[str]] | None = None
+    outputs: StackOutputs,
+    cluster: Cluster,
+    options: VerifyOptions,
+    owners: dict[str, set[str]] | None = None,
+    overlap: bool = False,
 ) -> CellReport:
-    """`owners`, when given, receives this cell's tenants and partners on record (orphan_secrets)."""
+    """`owners`, when given, receives this cell's tenants and partners on record (orphan_secrets);
+    `overlap` runs the probes beside the catalog checks instead of after them."""
     report = CellReport(cluster.cell)
     started = time.perf_counter()
     try:
-        _verify_cell(outputs, cluster, options, report, owners)
+        _verify_cell(outputs, cluster, options, report, owners, overlap)
     finally:
         report.timings["total"] = time.perf_counter() - started
     return report
@@ -84,6 +90,7 @@ def _verify_cell(
     options: VerifyOptions,
     report: CellReport,
     owners: dict[str, set[str]] | None,
+    overlap: bool,
 ) -> None:
     # Verify runs as the verifier (V040): catalog reads and every session's state, no write, no
     # membership in any tenant or platform role.
@@ -112,6 +119,13 @@ def _verify_cell(
                 return
             if owners is not None:
                 owners[cluster.cell] = owners_on_record(conn)  # read under the lock, with the catalog
+            probing = None
+            if overlap and options.probes > 0 and (options.catalog or options.ledger):
+                # Cores the cells leave idle: the probes run beside the catalog checks, on a
+                # verifier session of their own (still under this verify's shared lock).
+                side = stack.enter_context(connect(cluster, creds, autocommit=True))
+                side.execute(VERIFIER_TIMEOUTS)
+                probing = stack.enter_context(ThreadPoolExecutor(1)).submit(_probe, outputs, cluster, side, options)
             if options.catalog:
                 mark = time.perf_counter()
                 report.findings += run_catalog(conn, database_owner(conn))
@@ -123,17 +137,9 @@ def _verify_cell(
                 report.timings["ledger"] = time.perf_counter() - mark
                 report.checks_run.append(LEDGER_CHECK)
             if options.probes > 0:
-                mark = time.perf_counter()
-                probe = CellProber(
-                    cluster,
-                    outputs.stack,
-                    outputs.region,
-                    conn,
-                    options.probes,
-                    random.Random(options.seed),
-                    options.tenants,
-                ).run()
-                report.timings["probes"] = time.perf_counter() - mark
+                probe, report.timings["probes"] = (
+                    probing.result() if probing else _probe(outputs, cluster, conn, options)
+                )
                 report.findings += probe.findings
                 report.errors += probe.errors
                 report.probe_pairs, report.probe_partners = probe.pairs, probe.partners
@@ -154,12 +160,24 @@ def _verify_cell(
             report.errors.append(f"cell {cluster.cell}: {first_line(exc)}")
 
 
+def _probe(
+    outputs: StackOutputs, cluster: Cluster, conn: psycopg.Connection, options: VerifyOptions
+) -> tuple[ProbeRun, float]:
+    mark = time.perf_counter()
+    prober = CellProber(
+        cluster, outputs.stack, outputs.region, conn, options.probes, random.Random(options.seed), options.tenants
+    )
+    return prober.run(), time.perf_counter() - mark
+
+
 def verify_stack(outputs: StackOutputs, options: VerifyOptions, cells: list[str] | None = None) -> list[CellReport]:
     clusters = [outputs.cluster(c) for c in cells] if cells else list(outputs.clusters)
     owners: dict[str, set[str]] = {}
     with ThreadPoolExecutor(max_workers=len(clusters) + 1) as pool:
         listing = pool.submit(list_secrets, outputs) if options.secrets else None  # pages while the cells run
-        futures = [pool.submit(verify_cell, outputs, c, options, owners) for c in clusters]
+        # Fewer cells than cores: each cell's probes and catalog checks run side by side too.
+        overlap = len(clusters) < (os.cpu_count() or 1)
+        futures = [pool.submit(verify_cell, outputs, c, options, owners, overlap) for c in clusters]
         reports = [f.result() for f in futures]
         if listing is not None:
             judge_secrets(outputs, reports, owners, listing)
