@@ -14,8 +14,9 @@ import pytest
 from psycopg import sql
 
 from provisioner.connect import connect_master
+from provisioner.names import new_id
 from provisioner.verify.catalog import catalog_checks, run_checks
-from provisioner.verify.probes.statistics import plan_rows, random_id
+from provisioner.verify.probes.statistics import plan_rows
 from tests.helpers import connect_as, converge, onboard, unique
 
 MASTER = "askasia_master"
@@ -73,7 +74,7 @@ def estimate(conn, table: str, column: str, value: str) -> float:
 
 
 def leaks(conn, table: str, column: str, theirs: str) -> tuple[float, float]:
-    return estimate(conn, table, column, theirs), estimate(conn, table, column, random_id())
+    return estimate(conn, table, column, theirs), estimate(conn, table, column, new_id())
 
 
 @contextlib.contextmanager

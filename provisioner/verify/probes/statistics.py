@@ -7,26 +7,14 @@ tried with the tenant's first target only."""
 
 from __future__ import annotations
 
-import secrets
-import string
 from typing import Any
 
+from provisioner.names import new_id
 from provisioner.verify.probing import PartnerProbe, ProbeCheck, TenantProbe, TenantRef
 from provisioner.verify.session import Outcome, Session, composed
 from provisioner.verify.statements import SharedRelation
 
 NAME = "probe_statistics"
-ALPHABET = string.digits + string.ascii_lowercase
-
-
-def random_id() -> str:
-    """An id of the tenants' shape (12 lower-case letters and digits) that no tenant has but by
-    a chance of one in 36^12."""
-    n, digits = secrets.randbelow(36**12), []
-    for _ in range(12):
-        n, d = divmod(n, 36)
-        digits.append(ALPHABET[d])
-    return "".join(digits)
 
 
 def plan_rows(explained: Any) -> float | None:
@@ -54,7 +42,7 @@ def _compare(s: Session, rel: SharedRelation, column: str, theirs: str, whose: s
                 f"EXPLAIN estimates {known:g} rows for {column} = {whose}, {unknown:g} for an id nobody has",
             )
 
-    for value in (theirs, random_id()):
+    for value in (theirs, new_id()):  # an id of the tenants' shape that nobody has (one chance in 36^12)
         s.attempt(NAME, (query, {"v": value}), then=judge)
 
 
