@@ -21,6 +21,8 @@ from typing import Any
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app, signal_handler
 from werkzeug.serving import run_simple
 
+from provisioner.local import motostore
+
 CONTROL = "/moto-api/"  # moto's own API: a journal's replay calls the server back from inside it
 
 
@@ -47,6 +49,7 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, signal_handler)
     signal.signal(signal.SIGINT, signal_handler)
+    motostore.install()  # before moto makes its backends
     app = OneAtATime(DomainDispatcherApplication(create_backend_app))
     # Threaded still: connections are accepted (and kept alive) while another request runs.
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -1,0 +1,95 @@
+"""moto's Secrets Manager at AWS's cost per call, for the local stack's server.
+
+moto finds a secret by scanning every secret of the region, name and ARN, on each lookup, and
+ListSecrets turns every matching secret into its listing entry before cutting the page. With
+ten thousand tenants' secrets a CreateSecret, a BatchGetSecretValue or a ListSecrets page costs
+in proportion to the whole store, where AWS's cost is per secret asked for or per page. These
+two replacements answer exactly what moto answers, at the cost per call AWS has:
+
+- the store keeps an index of each secret's name and ARN to its key (a replica is kept under
+  its ARN); an index entry is trusted only after the secret it points at is checked, and a
+  secret removed behind the store's back (moto pops replicas with `dict.pop`) sends the lookup
+  to moto's own scan;
+- ListSecrets builds the entries of the page it returns only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.secretsmanager import models
+from moto.secretsmanager.utils import get_secret_name_from_partial_arn
+
+Secret = models.FakeSecret | models.ReplicaSecret
+
+
+class IndexedSecretsStore(models.SecretsStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[str, str] = {}  # a stored secret's name and ARN -> its key
+
+    def _holds(self, key: str, identifier: str) -> bool:
+        secret = dict.get(self, key)
+        return secret is not None and identifier in (secret.arn, secret.name)
+
+    def _key(self, identifier: str) -> str | None:
+        """The key of the first stored secret named `identifier` or with that ARN, as moto's scan
+        finds it; None when there is none."""
+        key = self._keys.get(identifier)
+        if key is None:
+            return None  # every secret is stored through __setitem__, so never stored
+        if self._holds(key, identifier):
+            return key
+        found = next((k for k, s in dict.items(self) if identifier in (s.arn, s.name)), None)
+        if found is None:
+            del self._keys[identifier]
+        else:
+            self._keys[identifier] = found
+        return found
+
+    def __setitem__(self, key: str, value: Secret) -> None:
+        super().__setitem__(key, value)
+        for identifier in (value.name, value.arn):
+            if self._key(identifier) is None:  # the first stored wins, as in moto's scan
+                self._keys[identifier] = key
+
+    def __getitem__(self, key: str) -> Secret:
+        found = self._key(key)
+        return dict.__getitem__(self, found if found is not None else get_secret_name_from_partial_arn(key))
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return self._key(key) is not None or dict.__contains__(self, get_secret_name_from_partial_arn(key))
+
+    def get(self, key: str) -> Secret | None:  # type: ignore[override]
+        found = self._key(key)
+        return dict.get(self, found if found is not None else get_secret_name_from_partial_arn(key))
+
+    def pop(self, key: str) -> Secret | None:  # type: ignore[override]
+        found = self._key(key)
+        if found is not None:
+            key = dict.__getitem__(self, found).name  # moto pops by the found secret's name
+        return dict.pop(self, get_secret_name_from_partial_arn(key), None)
+
+
+def list_secrets(
+    self: models.SecretsManagerBackend,
+    filters: list[dict[str, Any]],
+    max_results: int = models.MAX_RESULTS_DEFAULT,
+    next_token: str | None = None,
+    include_planned_deletion: bool = False,
+) -> tuple[list[dict[str, Any]], str | None]:
+    listed = [
+        secret
+        for secret in self.secrets.values()
+        if (include_planned_deletion or not getattr(secret, "deleted_date", None)) and models._matches(secret, filters)
+    ]
+    page, token = self._get_secret_values_page_and_next_token(listed, max_results, next_token)  # type: ignore[arg-type]
+    return [secret.to_dict() for secret in page], token  # type: ignore[attr-defined]
+
+
+def install() -> None:
+    """Backends made after this (moto makes them on first use) get both."""
+    models.SecretsStore = IndexedSecretsStore  # type: ignore[assignment,misc]
+    models.SecretsManagerBackend.list_secrets = list_secrets  # type: ignore[method-assign]
