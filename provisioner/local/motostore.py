@@ -10,11 +10,16 @@ two replacements answer exactly what moto answers, at the cost per call AWS has:
   its ARN); an index entry is trusted only after the secret it points at is checked, and a
   secret removed behind the store's back (moto pops replicas with `dict.pop`) sends the lookup
   to moto's own scan;
-- ListSecrets builds the entries of the page it returns only.
+- ListSecrets filtered by name (a prefix match) looks at the secrets whose names start so, found
+  in the store's sorted names, in the store's order; moto's own filters still decide, and it
+  builds the entries of the page it returns only.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from collections.abc import Iterable
 from typing import Any
 
 from moto.secretsmanager import models
@@ -27,6 +32,9 @@ class IndexedSecretsStore(models.SecretsStore):
     def __init__(self) -> None:
         super().__init__()
         self._keys: dict[str, str] = {}  # a stored secret's name and ARN -> its key
+        self._names: list[tuple[str, str]] = []  # (name, key) of every secret stored, sorted
+        self._place: dict[str, int] = {}  # key -> when it entered the dict: its place in order
+        self._clock = itertools.count()
 
     def _holds(self, key: str, identifier: str) -> bool:
         secret = dict.get(self, key)
@@ -48,10 +56,29 @@ class IndexedSecretsStore(models.SecretsStore):
         return found
 
     def __setitem__(self, key: str, value: Secret) -> None:
+        if not dict.__contains__(self, key):  # a new key goes last; a replaced one keeps its place
+            self._place[key] = next(self._clock)
         super().__setitem__(key, value)
         for identifier in (value.name, value.arn):
             if self._key(identifier) is None:  # the first stored wins, as in moto's scan
                 self._keys[identifier] = key
+        entry = (value.name, key)
+        at = bisect.bisect_left(self._names, entry)
+        if self._names[at : at + 1] != [entry]:
+            self._names.insert(at, entry)
+
+    def named(self, prefixes: Iterable[str]) -> list[Secret]:
+        """The stored secrets whose names start with one of `prefixes`, in the store's order."""
+        keys = set()
+        for prefix in prefixes:
+            at = bisect.bisect_left(self._names, (prefix, ""))
+            while at < len(self._names) and self._names[at][0].startswith(prefix):
+                name, key = self._names[at]
+                secret = dict.get(self, key)
+                if secret is not None and secret.name == name:  # not popped since
+                    keys.add(key)
+                at += 1
+        return [dict.__getitem__(self, key) for key in sorted(keys, key=self._place.__getitem__)]
 
     def __getitem__(self, key: str) -> Secret:
         found = self._key(key)
@@ -73,6 +100,15 @@ class IndexedSecretsStore(models.SecretsStore):
         return dict.pop(self, get_secret_name_from_partial_arn(key), None)
 
 
+def name_prefixes(filters: list[dict[str, Any]]) -> list[str] | None:
+    """The prefixes every listed secret's name starts with one of, when the filters say so: a
+    name filter without negations (filters are all to hold; a name value matches as a prefix)."""
+    for f in filters:
+        if f["Key"] == "name" and not any(value.startswith("!") for value in f["Values"]):
+            return list(f["Values"])
+    return None
+
+
 def list_secrets(
     self: models.SecretsManagerBackend,
     filters: list[dict[str, Any]],
@@ -80,9 +116,14 @@ def list_secrets(
     next_token: str | None = None,
     include_planned_deletion: bool = False,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    prefixes = name_prefixes(filters)
+    store = self.secrets
+    candidates = (
+        store.named(prefixes) if prefixes is not None and isinstance(store, IndexedSecretsStore) else store.values()
+    )
     listed = [
         secret
-        for secret in self.secrets.values()
+        for secret in candidates
         if (include_planned_deletion or not getattr(secret, "deleted_date", None)) and models._matches(secret, filters)
     ]
     page, token = self._get_secret_values_page_and_next_token(listed, max_results, next_token)  # type: ignore[arg-type]
