@@ -7,6 +7,7 @@ prefixes and negations, in the store's order after a secret is made again, inclu
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -104,18 +105,16 @@ def test_a_stale_index_entry_is_not_trusted() -> None:
     """A secret popped behind the store's back (as moto removes a replica) is not found through
     the index entry left behind, and one stored later under its name is."""
     store = motostore.IndexedSecretsStore()
-    first: Any = Named("x", "arn:1")
-    later: Any = Named("x", "arn:2")
+    first, later = secret("x", "arn:1"), secret("x", "arn:2")
     store["arn:1"] = first
     dict.pop(store, "arn:1")
     assert "x" not in store and "arn:1" not in store and store.get("x") is None
     store["x"] = later
     assert store["x"] is later and store["arn:2"] is later and "arn:1" not in store
     assert store.pop("arn:2") is later and "x" not in store
-    store["x"] = Named("y", "arn:3")  # the same key, another name: not listed under the old one
+    store["x"] = secret("y", "arn:3")  # the same key, another name: not listed under the old one
     assert store.named(["x"]) == [] and [s.arn for s in store.named(["y"])] == ["arn:3"]
 
 
-class Named:
-    def __init__(self, name: str, arn: str):
-        self.name, self.arn = name, arn
+def secret(name: str, arn: str) -> Any:
+    return SimpleNamespace(name=name, arn=arn)
