@@ -31,20 +31,29 @@ REASSERTS = {"tenant": ("R__grants", "R__limits"), "partner": ("R__partner_role"
 # (`roles`: a subquery of their oids): over every role of the cell, each page and each batch's
 # record would cost time growing with the cell's tenants, the whole apply with their square.
 # A role's fingerprint depends on its own rows alone, so it is the same either way.
+#
+# The fingerprints come as one row, a jsonb object from role oid to fingerprint, looked up per
+# target: the planner, with no column statistics on platform.tenants (statistics target 0),
+# takes a page for a row or two, and joined the per-role rows to it in nested loops that
+# aggregated them again for each target (a page's cost grew with its square).
 def _role_state(roles: str) -> str:
     return (
-        "role_state as (select role, md5(string_agg(entry, ';' order by entry)) as fp from ("
+        "role_state as materialized (select jsonb_object_agg(role::text, fp) as fp from ("
+        "select role, md5(string_agg(entry, ';' order by entry)) as fp from ("
         "select d.setrole as role, d.setdatabase::text || ' ' || d.setconfig::text as entry from pg_db_role_setting d "
         f"where d.setrole in ({roles}) "
         "union all select a.defaclrole, "
         "a.defaclnamespace::text || ' ' || a.defaclobjtype::text || ' ' || a.defaclacl::text "
-        f"from pg_default_acl a where a.defaclrole in ({roles})) e group by role)"
+        f"from pg_default_acl a where a.defaclrole in ({roles})) e group by role) r)"
     )
 
 
-# A target's fingerprint from its login role (sa), its rotation twin (st) and, for a tenant, its
-# read-only role (sr).
-_FINGERPRINT = "md5(coalesce(sa.fp, '') || '|' || coalesce(sr.fp, '') || '|' || coalesce(st.fp, ''))"
+def _fingerprint(t: str) -> str:
+    """A target's fingerprint from its login role (ra), its read-only role (rr, a tenant's) and
+    its rotation twin (rt), the roles' oids being columns of `t`; `rs` is the role_state row."""
+    return "md5(" + " || '|' || ".join(f"coalesce(rs.fp ->> {t}.{r}::oid::text, '')" for r in ("ra", "rr", "rt")) + ")"
+
+
 # The roles' oids (ra: login, rr: read-only, rt: the login's twin) of the targets in `t` (id) or `k` (id, kind).
 _ROLES = {
     "tenant": "to_regrole('t_' || t.id || '_app') as ra, to_regrole('t_' || t.id || '_ro') as rr, "
@@ -61,22 +70,20 @@ _SEALS = "jsonb_object_agg(l.step, to_jsonb(l) -> 'inputs')"
 
 # Keyset pages of (id, partner_id, plan, {step: checksum}, role-state fingerprint, {step: seal})
 # for active partners or tenants: the one query that makes a no-op apply cheap also sees a role's
-# drift. The page is chosen first; its ledger rows and roles are read for it alone.
+# drift. The page is chosen first; its ledger rows (by the ledger's key, a target at a time) and
+# roles are read for it alone.
 _PAGES = {
     kind: (
         f"with page as (select t.id, {_OWNER[kind]}, "
         f"{_ROLES[kind]} from {_TABLES[kind]} "
         "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null or t.id = any(%(only)s)) "
         "order by t.id limit %(limit)s), "
-        f"{_role_state(_ROLES_OF.format('page'))}, "
-        "steps as (select l.target, jsonb_object_agg(l.step, l.checksum) as checksums, "
-        f"{_SEALS} as seals from platform.schema_ledger l "
-        f"where l.target in (select '{kind}:' || id from page) group by l.target) "
+        f"{_role_state(_ROLES_OF.format('page'))} "
         "select p.id, p.partner_id, p.plan, coalesce(s.checksums, '{}'), "
-        f"{_FINGERPRINT}, coalesce(s.seals, '{{}}') from page p "
-        f"left join steps s on s.target = '{kind}:' || p.id "
-        "left join role_state sa on sa.role = p.ra left join role_state sr on sr.role = p.rr "
-        "left join role_state st on st.role = p.rt order by p.id"
+        f"{_fingerprint('p')}, coalesce(s.seals, '{{}}') from page p cross join role_state rs "
+        "left join lateral (select jsonb_object_agg(l.step, l.checksum) as checksums, "
+        f"{_SEALS} as seals from platform.schema_ledger l where l.target = '{kind}:' || p.id) s on true "
+        "order by p.id"
     )
     for kind in KINDS
 }
@@ -97,9 +104,7 @@ def record_role_states(keys: list[str]) -> str:
             "else to_regrole('p_' || id || '_app2') end as rt from t), "
             + _role_state(_ROLES_OF.format("k"))
             + " insert into platform.schema_ledger (target, step, checksum, repeatable) "
-            "select k.target, {}, " + _FINGERPRINT + ", true from k "
-            "left join role_state sa on sa.role = k.ra left join role_state sr on sr.role = k.rr "
-            "left join role_state st on st.role = k.rt "
+            "select k.target, {}, " + _fingerprint("k") + ", true from k cross join role_state rs "
             "on conflict (target, step) do update set checksum = excluded.checksum, applied_at = now();"
         )
         .format(values, sql.Literal(ROLE_STATE_STEP))
