@@ -69,6 +69,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # they ship with the package: no stat of the file on every render
     )
     env.filters.update(FILTERS)
     return env
