@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -116,6 +117,37 @@ def psql_cells(stack, files: dict[str, Path]) -> float:
     if any(p.wait() for p in procs):
         raise SystemExit("psql -f failed")
     return time.perf_counter() - started
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+class CpuMeter:
+    """CPU seconds spent since the last reading: by the cells' servers (the backends their
+    postmasters have reaped), by this process's reaped children (the CLI, or psql) and by the
+    moto server. A backend is reaped a moment after its client leaves, hence the pause."""
+
+    def __init__(self, stack) -> None:
+        pidfiles = [stack.server(c).data / "postmaster.pid" for c in stack.cells()]
+        self.postmasters = [int(path.read_text().split()[0]) for path in pidfiles]
+        self.moto = stack.moto().pid()
+        self.last = self._now()
+
+    def _now(self) -> dict[str, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ticks = os.sysconf("SC_CLK_TCK")
+        return {
+            "servers": sum(int(f[13]) + int(f[14]) for f in map(_stat, self.postmasters)) / ticks,
+            "client": children.ru_utime + children.ru_stime,
+            "moto": sum(int(f) for f in _stat(self.moto)[11:13]) / ticks,
+        }
+
+    def spent(self) -> dict[str, float]:
+        time.sleep(0.5)
+        now = self._now()
+        spent, self.last = {k: now[k] - self.last[k] for k in now}, now
+        return spent
 
 
 def record_closed(outputs, partner, count: int, prefix: str) -> list[directory.Placement]:
@@ -300,15 +332,19 @@ def main() -> None:
         # 5. Tool vs floor, alternated over two halves.
         half = n // 2
         floor = ours = 0.0
+        cpu: dict[str, dict[str, float]] = {"tool": defaultdict(float), "floor": defaultdict(float)}
         for round_number in range(2):
             placed = record_closed(outputs, partner, half, f"floor{round_number}")
             files = floor_files(outputs, work, placed, partner.id)
             record_tenants(outputs, partner.slug, half, f"half{round_number}")
+            meter = CpuMeter(stack)
             for side in ("floor", "tool") if round_number == 0 else ("tool", "floor"):
                 if side == "floor":
                     floor += psql_cells(stack, files)
                 else:
                     ours += cli(root, "tenants", "apply")[0]
+                for part, seconds in meter.spent().items():
+                    cpu[side][part] += seconds
         ratio = ours / floor
         report.append(
             line(
@@ -318,6 +354,9 @@ def main() -> None:
                 ratio <= 1.0,
             )
         )
+        # Two cores: what each side spends in all, not only its wall time, says where it goes.
+        spent = ", ".join(f"{part} {cpu['tool'][part]:.1f} vs {cpu['floor'][part]:.1f} s" for part in cpu["tool"])
+        report.append(f"  CPU, tool vs floor: {spent} (client: the CLI, or the psqls)")
 
         # 6. Peak RSS: a tenth as many new tenants.
         record_tenants(outputs, partner.slug, max(args.cells, n // 10), "tenth")
