@@ -24,7 +24,14 @@ from provisioner.verify.findings import Finding
 from provisioner.verify.probes import probe_checks
 from provisioner.verify.probing import PartnerProbe, ProbeCheck, TenantProbe, TenantRef
 from provisioner.verify.session import ProbeLog, Session
-from provisioner.verify.statements import MARK, SharedRelation, granted, shared_relations
+from provisioner.verify.statements import (
+    MARK,
+    SchemaObjects,
+    SharedRelation,
+    granted,
+    shared_relations,
+    tenant_objects,
+)
 
 PARTNER_SCHEMA_SAMPLE = 8  # tenant schemas each partner probe tries
 
@@ -91,6 +98,7 @@ class CellProber:
         self._secrets = SecretReads(region)
         self._drift: dict[str, str] = {}  # login role -> how its defaults differ from the templates'
         self.shared: tuple[SharedRelation, ...] = ()  # the platform's relations, read once a run
+        self.objects: dict[str, SchemaObjects] = {}  # what the probed tenant schemas hold, read once a run
 
     def credentials(self, kind: str, owner_id: str) -> Credentials:
         name = secret_name(self.stack, kind, owner_id)
@@ -169,6 +177,8 @@ class CellProber:
             self.prefetch([("tenant", t.id) for t in sampled] + [("partner", p) for p in partners])
             canary = self.canaries()
             self.shared = shared_relations(self.master)
+            schemas = {t.names.schema for t in [*sampled, *canary]}  # a canary has none: it holds nothing
+            self.objects = tenant_objects(self.master, sorted(schemas))
             for a, targets in by_source.items():
                 try:
                     self._probe_tenant(a, targets, canary, result)
@@ -199,7 +209,8 @@ class CellProber:
         if session is None:
             return
         try:
-            probe = TenantProbe(session, a, self.run_id, granted(session, self.shared, ROLES["tenant_app"]))
+            shared = granted(session, self.shared, ROLES["tenant_app"])
+            probe = TenantProbe(session, a, self.run_id, shared, self.objects)
             for check in self.checks:
                 if check.alone:
                     check.alone(probe)
@@ -256,6 +267,7 @@ class CellProber:
                 runs=runs,
                 other=next((t for t in sampled if t.partner_id != partner_id), None),
                 schemas=tuple(sampled[:PARTNER_SCHEMA_SAMPLE]),
+                objects=self.objects,
             )
             for check in self.checks:
                 if check.partner:

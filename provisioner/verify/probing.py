@@ -8,12 +8,12 @@ login of its kind. A check that made no attempt in a cell reports SKIP with the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from provisioner.names import TenantNames
 from provisioner.verify.session import Session
-from provisioner.verify.statements import SharedRelation
+from provisioner.verify.statements import SchemaObjects, SharedRelation
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class TenantProbe:
     tenant: TenantRef
     run: str  # this run's id, which what a probe writes (and rolls back) carries
     shared: tuple[SharedRelation, ...]
+    objects: Mapping[str, SchemaObjects]  # what each target's schema holds, read once a cell
     _done: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def first(self, key: str) -> bool:
@@ -71,6 +72,7 @@ class PartnerProbe:
     runs: int  # its tenants' worker runs, as the master counted them before it logged in
     other: TenantRef | None  # a sampled tenant of another partner, whose ids it claims
     schemas: tuple[TenantRef, ...]  # the tenant schemas it tries
+    objects: Mapping[str, SchemaObjects]  # what each of them holds, read once a cell
 
     @property
     def role(self) -> str:

@@ -19,15 +19,18 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
+from typing import TypeVar
 
 import psycopg
 from psycopg import errors, pq, sql
+from psycopg._queries import PostgresQuery  # psycopg's own conversion to $n placeholders and dumped values
 from psycopg.abc import Params, PQGen
 from psycopg.adapt import Transformer
 from psycopg.waiting import Ready, Wait
 
 from provisioner.db import Query
 from provisioner.verify.findings import Finding
+from provisioner.verify.prepared import Bound, Parse, Preparer
 
 DENIED = "42501"  # insufficient_privilege; also "new row violates row-level security policy"
 ABSENT = {"42704", "3F000", "42P01", "42883"}  # no such role / schema / table / function
@@ -104,13 +107,29 @@ def set_role(role: str) -> Statement:
 BASE = "savepoint base"
 UNDO = b"rollback to savepoint base"
 Judge = Callable[["Outcome"], None]
+T = TypeVar("T")
+
+
+def _once(made: dict[tuple, T], make: Callable[[Query, Params | None], T], query: Query, params: Params | None) -> T:
+    """make(query, params), once a session for a text statement with plain values: the same
+    counts and claims run in every context."""
+    if not isinstance(query, str) or not isinstance(params, dict | None):
+        return make(query, params)
+    key = (query, *(params.items() if params else ()))
+    try:
+        found = made.get(key)
+    except TypeError:  # a value that is not hashable: made every time
+        return make(query, params)
+    if found is None:
+        found = made[key] = make(query, params)
+    return found
 
 
 @dataclass
 class Queued:
     check: str
-    setup: int  # how many of `texts` are the context's setup
-    texts: list[bytes]
+    setup: int  # how many of `statements` are the context's setup
+    statements: list[Bound]
     then: Judge
 
 
@@ -118,11 +137,14 @@ class Session:
     def __init__(self, conn: psycopg.Connection, who: str, log: ProbeLog):
         self.conn, self.who, self.log = conn, who, log
         self._binder = psycopg.ClientCursor(conn)
-        self._texts: dict[tuple, bytes] = {}
+        self._converter = PostgresQuery(Transformer(conn))
+        self._bound_once: dict[tuple, Bound] = {}
+        self._literals: dict[tuple, bytes] = {}
         self._loader = Transformer(conn)
-        self._setup: list[list[bytes]] = []  # the contexts entered, innermost last
+        self._prepared = Preparer()  # this login's own: its server session is the statements' scope
+        self._setup: list[list[Bound]] = []  # the contexts entered, innermost last
         self._queue: list[Queued] = []
-        self._made: set[tuple[str | bytes, ...]] = set()
+        self._made: set[tuple[str | Bound, ...]] = set()
         conn.execute(
             f"{SESSION_SETTINGS}; {BASE}"
         )  # in the probe's one transaction: the settings outlive every rollback to BASE
@@ -134,22 +156,29 @@ class Session:
         finally:
             self.conn.close()
 
-    def _bind(self, statements: Sequence[Statement]) -> list[bytes]:
+    def _bind(self, statements: Sequence[Statement]) -> list[Bound]:
         return [self._bound(q, p) for q, p in statements]
 
-    def _bound(self, query: Query, params: Params | None) -> bytes:
-        """The statement as text, its values bound client-side; a text statement with plain
-        values is bound once a session (the same counts run in every context)."""
-        if not isinstance(query, str) or not isinstance(params, dict | None):
-            return self._binder.mogrify(query, params).encode()
-        key = (query, *(params.items() if params else ()))
-        try:
-            text = self._texts.get(key)
-        except TypeError:  # a value that is not hashable: bound every time
-            return self._binder.mogrify(query, params).encode()
-        if text is None:
-            text = self._texts[key] = self._binder.mogrify(query, params).encode()
-        return text
+    def _bound(self, query: Query, params: Params | None) -> Bound:
+        """The statement with $n placeholders and its values dumped, bound server-side (so that
+        the same statement with another target's values is the same prepared statement)."""
+        return _once(self._bound_once, self._convert, query, params)
+
+    def _literal(self, query: Query, params: Params | None) -> bytes:
+        """The statement as text, its values bound client-side: a part of a larger statement
+        (the counts of a context, counted together)."""
+        return _once(self._literals, self._mogrify, query, params)
+
+    def _mogrify(self, query: Query, params: Params | None) -> bytes:
+        return self._binder.mogrify(query, params).encode()
+
+    def _convert(self, query: Query, params: Params | None) -> Bound:
+        converted = self._converter
+        converted.convert(query, params)
+        if converted.params is None:
+            return Bound(converted.query)
+        values = tuple(None if value is None else bytes(value) for value in converted.params)
+        return Bound(converted.query, values, tuple(converted.types), tuple(converted.formats or ()))
 
     def catalog(self, query: Query, params: Params | None = None) -> list[tuple]:
         """Reads of the catalog (readable by every role) that steer the probes; not attempts.
@@ -167,20 +196,20 @@ class Session:
         context's setup is refused is not made (nothing to probe there)."""
         self._enqueue(check, self._context(), self._bind(statements), then)
 
-    def _context(self) -> list[bytes]:
-        """The setup of the contexts entered, as bound text."""
+    def _context(self) -> list[Bound]:
+        """The setup of the contexts entered, bound."""
         return [t for texts in self._setup for t in texts]
 
-    def _enqueue(self, check: str, setup: list[bytes], texts: list[bytes], then: Judge) -> None:
+    def _enqueue(self, check: str, setup: list[Bound], statements: list[Bound], then: Judge) -> None:
         """Queues the attempt, unless the session made the very same one (same check, setup and
         statements; another target's group role, or the canaries' shared partner): the same
         statements in the same rolled-back state are refused or allowed alike."""
-        key: tuple[str | bytes, ...] = (check, *setup, *texts)
+        key: tuple[str | Bound, ...] = (check, *setup, *statements)
         if key in self._made:
             return
         self._made.add(key)
         self.log.attempted[check] += 1
-        self._queue.append(Queued(check, len(setup), setup + texts, then))
+        self._queue.append(Queued(check, len(setup), setup + statements, then))
 
     def flush(self) -> None:
         """Send every queued attempt in one pipeline and judge each; what a judge queues (an
@@ -190,27 +219,44 @@ class Session:
             self._send(queued)
 
     def _send(self, queued: list[Queued]) -> None:
+        parses, names = self._prepared.plan([item.statements for item in queued])
         pgconn = self.conn.pgconn
         with self.conn.lock:
             pgconn.enter_pipeline_mode()
             try:
-                results = self.conn.wait(_communicate(pgconn, queued))
+                results = self.conn.wait(_communicate(pgconn, parses, queued, names))
             finally:
                 pgconn.exit_pipeline_mode()
         segments = iter(results)
-        for item in queued:
-            segment = [next(segments) for _ in range(len(item.texts) + 2)][:-1]  # drop the sync
-            self._judge(item, [r[-1] for r in segment[1:]], segment[0][-1])
-        last = [r[-1] for r in segments]
-        if last[0].status != pq.ExecStatus.COMMAND_OK:
-            raise errors.error_from_result(last[0], encoding=self.conn.info.encoding)
+        lost: set[bytes] = set()
+        if parses:
+            undo, *parsed, _ = [next(segments)[-1] for _ in range(len(parses) + 2)]
+            self._undone(undo)
+            for parse, res in zip(parses, parsed, strict=True):
+                if res.status != pq.ExecStatus.COMMAND_OK:
+                    lost.add(parse.name)
+                self._prepared.settle(
+                    parse, res.status == pq.ExecStatus.COMMAND_OK, refused=res.status == pq.ExecStatus.FATAL_ERROR
+                )
+        for item, item_names in zip(queued, names, strict=True):
+            segment = [next(segments) for _ in range(len(item.statements) + 2)][:-1]  # drop the sync
+            self._judge(item, [r[-1] for r in segment[1:]], segment[0][-1], [n in lost for n in item_names])
+        self._undone([r[-1] for r in segments][0])
 
-    def _judge(self, item: Queued, results: list[pq.abc.PGresult], undo: pq.abc.PGresult) -> None:
-        encoding = self.conn.info.encoding
+    def _undone(self, undo: pq.abc.PGresult) -> None:
         if undo.status != pq.ExecStatus.COMMAND_OK:
-            raise errors.error_from_result(undo, encoding=encoding)
+            raise errors.error_from_result(undo, encoding=self.conn.info.encoding)
+
+    def _judge(self, item: Queued, results: list[pq.abc.PGresult], undo: pq.abc.PGresult, lost: list[bool]) -> None:
+        """`lost`: which statements were executed by a name whose parse failed in the same
+        pipeline: the attempt is made again, in the next one, with its statements as they are."""
+        encoding = self.conn.info.encoding
+        self._undone(undo)
         for index, res in enumerate(results):
             if res.status == pq.ExecStatus.FATAL_ERROR:
+                if lost[index]:
+                    self._queue.append(item)
+                    return
                 if index < item.setup:  # cannot take this role or setting: nothing to probe
                     self.log.attempted[item.check] -= 1
                     return
@@ -273,13 +319,15 @@ class Session:
             for obj, statement in counts:
                 self.sees_nothing(check, obj, what, statement, context)
             return
-        setup, texts = self._context(), self._bind([statement for _, statement in counts])
-        together = b"select " + b", ".join(b"(" + text + b")" for text in texts)
+        setup = self._context()
+        texts = [self._literal(*statement) for _, statement in counts]
+        together = Bound(b"select " + b", ".join(b"(" + text + b")" for text in texts))
 
         def judge(outcome: Outcome) -> None:
             if outcome.kind != "ok":
-                for (obj, _), text in zip(counts, texts, strict=True):
-                    self._enqueue(check, setup, [text], partial(self._saw_nothing, check, obj, what, context))
+                for obj, statement in counts:
+                    alone = self._bound(*statement)
+                    self._enqueue(check, setup, [alone], partial(self._saw_nothing, check, obj, what, context))
                 return
             for (obj, _), seen in zip(counts, outcome.rows[0], strict=True):
                 self._saw_nothing(check, obj, what, context, Outcome("ok", [(seen,)]))
@@ -315,17 +363,30 @@ class Session:
         self.attempt(check, *statements, then=judge)
 
 
-def _communicate(pgconn: pq.abc.PGconn, queued: list[Queued]) -> PQGen[list[list[pq.abc.PGresult]]]:
-    """Every attempt's segment (the rollback, its statements, a sync), then a last rollback,
-    written into libpq's buffer at once (the connection does not block: the buffer grows), then
-    sent while reading what comes back, so neither side stalls: a few waits for the whole
-    pipeline instead of one per statement. A result list per statement and one per sync."""
+def _communicate(
+    pgconn: pq.abc.PGconn, parses: list[Parse], queued: list[Queued], names: list[list[bytes | None]]
+) -> PQGen[list[list[pq.abc.PGresult]]]:
+    """The parses of the statements to prepare (a rollback, the parses, a sync), every attempt's
+    segment (the rollback, its statements, each by name when prepared, a sync), then a last
+    rollback, written into libpq's buffer at once (the connection does not block: the buffer
+    grows), then sent while reading what comes back, so neither side stalls: a few waits for the
+    whole pipeline instead of one per statement. A result list per command and one per sync."""
     expected = 2
-    for item in queued:
-        for text in (UNDO, *item.texts):
-            pgconn.send_query_params(text, None)
+    if parses:
+        pgconn.send_query_params(UNDO, None)
+        for parse in parses:
+            pgconn.send_prepare(parse.name, parse.statement.query, parse.statement.types)
         pgconn.pipeline_sync()
-        expected += len(item.texts) + 2
+        expected += len(parses) + 2
+    for item, item_names in zip(queued, names, strict=True):
+        pgconn.send_query_params(UNDO, None)
+        for statement, name in zip(item.statements, item_names, strict=True):
+            if name is None:
+                pgconn.send_query_params(statement.query, statement.params, statement.types, statement.formats)
+            else:
+                pgconn.send_query_prepared(name, statement.params, statement.formats)
+        pgconn.pipeline_sync()
+        expected += len(item.statements) + 2
     pgconn.send_query_params(UNDO, None)  # leave no failed transaction
     pgconn.pipeline_sync()
     results: list[list[pq.abc.PGresult]] = []

@@ -21,7 +21,6 @@ from provisioner.verify.statements import (
     sees_no_rows,
     select_count,
     setting_contexts,
-    tenant_objects,
 )
 
 NAME = "probe_partner"
@@ -56,8 +55,7 @@ def stays_out_of_tenants(probe: PartnerProbe) -> None:
     s = probe.session
     for tenant in probe.schemas:
         schema = tenant.names.schema
-        relations, _ = tenant_objects(s, schema)
-        for _, name, kind, _ in relations:
+        for _, name, kind, _ in probe.objects[schema].relations:
             s.blocked(NAME, f"{schema}.{name}", "SELECT", select_count(schema, name))
             if kind in ("r", "p"):
                 s.blocked(NAME, f"{schema}.{name}", "INSERT", insert_defaults(schema, name))
