@@ -194,7 +194,7 @@ class Profile:
         return "\n".join(rows)
 
 
-LEDGER_QUERIES = set(ledger._PAGES.values())
+LEDGER_QUERIES = set(ledger._PAGES.values()) | set(ledger._JUDGED.values())
 
 
 @contextmanager

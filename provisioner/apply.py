@@ -273,9 +273,13 @@ class CellApplier:
     def _apply_kind(self, conn: psycopg.Connection, kind: str) -> None:
         per_tx = self._targets_per_tx(conn) if kind == "tenant" else MAX_TARGETS_PER_TX
         only = self.options.tenant_ids if kind == "tenant" else self.options.partner_ids
-        for page in ledger.plans(conn, kind, only):
-            self._run_plans(self._worker, page, batch=per_tx)
-            self._seal(self._worker, page)
+        # The server judges which targets are current, except when every target's recorded
+        # credentials are checked against the secrets' versions (_stale_credentials).
+        for page in ledger.pages(conn, kind, only, judged=self.secret_versions is None):
+            if self.options.report_credentials:
+                self.recorded_logins.extend((credcheck.Owner(kind, i), version) for i, version in page.current)
+            self._run_plans(self._worker, page.plans, batch=per_tx)
+            self._seal(self._worker, page.plans)
 
     def _seal(self, runner: Callable[[], psycopg.Connection], plans: list[TargetPlan]) -> None:
         sealing = None if self.options.dry_run else seal_sql(plans)
@@ -414,6 +418,7 @@ def apply_stack(
     if credentials is not None and not options.dry_run:
         wanted += [operators.operator_secret(outputs.stack, c.cell, r) for c in clusters for r in operators.OPERATORS]
     secrets.prefetch(wanted)
+    ledger.warm()
     workers = max(1, min(jobs or len(clusters), len(clusters)))
     reporting = options.report_credentials and credentials is not None and not options.dry_run
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:

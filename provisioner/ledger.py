@@ -7,14 +7,19 @@ target stops; a repeatable step whose checksum changed is pending, like a step n
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
+from contract.tiers import PLAN_TIERS
 from provisioner import render
-from provisioner.names import PartnerNames, TenantNames
+from provisioner.errors import ProvisionError
+from provisioner.names import ID_LENGTH, PartnerNames, TenantNames
 from provisioner.targets import RenderedStep, Target, partner_target, tenant_target
 
 CREDENTIALS_STEP = "credentials"  # recorded once a login role's password came from Secrets Manager
@@ -84,6 +89,43 @@ _PAGES = {
         "left join lateral (select jsonb_object_agg(l.step, l.checksum) as checksums, "
         f"{_SEALS} as seals from platform.schema_ledger l where l.target = '{kind}:' || p.id) s on true "
         "order by p.id"
+    )
+    for kind in KINDS
+}
+
+
+# The same pages judged by the server: a target whose every step's seal is the one its template
+# digest, context and recorded checksum make (Target.seal, in SQL), whose roles' fingerprint is
+# the recorded one and whose credentials were set is current, and comes back as its id and
+# credentials version alone; any other comes whole, for plan_target. Each context is its kind's
+# shape (the context text of sentinel ids, per plan) with the target's ids put in.
+_CONTEXT = (
+    "encode(sha256(convert_to(replace(replace(%(shapes)s::jsonb ->> coalesce(p.plan, ''), "
+    "%(sentinel)s, p.id), %(sentinel_partner)s, p.partner_id), 'UTF8')), 'hex')"
+)
+_SEALED = (
+    "count(*) filter (where to_jsonb(l) ->> 'inputs' = left(encode(sha256(convert_to("
+    "(%(digests)s::jsonb ->> l.step) || ':' || c.ctx || ':' || l.checksum, 'UTF8')), 'hex'), 32))"
+)
+_JUDGED = {
+    kind: (
+        f"with page as (select t.id, {_OWNER[kind]}, "
+        f"{_ROLES[kind]} from {_TABLES[kind]} "
+        "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null or t.id = any(%(only)s)) "
+        "order by t.id limit %(limit)s), "
+        f"{_role_state(_ROLES_OF.format('page'))}, "
+        f"judged as (select p.id, p.partner_id, p.plan, {_fingerprint('p')} as fp, s.credentials, "
+        "coalesce(s.sealed = %(steps)s and s.role_state = "
+        f"{_fingerprint('p')} and s.credentials is not null, false) as current "
+        f"from page p cross join role_state rs cross join lateral (select {_CONTEXT} as ctx) c "
+        f"left join lateral (select {_SEALED} as sealed, "
+        f"max(l.checksum) filter (where l.step = '{CREDENTIALS_STEP}') as credentials, "
+        f"max(l.checksum) filter (where l.step = '{ROLE_STATE_STEP}') as role_state "
+        f"from platform.schema_ledger l where l.target = '{kind}:' || p.id) s on true) "
+        "select j.id, j.current, j.credentials, j.partner_id, j.plan, s.checksums, j.fp, s.seals from judged j "
+        "left join lateral (select jsonb_object_agg(l.step, l.checksum) as checksums, "
+        f"{_SEALS} as seals from platform.schema_ledger l "
+        f"where not j.current and l.target = '{kind}:' || j.id) s on true order by j.id"
     )
     for kind in KINDS
 }
@@ -240,22 +282,92 @@ def login_target(kind: str, target_id: str, partner_id: str, plan: str | None) -
     return partner_target(target_id), PartnerNames(target_id).app_role
 
 
-def plans(
-    conn: psycopg.Connection, kind: str, only: frozenset[str] | None = None, chunk: int = CHUNK
-) -> Iterator[list[TargetPlan]]:
-    """Pages of plans for every active partner or tenant (or those in `only`), one query a page."""
+# Sentinel ids for a kind's context shape: valid ids, so that the names made from them are the
+# names made from any id; _shapes checks that putting ids in gives the very text a target has.
+SENTINEL, SENTINEL_PARTNER = "0" * ID_LENGTH, "1" * ID_LENGTH
+_SAMPLES = (("k3x9q0m2z7b1", "p4n8w2c6v0h5"), ("z0y9x8w7v6u5", "a1b2c3d4e5f6"))
+
+
+@cache
+def _shapes(kind: str) -> dict[str, str]:
+    """Per plan ('' for partners), the context text of a target of `kind` with sentinel ids;
+    empty (the server then finds no target current) if a sample's text is not its shape with its
+    ids put in (names no longer made by putting an id in)."""
+    shapes = {}
+    for plan in PLAN_TIERS if kind == "tenant" else ("",):
+        shape = login_target(kind, SENTINEL, SENTINEL_PARTNER, plan)[0].context_text
+        for target_id, partner_id in _SAMPLES:
+            partner_id = partner_id if kind == "tenant" else target_id  # a partner's page: its own id
+            text = login_target(kind, target_id, partner_id, plan)[0].context_text
+            if shape.replace(SENTINEL, target_id).replace(SENTINEL_PARTNER, partner_id) != text:
+                return {}
+        shapes[plan] = shape
+    return shapes
+
+
+def warm() -> None:
+    """Every step's template digest and each kind's context shapes, computed before the cells'
+    threads start: each thread missed the caches at once and parsed every template again. A
+    package that cannot give them fails each cell, as it would without this."""
+    with contextlib.suppress(ProvisionError):
+        for kind in KINDS:
+            _shapes(kind)
+        for kind in ("platform", *KINDS):
+            for step in render.steps(kind):
+                _ = step.digest
+
+
+@dataclass
+class Page:
+    plans: list[TargetPlan]  # targets to look at: all of them, or those the server did not find current
+    current: list[tuple[str, str]] = field(default_factory=list)  # (id, credentials version) found current
+
+
+def pages(
+    conn: psycopg.Connection,
+    kind: str,
+    only: frozenset[str] | None = None,
+    chunk: int = CHUNK,
+    *,
+    judged: bool = True,
+) -> Iterator[Page]:
+    """Pages of every active partner or tenant (or those in `only`), one query a page; `judged`:
+    targets the server finds current come as (id, credentials version) only, unplanned."""
     after = ""
+    base: dict[str, object] = {"only": sorted(only) if only is not None else None, "limit": chunk}
+    if judged:
+        steps = render.steps(kind)
+        base |= {
+            "shapes": Jsonb(_shapes(kind)),
+            "sentinel": SENTINEL,
+            "sentinel_partner": SENTINEL_PARTNER,
+            "digests": Jsonb({step.name: step.digest for step in steps}),
+            "steps": len(steps),
+        }
     while True:
-        rows = conn.execute(
-            _PAGES[kind], {"after": after, "only": sorted(only) if only is not None else None, "limit": chunk}
-        ).fetchall()
+        rows = conn.execute(_JUDGED[kind] if judged else _PAGES[kind], {**base, "after": after}).fetchall()
         if not rows:
             return
-        page = []
-        for target_id, partner_id, plan_name, recorded, role_state, seals in rows:
+        page = Page([])
+        for row in rows:
+            if judged:
+                target_id, current, credentials, *rest = row
+                if current:
+                    page.current.append((target_id, credentials))
+                    continue
+                row = (target_id, *rest)
+            target_id, partner_id, plan_name, recorded, role_state, seals = row
             target, role = login_target(kind, target_id, partner_id, plan_name)
-            page.append(plan_target(target, recorded, role, role_state, seals))
+            page.plans.append(plan_target(target, recorded or {}, role, role_state, seals or {}))
         yield page
         if len(rows) < chunk:
             return  # a short page is the last: no query for an empty one
         after = rows[-1][0]
+
+
+def plans(
+    conn: psycopg.Connection, kind: str, only: frozenset[str] | None = None, chunk: int = CHUNK
+) -> Iterator[list[TargetPlan]]:
+    """Pages of plans for every active partner or tenant (or those in `only`), each planned here."""
+    for page in pages(conn, kind, only, chunk, judged=False):
+        yield page.plans

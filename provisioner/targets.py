@@ -72,9 +72,14 @@ class Target:
         text = step.render(self.context)
         return RenderedStep(step, text, render.checksum(text))
 
+    @property
+    def context_text(self) -> str:
+        """The context as its seals digest it."""
+        return json.dumps(self.context, sort_keys=True, default=str)
+
     @cached_property
     def _context_digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.context, sort_keys=True, default=str).encode()).hexdigest()
+        return hashlib.sha256(self.context_text.encode()).hexdigest()
 
     def seal(self, step: render.Step, checksum: str) -> str:
         """What the ledger records beside a step's checksum: a digest of the template, the

@@ -12,9 +12,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+from psycopg import sql
 
-from provisioner import directory, render, resources
+from provisioner import directory, ledger, render, resources
 from provisioner.apply import ApplyOptions, apply_stack
 from provisioner.stackref import credential_store
 from tests.helpers import RunningStack, onboard, started_stack
@@ -143,3 +145,65 @@ def test_a_changed_template_breaks_every_seal(ten_cells, placed, tmp_path, monke
         monkeypatch.undo()
         render.environment.cache_clear()
         render.steps.cache_clear()
+
+
+def judged_and_planned(su: psycopg.Connection, cell_tenants: list[directory.Tenant]) -> tuple[set[str], dict]:
+    """The ids the server finds current, and every tenant's plan as planning here makes it."""
+    current = {i for page in ledger.pages(su, "tenant") for i, _ in page.current}
+    planned = {p.target.owner_id: p for page in ledger.plans(su, "tenant") for p in page}
+    assert set(planned) >= {t.id for t in cell_tenants}
+    return current, planned
+
+
+def quiet(plan: ledger.TargetPlan) -> bool:
+    return not (plan.pending or plan.drift or plan.unsealed or plan.roles_drifted or plan.needs_credentials)
+
+
+_STEP = "target = %(target)s and step = "
+BREAKS = {
+    "a step's checksum edited": f"update platform.schema_ledger set checksum = 'x' where {_STEP} 'V002__tables'",
+    "a step's seal gone": f"update platform.schema_ledger set inputs = null where {_STEP} 'R__grants'",
+    "a seal edited": f"update platform.schema_ledger set inputs = md5(inputs) where {_STEP} 'R__limits'",
+    "a step's row gone": f"delete from platform.schema_ledger where {_STEP} 'V020__twin_login'",
+    "its plan changed": "update platform.tenants set plan = 'enterprise' where id = %(id)s",
+    "its credentials never set": f"delete from platform.schema_ledger where {_STEP} 'credentials'",
+    "its role state changed": "alter role {app} set work_mem = '1GB'",
+}
+
+
+@pytest.mark.parametrize("brk", sorted(BREAKS))
+def test_the_server_finds_current_exactly_the_tenants_planning_finds_current(ten_cells, placed, brk):
+    """The no-op's judgement in SQL (seals recomputed from the templates' digests and each
+    tenant's context shape) against plan_target's, with one tenant broken inside a transaction
+    that is rolled back: that tenant, and only it, is not current, and comes back whole."""
+    victim = placed[3]
+    cell_tenants = [t for t in placed if t.cell == victim.cell]
+    with ten_cells.superuser(cell=victim.cell) as su:
+        current, planned = judged_and_planned(su, cell_tenants)
+        assert current == set(planned) and all(quiet(p) for p in planned.values())
+        statement = sql.SQL(BREAKS[brk]).format(app=sql.Identifier(f"t_{victim.id}_app"))
+        su.execute(statement, {"target": f"tenant:{victim.id}", "id": victim.id})
+        current, planned = judged_and_planned(su, cell_tenants)
+        assert not quiet(planned[victim.id])
+        assert current == set(planned) - {victim.id}
+        (looked,) = [p for page in ledger.pages(su, "tenant") for p in page.plans]
+        assert looked.target.key == planned[victim.id].target.key
+        assert (looked.drift, looked.unsealed, looked.roles_drifted, looked.needs_credentials) == (
+            planned[victim.id].drift,
+            planned[victim.id].unsealed,
+            planned[victim.id].roles_drifted,
+            planned[victim.id].needs_credentials,
+        )
+        assert [p.step.name for p in looked.pending] == [p.step.name for p in planned[victim.id].pending]
+        su.rollback()
+
+
+def test_without_context_shapes_the_server_finds_no_tenant_current(ten_cells, placed, monkeypatch):
+    """When names are no longer an id put in (the shapes' self-check fails) every tenant is
+    planned here, as before the server judged."""
+    monkeypatch.setattr(ledger, "_shapes", lambda kind: {})
+    cell_tenants = [t for t in placed if t.cell == placed[0].cell]
+    with ten_cells.superuser(cell=placed[0].cell) as su:
+        pages = list(ledger.pages(su, "tenant"))
+    assert [i for page in pages for i, _ in page.current] == []
+    assert {p.target.owner_id for page in pages for p in page.plans} >= {t.id for t in cell_tenants}

@@ -7,7 +7,9 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from provisioner import render, resources
+from contract.tiers import PLAN_TIERS
+from provisioner import ledger, render, resources
+from provisioner.names import TenantNames
 from provisioner.resources import PackageIncomplete
 from provisioner.targets import audit_months, platform_target, tenant_target
 from provisioner.verify.catalog import catalog_checks
@@ -137,3 +139,25 @@ def test_a_verifier_without_checks_fails_closed(tmp_path: Path, monkeypatch) -> 
         catalog_checks.__wrapped__()
     (tmp_path / "verify" / "001_example.sql").write_text("select 1;\n")
     assert [c.name for c in catalog_checks.__wrapped__()] == ["example"]
+
+
+def test_context_shapes_are_a_targets_text_with_its_ids_put_in():
+    ledger._shapes.cache_clear()
+    shapes = ledger._shapes("tenant")
+    assert set(shapes) == set(PLAN_TIERS)
+    text = tenant_target("q1w2e3r4t5y6", "u7i8o9p0a1s2", "growth").context_text
+    assert (
+        shapes["growth"].replace(ledger.SENTINEL, "q1w2e3r4t5y6").replace(ledger.SENTINEL_PARTNER, "u7i8o9p0a1s2")
+        == text
+    )
+    assert set(ledger._shapes("partner")) == {""}
+
+
+def test_no_context_shapes_when_names_are_not_an_id_put_in(monkeypatch):
+    """A name made otherwise (here: from part of the id) leaves the server nothing to judge with."""
+    monkeypatch.setattr(TenantNames, "app_role", property(lambda self: f"t_{self.id[:6]}_app"))
+    ledger._shapes.cache_clear()
+    try:
+        assert ledger._shapes("tenant") == {}
+    finally:
+        ledger._shapes.cache_clear()
