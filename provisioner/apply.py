@@ -262,20 +262,22 @@ class CellApplier:
         if not self.options.dry_run and self.credentials is not None:
             self._operator(conn, operators.VERIFIER).close()
             self.migrator = self._timeouts(self._operator(conn, operators.MIGRATOR))
+        # The server judges which targets are current where the ledger has its seals (a dry run
+        # may find V070 pending), except when every target's recorded credentials are checked
+        # against the secrets' versions (_stale_credentials).
+        judged = self.secret_versions is None and not (self.options.dry_run and platform.pending)
         for kind in ("partner", "tenant"):
-            self._apply_kind(conn, kind)
+            self._apply_kind(conn, kind, judged)
 
     def _worker(self) -> psycopg.Connection:
         if self.migrator is None:
             raise ProvisionError("partners' and tenants' steps run as the migrator: no credential store was configured")
         return self.migrator
 
-    def _apply_kind(self, conn: psycopg.Connection, kind: str) -> None:
+    def _apply_kind(self, conn: psycopg.Connection, kind: str, judged: bool) -> None:
         per_tx = self._targets_per_tx(conn) if kind == "tenant" else MAX_TARGETS_PER_TX
         only = self.options.tenant_ids if kind == "tenant" else self.options.partner_ids
-        # The server judges which targets are current, except when every target's recorded
-        # credentials are checked against the secrets' versions (_stale_credentials).
-        for page in ledger.pages(conn, kind, only, judged=self.secret_versions is None):
+        for page in ledger.pages(conn, kind, only, judged=judged):
             if self.options.report_credentials:
                 self.recorded_logins.extend((credcheck.Owner(kind, i), version) for i, version in page.current)
             self._run_plans(self._worker, page.plans, batch=per_tx)

@@ -61,10 +61,10 @@ def _fingerprint(t: str) -> str:
 
 # The roles' oids (ra: login, rr: read-only, rt: the login's twin) of the targets in `t` (id) or `k` (id, kind).
 _ROLES = {
-    "tenant": "to_regrole('t_' || t.id || '_app') as ra, to_regrole('t_' || t.id || '_ro') as rr, "
-    "to_regrole('t_' || t.id || '_app2') as rt",
-    "partner": "to_regrole('p_' || t.id || '_app') as ra, null::regrole as rr, "
-    "to_regrole('p_' || t.id || '_app2') as rt",
+    "tenant": "to_regrole('t_' || c.id || '_app') as ra, to_regrole('t_' || c.id || '_ro') as rr, "
+    "to_regrole('t_' || c.id || '_app2') as rt",
+    "partner": "to_regrole('p_' || c.id || '_app') as ra, null::regrole as rr, "
+    "to_regrole('p_' || c.id || '_app2') as rt",
 }
 _TABLES = {"tenant": "platform.tenants t", "partner": "platform.partners t"}
 _OWNER = {"tenant": "t.partner_id, t.plan", "partner": "t.id as partner_id, null as plan"}
@@ -73,16 +73,24 @@ _ROLES_OF = "select ra from {0} union select rr from {0} union select rt from {0
 # `inputs` column yet (platform V070 not applied: a dry run, a verify) reads none.
 _SEALS = "jsonb_object_agg(l.step, to_jsonb(l) -> 'inputs')"
 
+# A page's targets, chosen first: their roles (and, judged, their contexts) are computed for
+# these alone (computed beside the choice, they were computed for every row the sort read).
+_CHOSEN = {
+    kind: (
+        f"with chosen as (select t.id, {_OWNER[kind]} from {_TABLES[kind]} "
+        "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null or t.id = any(%(only)s)) "
+        "order by t.id limit %(limit)s)"
+    )
+    for kind in KINDS
+}
+
 # Keyset pages of (id, partner_id, plan, {step: checksum}, role-state fingerprint, {step: seal})
 # for active partners or tenants: the one query that makes a no-op apply cheap also sees a role's
 # drift. The page is chosen first; its ledger rows (by the ledger's key, a target at a time) and
 # roles are read for it alone.
 _PAGES = {
     kind: (
-        f"with page as (select t.id, {_OWNER[kind]}, "
-        f"{_ROLES[kind]} from {_TABLES[kind]} "
-        "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null or t.id = any(%(only)s)) "
-        "order by t.id limit %(limit)s), "
+        f"{_CHOSEN[kind]}, page as (select c.*, {_ROLES[kind]} from chosen c), "
         f"{_role_state(_ROLES_OF.format('page'))} "
         "select p.id, p.partner_id, p.plan, coalesce(s.checksums, '{}'), "
         f"{_fingerprint('p')}, coalesce(s.seals, '{{}}') from page p cross join role_state rs "
@@ -100,24 +108,23 @@ _PAGES = {
 # credentials version alone; any other comes whole, for plan_target. Each context is its kind's
 # shape (the context text of sentinel ids, per plan) with the target's ids put in.
 _CONTEXT = (
-    "encode(sha256(convert_to(replace(replace(%(shapes)s::jsonb ->> coalesce(p.plan, ''), "
-    "%(sentinel)s, p.id), %(sentinel_partner)s, p.partner_id), 'UTF8')), 'hex')"
+    "encode(sha256(convert_to(replace(replace(%(shapes)s::jsonb ->> coalesce(c.plan, ''), "
+    "%(sentinel)s, c.id), %(sentinel_partner)s, c.partner_id), 'UTF8')), 'hex')"
 )
+# The seals read from their column (a row made jsonb for each, as _SEALS reads them, was a third
+# of the query): the server judges only ledgers that have it (pages' `judged`).
 _SEALED = (
-    "count(*) filter (where to_jsonb(l) ->> 'inputs' = left(encode(sha256(convert_to("
-    "(%(digests)s::jsonb ->> l.step) || ':' || c.ctx || ':' || l.checksum, 'UTF8')), 'hex'), 32))"
+    "count(*) filter (where l.inputs = left(encode(sha256(convert_to("
+    "(%(digests)s::jsonb ->> l.step) || ':' || p.ctx || ':' || l.checksum, 'UTF8')), 'hex'), 32))"
 )
 _JUDGED = {
     kind: (
-        f"with page as (select t.id, {_OWNER[kind]}, "
-        f"{_ROLES[kind]} from {_TABLES[kind]} "
-        "where t.status = 'active' and t.id > %(after)s and (%(only)s::text[] is null or t.id = any(%(only)s)) "
-        "order by t.id limit %(limit)s), "
+        f"{_CHOSEN[kind]}, page as (select c.*, {_ROLES[kind]}, {_CONTEXT} as ctx from chosen c), "
         f"{_role_state(_ROLES_OF.format('page'))}, "
         f"judged as (select p.id, p.partner_id, p.plan, {_fingerprint('p')} as fp, s.credentials, "
         "coalesce(s.sealed = %(steps)s and s.role_state = "
         f"{_fingerprint('p')} and s.credentials is not null, false) as current "
-        f"from page p cross join role_state rs cross join lateral (select {_CONTEXT} as ctx) c "
+        "from page p cross join role_state rs "
         f"left join lateral (select {_SEALED} as sealed, "
         f"max(l.checksum) filter (where l.step = '{CREDENTIALS_STEP}') as credentials, "
         f"max(l.checksum) filter (where l.step = '{ROLE_STATE_STEP}') as role_state "
@@ -331,8 +338,9 @@ def pages(
     *,
     judged: bool = True,
 ) -> Iterator[Page]:
-    """Pages of every active partner or tenant (or those in `only`), one query a page; `judged`:
-    targets the server finds current come as (id, credentials version) only, unplanned."""
+    """Pages of every active partner or tenant (or those in `only`), one query a page; `judged`
+    (only where the ledger has its seals' column, platform V070): targets the server finds
+    current come as (id, credentials version) only, unplanned."""
     after = ""
     base: dict[str, object] = {"only": sorted(only) if only is not None else None, "limit": chunk}
     if judged:
