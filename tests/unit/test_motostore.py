@@ -52,6 +52,7 @@ def pages(sm: Any, **kwargs: Any) -> list[Any]:
 def scenario() -> list[Any]:
     seen: list[Any] = []
     with mock_aws():
+        models.secretsmanager_backends.reset()  # an empty store, even nested in a mock left running
         sm = boto3.client("secretsmanager", region_name="eu-west-1")
         replica_sm = boto3.client("secretsmanager", region_name="eu-central-1")
         arns = {}
