@@ -30,7 +30,10 @@ class Bound(NamedTuple):
     formats: tuple[int, ...] | None = None
 
 
-Key = tuple[bytes, bytes]  # (the SET ROLE in effect, or b"" for the login's own; the query)
+# (the SET ROLE in effect, or b"" for the login's own; the query; its values' types and formats):
+# a statement is parsed for its parameters' types, and the same text can come with others (an
+# id as int2 for one target, int8 for the next), which a name parsed for the first would misread.
+Key = tuple[bytes, bytes, tuple[int, ...] | None, tuple[int, ...] | None]
 
 
 class Parse(NamedTuple):
@@ -43,7 +46,7 @@ def keys(statements: Sequence[Bound]) -> list[Key]:
     """Each statement's key: the role a SET ROLE before it in its segment took, and its text."""
     role, found = b"", []
     for statement in statements:
-        found.append((role, statement.query))
+        found.append((role, statement.query, statement.types, statement.formats))
         if statement.query.startswith(ROLE_CHANGE):
             role = statement.query
     return found

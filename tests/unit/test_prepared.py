@@ -33,3 +33,14 @@ def test_a_refused_parse_is_sent_as_it_is_and_an_aborted_one_parsed_again_by_a_n
     parses, names = preparer.plan([[COUNT], [GROUP]])
     assert [p.statement for p in parses] == [GROUP] and parses[0].name not in (refused.name, aborted.name)
     assert names == [[None], [parses[0].name]]
+
+
+def test_the_same_text_with_values_of_other_types_is_another_statement():
+    """A name parsed for one set of parameter types is never executed with values of others:
+    the server would read an int8 bound to an int2 parameter as a malformed message."""
+    small = Bound(b"select nextval($1)", (b"\x00\x01",), (21,), (1,))
+    large = Bound(b"select nextval($1)", (b"\x00\x00\x00\x00\x00\x00\x00\x01",), (20,), (1,))
+    preparer = Preparer()
+    parses, names = preparer.plan([[small], [large], [small], [large]])
+    assert [p.statement for p in parses] == [small, large]
+    assert names == [[parses[0].name], [parses[1].name], [parses[0].name], [parses[1].name]]
