@@ -50,9 +50,13 @@ def plan_findings(plan: TargetPlan) -> list[Finding]:
 
 
 def ledger_findings(conn: psycopg.Connection, database: str) -> list[Finding]:
-    found = plan_findings(ledger.recorded_plan(conn, platform_target(database)))
+    platform = ledger.recorded_plan(conn, platform_target(database))
+    found = plan_findings(platform)
+    # The server judges which targets are current, as apply's no-op does, where the ledger has its
+    # seals (they come with the platform's steps); a current target has nothing to report.
+    judged = not platform.pending and not platform.drift
     for kind in ledger.KINDS:
-        for page in ledger.plans(conn, kind):
-            for plan in page:
+        for page in ledger.pages(conn, kind, judged=judged):
+            for plan in page.plans:
                 found.extend(plan_findings(plan))
     return found
