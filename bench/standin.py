@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+os.environ.pop("AWS_ENDPOINT_URL", None)  # moto's mock answers AWS's endpoints, not a local stack's
 for variable, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}.items():
     os.environ.setdefault(variable, value)
 
