@@ -67,5 +67,23 @@ def psql_file(stack: LocalStack, path: Path) -> None:
     )
 
 
+def _cpu_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (which may hold spaces)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def own_cpu(pid: int) -> float:
+    """User + system seconds a process has run (utime, stime)."""
+    fields = _cpu_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reaped_cpu(pid: int) -> float:
+    """User + system seconds of a process's children that have exited and been waited for
+    (cutime, cstime): for a postmaster, its backends."""
+    fields = _cpu_fields(pid)
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def line(name: str, value: str, target: str, ok: bool) -> str:
     return f"{name:<58} {value:>14}   target {target:<12} {'OK' if ok else 'MISSED'}"

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from _stack import REPO, fresh_stack, kept_stack, line, provision_tenants
+from _stack import REPO, fresh_stack, kept_stack, line, provision_tenants, reaped_cpu
 
 from provisioner.connect import connect_master
 from provisioner.verify import prober as prober_module
@@ -38,12 +38,6 @@ NAME = "bench-verify"
 def backend_cpu(pid: int) -> float:
     """Seconds a live process has run on a CPU (nanoseconds in schedstat)."""
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
-
-
-def reaped_cpu(postmaster: int) -> float:
-    """User + system seconds of the postmaster's children that have exited (the backends)."""
-    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[13]) + int(fields[14])) / 100  # cutime, cstime in clock ticks
 
 
 def postmaster_of(pid: int) -> int:

@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from _stack import REPO, fresh_stack, kept_stack, line, record_tenants
+from _stack import REPO, fresh_stack, kept_stack, line, own_cpu, reaped_cpu, record_tenants
 from botocore.client import BaseClient
 
 from provisioner import apply as apply_module
@@ -119,10 +119,6 @@ def psql_cells(stack, files: dict[str, Path]) -> float:
     return time.perf_counter() - started
 
 
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
 class CpuMeter:
     """CPU seconds spent since the last reading: by the cells' servers (the backends their
     postmasters have reaped), by this process's reaped children (the CLI, or psql) and by the
@@ -136,11 +132,10 @@ class CpuMeter:
 
     def _now(self) -> dict[str, float]:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        ticks = os.sysconf("SC_CLK_TCK")
         return {
-            "servers": sum(int(f[13]) + int(f[14]) for f in map(_stat, self.postmasters)) / ticks,
+            "servers": sum(map(reaped_cpu, self.postmasters)),
             "client": children.ru_utime + children.ru_stime,
-            "moto": sum(int(f) for f in _stat(self.moto)[11:13]) / ticks,
+            "moto": own_cpu(self.moto),
         }
 
     def spent(self) -> dict[str, float]:
