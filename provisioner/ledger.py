@@ -121,10 +121,9 @@ _JUDGED = {
     kind: (
         f"{_CHOSEN[kind]}, page as (select c.*, {_ROLES[kind]}, {_CONTEXT} as ctx from chosen c), "
         f"{_role_state(_ROLES_OF.format('page'))}, "
-        f"judged as (select p.id, p.partner_id, p.plan, {_fingerprint('p')} as fp, s.credentials, "
-        "coalesce(s.sealed = %(steps)s and s.role_state = "
-        f"{_fingerprint('p')} and s.credentials is not null, false) as current "
-        "from page p cross join role_state rs "
+        "judged as (select p.id, p.partner_id, p.plan, f.fp, s.credentials, "
+        "coalesce(s.sealed = %(steps)s and s.role_state = f.fp and s.credentials is not null, false) as current "
+        f"from page p cross join role_state rs cross join lateral (select {_fingerprint('p')} as fp) f "
         f"left join lateral (select {_SEALED} as sealed, "
         f"max(l.checksum) filter (where l.step = '{CREDENTIALS_STEP}') as credentials, "
         f"max(l.checksum) filter (where l.step = '{ROLE_STATE_STEP}') as role_state "
@@ -371,11 +370,3 @@ def pages(
         if len(rows) < chunk:
             return  # a short page is the last: no query for an empty one
         after = rows[-1][0]
-
-
-def plans(
-    conn: psycopg.Connection, kind: str, only: frozenset[str] | None = None, chunk: int = CHUNK
-) -> Iterator[list[TargetPlan]]:
-    """Pages of plans for every active partner or tenant (or those in `only`), each planned here."""
-    for page in pages(conn, kind, only, chunk, judged=False):
-        yield page.plans

@@ -150,7 +150,7 @@ def test_a_changed_template_breaks_every_seal(ten_cells, placed, tmp_path, monke
 def judged_and_planned(su: psycopg.Connection, cell_tenants: list[directory.Tenant]) -> tuple[set[str], dict]:
     """The ids the server finds current, and every tenant's plan as planning here makes it."""
     current = {i for page in ledger.pages(su, "tenant") for i, _ in page.current}
-    planned = {p.target.owner_id: p for page in ledger.plans(su, "tenant") for p in page}
+    planned = {p.target.owner_id: p for page in ledger.pages(su, "tenant", judged=False) for p in page.plans}
     assert set(planned) >= {t.id for t in cell_tenants}
     return current, planned
 
