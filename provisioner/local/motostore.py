@@ -48,7 +48,7 @@ class IndexedSecretsStore(models.SecretsStore):
             return None  # every secret is stored through __setitem__, so never stored
         if self._holds(key, identifier):
             return key
-        found = next((k for k, s in dict.items(self) if identifier in (s.arn, s.name)), None)
+        found = next((k for k in dict.keys(self) if self._holds(k, identifier)), None)
         if found is None:
             del self._keys[identifier]
         else:
