@@ -32,7 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="module")
 def tenants(stack) -> dict[str, directory.Tenant]:
-    return onboard(
+    onboarded = onboard(
         stack.outputs,
         {"ret-agency": "EU", "ret-other": "UK"},
         [
@@ -42,6 +42,11 @@ def tenants(stack) -> dict[str, directory.Tenant]:
             ("ret-other", "ret-bystander", "growth"),
         ],
     )
+    # The tests count rows at their own clock; the jobs the apply scheduled (the same functions,
+    # every ten minutes at now()) would remove expired rows between a test's snapshot and its check.
+    with stack.superuser() as su:
+        assert su.execute("update cron.job set active = false").rowcount == 3
+    return onboarded
 
 
 # (tenant slug, age, expected to go at T): just inside and just outside each plan's period
