@@ -86,9 +86,7 @@ def main() -> None:
     report = local_root() / "evidence.html"
     judged = (ExitStatus.OK, ExitStatus.VIOLATIONS)
     run("evidence", "--stack", "local", "--format", "html", "--output", str(report), allow=judged)
-    console.print(
-        "promises with 'no evidence' lack only the plan's controls: this stack has no Pulumi deployment"
-    )
+    console.print("promises with 'no evidence' lack only the plan's controls: this stack has no Pulumi deployment")
     console.print(f"open {report} in a browser: the summary is on top, each promise below it")
 
     console.print(Rule("done"))
