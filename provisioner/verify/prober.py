@@ -37,11 +37,16 @@ PARTNER_SCHEMA_SAMPLE = 8  # tenant schemas each partner probe tries
 
 
 def sample_pairs(tenants: Sequence[TenantRef], size: int, rng: random.Random) -> list[tuple[TenantRef, TenantRef]]:
-    """Every ordered pair when there are at most `size`, else `size` distinct random ones."""
+    """Every ordered pair when there are at most `size`, else `size` distinct random ones. With
+    more tenants than pairs, the pairs are a path through `size + 1` random tenants, in order:
+    each pair's target is the next pair's source, so its witness session goes on to probe."""
     if size <= 0 or len(tenants) < 2:
         return []
     if len(tenants) * (len(tenants) - 1) <= size:
         return [(a, b) for a in tenants for b in tenants if a != b]
+    if len(tenants) > size:
+        path = rng.sample(list(tenants), size + 1)
+        return list(zip(path[:-1], path[1:], strict=True))
     chosen: set[tuple[int, int]] = set()
     while len(chosen) < size:
         i, j = rng.sample(range(len(tenants)), 2)
@@ -99,6 +104,7 @@ class CellProber:
         self._drift: dict[str, str] = {}  # login role -> how its defaults differ from the templates'
         self.shared: tuple[SharedRelation, ...] = ()  # the platform's relations, read once a run
         self.objects: dict[str, SchemaObjects] = {}  # what the probed tenant schemas hold, read once a run
+        self._handed: dict[str, psycopg.Connection] = {}  # tenant id -> its witness session, to probe next
 
     def credentials(self, kind: str, owner_id: str) -> Credentials:
         name = secret_name(self.stack, kind, owner_id)
@@ -121,11 +127,16 @@ class CellProber:
         defaults drifted or the server refuses its credentials: what it did to itself."""
         self.log.attempted[logins.NAME] += 1
         who = self._holder(kind, owner_id, who)
+        handed = self._handed.pop(owner_id, None) if kind == "tenant" else None
         if who in self._drift:
+            if handed is not None:
+                handed.close()
             drift = f"its role's defaults are not the templates': {self._drift[who]}; its own probes were not run"
             self._self_inflicted(kind, owner_id, who, drift, logins.APPLY)
             return None
-        conn = self.connect_as(kind, owner_id, who)
+        if handed is not None:  # the same login, idle since its marker: the probe's transaction starts here
+            handed.autocommit = False
+        conn = handed or self.connect_as(kind, owner_id, who)
         return Session(conn, who, self.log) if conn is not None else None
 
     def _holder(self, kind: str, owner_id: str, app_role: str) -> str:
@@ -179,11 +190,18 @@ class CellProber:
             self.shared = shared_relations(self.master)
             schemas = {t.names.schema for t in [*sampled, *canary]}  # a canary has none: it holds nothing
             self.objects = tenant_objects(self.master, sorted(schemas))
-            for a, targets in by_source.items():
-                try:
-                    self._probe_tenant(a, targets, canary, result)
-                except ProvisionError as exc:  # no credentials for this tenant: the others still run
-                    result.errors.append(str(exc))
+            sources = list(by_source)
+            try:
+                for i, (a, targets) in enumerate(by_source.items()):
+                    following = sources[i + 1] if i + 1 < len(sources) else None
+                    try:
+                        self._probe_tenant(a, targets, canary, result, following)
+                    except ProvisionError as exc:  # no credentials for this tenant: the others still run
+                        result.errors.append(str(exc))
+            finally:
+                for conn in self._handed.values():
+                    conn.close()
+                self._handed.clear()
             for partner_id in partners:
                 try:
                     if self._probe_partner(partner_id, sampled):
@@ -204,7 +222,15 @@ class CellProber:
         ordered = list(dict.fromkeys([t.partner_id for t in sampled] + [t.partner_id for t in tenants]))
         return ordered[: self.size]
 
-    def _probe_tenant(self, a: TenantRef, targets: list[TenantRef], canary: list[TenantRef], result: ProbeRun) -> None:
+    def _probe_tenant(
+        self,
+        a: TenantRef,
+        targets: list[TenantRef],
+        canary: list[TenantRef],
+        result: ProbeRun,
+        following: TenantRef | None = None,
+    ) -> None:
+        """`following`: the tenant probed next; a witness session of its own is handed on to it."""
         session = self.login("tenant", a.id, a.names.app_role)
         if session is None:
             return
@@ -220,7 +246,7 @@ class CellProber:
                     if check.against:
                         check.against(probe, b)
                 result.pairs += 1
-                self._witnessed(probe, b, result)
+                self._witnessed(probe, b, result, keep=b == following and b is targets[-1])
             for c in canary:  # no login, no schema: what a pair probes of shared rows and roles
                 for check in self.checks:
                     if check.against:
@@ -228,8 +254,9 @@ class CellProber:
         finally:
             session.close()
 
-    def _witnessed(self, probe: TenantProbe, b: TenantRef, result: ProbeRun) -> None:
-        """B's own session runs a distinctive query and stays idle while A looks for it."""
+    def _witnessed(self, probe: TenantProbe, b: TenantRef, result: ProbeRun, keep: bool = False) -> None:
+        """B's own session runs a distinctive query and stays idle while A looks for it; `keep`
+        hands it on to B's own probes (one login fewer)."""
         hooks = [c.witnessed for c in self.checks if c.witnessed]
         if not hooks:
             return
@@ -247,7 +274,12 @@ class CellProber:
                 hook(probe, b, marker)
             probe.session.flush()  # judged while B's session still sits idle
             result.witnessed += 1
-        finally:
+        except BaseException:
+            witness.close()
+            raise
+        if keep:
+            self._handed[b.id] = witness
+        else:
             witness.close()
 
     def _probe_partner(self, partner_id: str, sampled: list[TenantRef]) -> bool:

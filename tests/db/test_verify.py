@@ -26,6 +26,7 @@ from psycopg import sql
 from provisioner import aws, canaries, directory
 from provisioner.connect import read_secret_json
 from provisioner.credentials import secret_name
+from provisioner.verify import prober as prober_module
 from provisioner.verify.catalog import catalog_checks, run_checks
 from provisioner.verify.findings import CellReport, Finding, verify_status
 from provisioner.verify.ledger import ledger_findings
@@ -1810,6 +1811,28 @@ def test_probe_catches_a_membership_and_stats_visibility(local_stack, outputs, w
     assert shown("{a_app} -> role {b_ro}", names) in {f.object for f in probe_findings(report, "probe_set_role")}
     stats = probe_findings(report, "probe_stat_activity")
     assert any(f.object.startswith(shown("{a_app} ->", names)) and "query text" in f.detail for f in stats)
+
+
+def test_a_witness_session_goes_on_to_probe_and_still_catches(local_stack, outputs, world, monkeypatch):
+    """Two pairs among three tenants are a path a -> b -> c: b's witness session is b's probing
+    session too (three logins, not four), and what it sees as a prober is still caught."""
+    names = world.names()
+    logins: list[str] = []
+    connect_as = prober_module.CellProber.connect_as
+
+    def counted(self, kind, owner_id, who, autocommit=False):
+        if kind == "tenant":
+            logins.append(owner_id)
+        return connect_as(self, kind, owner_id, who, autocommit)
+
+    monkeypatch.setattr(prober_module.CellProber, "connect_as", counted)
+    grants = [f"grant pg_read_all_stats to {{{t}_app}}" for t in "abc"]
+    revokes = [f"revoke pg_read_all_stats from {{{t}_app}}" for t in "abc"]
+    with committed(local_stack, names, grants, revokes):
+        report = probe(outputs, world, probes=2)
+    assert (report.probe_pairs, len(logins), len(set(logins))) == (2, 3, 3)
+    seers = {f.object.split(" ->")[0] for f in probe_findings(report, "probe_stat_activity")}
+    assert len(seers) == 2 and seers <= {shown(f"{{{t}_{role}}}", names) for t in "abc" for role in ("app", "twin")}
 
 
 @catches("probe_partner")

@@ -43,6 +43,13 @@ def test_sample_pairs_takes_every_pair_when_few_and_a_fixed_size_when_many():
     assert len(pairs) == len(set(pairs)) == 25 and all(a != b for a, b in pairs)
     assert pairs == sample_pairs(many, 25, random.Random(1))  # --seed repeats a run
     assert sample_pairs(many, 0, random.Random(1)) == [] and sample_pairs(few[:1], 5, random.Random(1)) == []
+    # more tenants than pairs: a path, each target the next pair's source, 26 tenants for 25 pairs
+    assert all(pairs[i][1] == pairs[i + 1][0] for i in range(len(pairs) - 1))
+    assert len({t for pair in pairs for t in pair}) == 26
+    # fewer: distinct random pairs
+    some = [TenantRef(f"t{i:011d}", "p") for i in range(10)]
+    pairs = sample_pairs(some, 25, random.Random(1))
+    assert len(set(pairs)) == 25 and all(a != b for a, b in pairs)
 
 
 def test_probe_log_merges_one_leak_seen_in_several_contexts():
