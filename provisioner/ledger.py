@@ -23,7 +23,8 @@ from provisioner.names import ID_LENGTH, PartnerNames, TenantNames
 from provisioner.targets import RenderedStep, Target, partner_target, tenant_target
 
 CREDENTIALS_STEP = "credentials"  # recorded once a login role's password came from Secrets Manager
-CHUNK = 1000  # targets read per ledger query; bounds memory whatever the tenant count
+CHUNK = 1000  # targets read per ledger query
+PLANNED = 100  # targets planned at most a page: what bounds memory (a query's rows are read one at a time)
 KINDS = ("partner", "tenant")
 
 ROLE_STATE_STEP = "role_state"  # recorded: a fingerprint of the login roles' own defaults and default privileges
@@ -337,9 +338,10 @@ def pages(
     *,
     judged: bool = True,
 ) -> Iterator[Page]:
-    """Pages of every active partner or tenant (or those in `only`), one query a page; `judged`
-    (only where the ledger has its seals' column, platform V070): targets the server finds
-    current come as (id, credentials version) only, unplanned."""
+    """Pages of every active partner or tenant (or those in `only`), one query for up to `chunk`
+    targets, a page for every PLANNED targets planned; `judged` (only where the ledger has its
+    seals' column, platform V070): targets the server finds current come as (id, credentials
+    version) only, unplanned."""
     after = ""
     base: dict[str, object] = {"only": sorted(only) if only is not None else None, "limit": chunk}
     if judged:
@@ -352,11 +354,9 @@ def pages(
             "steps": len(steps),
         }
     while True:
-        rows = conn.execute(_JUDGED[kind] if judged else _PAGES[kind], {**base, "after": after}).fetchall()
-        if not rows:
-            return
-        page = Page([])
-        for row in rows:
+        read, page = 0, Page([])
+        for row in conn.execute(_JUDGED[kind] if judged else _PAGES[kind], {**base, "after": after}):
+            read, after = read + 1, row[0]
             if judged:
                 target_id, current, credentials, *rest = row
                 if current:
@@ -366,7 +366,10 @@ def pages(
             target_id, partner_id, plan_name, recorded, role_state, seals = row
             target, role = login_target(kind, target_id, partner_id, plan_name)
             page.plans.append(plan_target(target, recorded or {}, role, role_state, seals or {}))
-        yield page
-        if len(rows) < chunk:
-            return  # a short page is the last: no query for an empty one
-        after = rows[-1][0]
+            if len(page.plans) == PLANNED:
+                yield page
+                page = Page([])
+        if page.plans or page.current:
+            yield page
+        if read < chunk:
+            return  # a short query is the last: none for an empty one

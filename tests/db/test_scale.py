@@ -207,3 +207,17 @@ def test_without_context_shapes_the_server_finds_no_tenant_current(ten_cells, pl
         pages = list(ledger.pages(su, "tenant"))
     assert [i for page in pages for i, _ in page.current] == []
     assert {p.target.owner_id for page in pages for p in page.plans} >= {t.id for t in cell_tenants}
+
+
+def test_pages_plan_at_most_planned_targets_and_cover_every_target_once(ten_cells, placed, monkeypatch):
+    """Memory is bounded by the targets planned a page, not by a query's rows: smaller pages,
+    split within a query or across queries, plan the same targets in the same order, each once."""
+    with ten_cells.superuser(cell=placed[0].cell) as su:
+        whole = [p.target.owner_id for page in ledger.pages(su, "tenant", judged=False) for p in page.plans]
+        monkeypatch.setattr(ledger, "PLANNED", 1)
+        within = list(ledger.pages(su, "tenant", chunk=len(whole) + 1, judged=False))
+        across = list(ledger.pages(su, "tenant", chunk=1, judged=False))
+    assert len(whole) >= 2
+    for paged in (within, across):
+        assert [len(page.plans) for page in paged] == [1] * len(whole)
+        assert [p.target.owner_id for page in paged for p in page.plans] == whole
