@@ -415,20 +415,17 @@ def apply_stack(
     """Cells in parallel; one cell down fails that cell, not the others."""
     clusters = [c for c in outputs.clusters if cells is None or c.cell in cells]
     versions = credentials.current_versions() if options.check_credentials and credentials else None
+    secrets = SecretReads(outputs.region)
+    wanted = [c.master_secret_arn for c in clusters]
+    if credentials is not None and not options.dry_run:
+        wanted += [operators.operator_secret(outputs.stack, c.cell, r) for c in clusters for r in operators.OPERATORS]
+    secrets.prefetch(wanted)
+    ledger.warm()
     workers = max(1, min(jobs or len(clusters), len(clusters)))
     reporting = options.report_credentials and credentials is not None and not options.dry_run
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
-        # The secrets are listed while the rest starts and the cells apply: in a no-op of many
-        # tenants the listing is the longest part.
+        # The secrets are listed while the cells apply.
         listed = pool.submit(credentials.current_versions) if reporting and credentials else None
-        secrets = SecretReads(outputs.region)
-        wanted = [c.master_secret_arn for c in clusters]
-        if credentials is not None and not options.dry_run:
-            wanted += [
-                operators.operator_secret(outputs.stack, c.cell, r) for c in clusters for r in operators.OPERATORS
-            ]
-        secrets.prefetch(wanted)
-        ledger.warm()
         appliers = [CellApplier(outputs, c, options, credentials, progress, versions, secrets) for c in clusters]
         results = [f.result() for f in [pool.submit(a.run) for a in appliers]]
         if listed is not None:
