@@ -11,9 +11,10 @@ the last one. moto 5.2.5 has no other persistence (no state snapshot or restore)
 The journal holds request bodies, passwords among them: it lives in the moto server's 0700
 directory as a 0600 file, and `local down --wipe` deletes it with the rest.
 
-moto records every request, reads included; before each replay the journal is compacted to
-the requests that change state, so it grows with what the stack holds, not with its use.
-A line cut short by a killed server is dropped.
+The server records only the requests that change state (motoserve), so the journal grows
+with what the stack holds, not with its use; before each replay it is compacted to those
+requests again, which drops the reads of a journal an older server wrote and a line cut short
+by a killed server.
 """
 
 from __future__ import annotations

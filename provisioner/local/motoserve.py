@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto import backends
+from moto.moto_api import recorder
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app, signal_handler
 from werkzeug.serving import run_simple
 
-from provisioner.local import motostore
+from provisioner.local import motojournal, motostore
 
 CONTROL = "/moto-api/"  # moto's own API: a journal's replay calls the server back from inside it
 
@@ -50,6 +51,19 @@ def modules_listed_once() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
+def reads_not_recorded() -> None:
+    """moto's recorder keeps what changes state only: the journal is replayed for what the
+    store holds, and a read written into it (a listing's hundred pages, every verify's
+    credential reads) cost its request a JSON line and grew the file with the stack's use."""
+    record = recorder._record_request
+
+    def record_changes(request: Any, body: bytes | None = None) -> None:
+        if motojournal.changes_state({"url": request.raw_url, "headers": request.headers}):
+            record(request, body)
+
+    recorder._record_request = record_changes  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -60,8 +74,11 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal_handler)
     motostore.install()  # before moto makes its backends
     modules_listed_once()
+    reads_not_recorded()
     app = OneAtATime(DomainDispatcherApplication(create_backend_app))
-    # Threaded still: connections are accepted (and kept alive) while another request runs.
+    # Threaded: connections are accepted while another request runs. (waitress, which keeps
+    # connections alive where werkzeug closes each, never answers a request that expects
+    # `100-continue` with an empty body, as botocore's S3 PutObject of an empty file does.)
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
