@@ -190,12 +190,11 @@ class CellProber:
             self.shared = shared_relations(self.master)
             schemas = {t.names.schema for t in [*sampled, *canary]}  # a canary has none: it holds nothing
             self.objects = tenant_objects(self.master, sorted(schemas))
-            sources = list(by_source)
+            following = [*list(by_source)[1:], None]  # each source's next one
             try:
-                for i, (a, targets) in enumerate(by_source.items()):
-                    following = sources[i + 1] if i + 1 < len(sources) else None
+                for (a, targets), after in zip(by_source.items(), following, strict=True):
                     try:
-                        self._probe_tenant(a, targets, canary, result, following)
+                        self._probe_tenant(a, targets, canary, result, after)
                     except ProvisionError as exc:  # no credentials for this tenant: the others still run
                         result.errors.append(str(exc))
             finally:
