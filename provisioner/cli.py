@@ -7,6 +7,7 @@ local stack's servers); help and an unknown command load them all.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterable
 
@@ -196,3 +197,13 @@ def main() -> None:
         if not _plain_refusal(exc):
             raise
         fail(first_line(exc), ExitStatus.COULD_NOT_RUN)
+
+
+def run() -> None:
+    """`provision` as a process of its own: main() once its command group is imported, with what
+    the imports made (the tenants group: ~55,000 objects) frozen out of the garbage collector's
+    reach. It lives until exit, and every full collection walked it again, every thread held
+    meanwhile: a no-op apply at 10 x 10,000 spent 1.67 -> 1.46 s of CPU, 2.24 -> 2.04 s of wall."""
+    _register(groups_named(sys.argv[1:]))
+    gc.freeze()
+    main()

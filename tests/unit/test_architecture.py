@@ -98,6 +98,32 @@ def test_the_entry_point_imports_no_cloud_sdk_database_driver_or_templates() -> 
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
+def _frozen_after(entry: str) -> int:
+    """How many objects `provision tenants --help` left frozen out of the collector's reach when
+    run through `entry` (run: the process's entry point; main: what tests call in process)."""
+    probe = (
+        "import gc, sys\n"
+        "from provisioner import cli\n"
+        "sys.argv = ['provision', 'tenants', '--help']\n"
+        f"try:\n    cli.{entry}()\nexcept SystemExit:\n    pass\n"
+        "print('FROZEN', gc.get_freeze_count(), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert "FROZEN" in result.stderr, result.stderr
+    return int(result.stderr.split("FROZEN", 1)[1].split()[0])
+
+
+def test_the_process_entry_point_freezes_what_its_imports_made() -> None:
+    # `provision` and `python -m provisioner` run run(): the command group's modules are out
+    # of every full collection. main(), which tests call in their own process, freezes nothing
+    # (a frozen object is never collected, and a test process outlives many runs).
+    assert _frozen_after("run") > 20_000  # the tenants group: ~55,000
+    assert _frozen_after("main") == 0
+    main_module = (ROOT / "provisioner" / "__main__.py").read_text()
+    assert "run()" in main_module
+    assert 'provision = "provisioner.cli:run"' in (ROOT / "pyproject.toml").read_text()
+
+
 def test_a_command_loads_only_its_own_group() -> None:
     # `tenants apply` and `tenants list` run without the local stack's servers, the offline
     # plan, the Pulumi SDK or the other groups' modules.
