@@ -15,7 +15,7 @@ from provisioner.connect import Credentials, connect, connect_master
 from provisioner.credentials import LIST_PAGE, CredentialStore, scram_verifier, secret_name
 from provisioner.errors import ProvisionError
 from provisioner.names import ID_ALPHABET
-from tests.helpers import app_credentials, onboard, unique
+from tests.helpers import app_credentials, apply, onboard, unique
 
 # pg_authid's format: SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>
 VERIFIER = re.compile(r"SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}")
@@ -48,6 +48,7 @@ def test_password_reaches_the_server_only_as_a_verifier(local_stack, outputs):
     # is logged while a partner and a tenant are onboarded: their passwords must not be among
     # them, their verifiers must.
     partner = unique("log-partner")
+    apply(outputs, tenant_ids=frozenset(), partner_ids=frozenset())  # the control plane: the migrator exists
     with local_stack.superuser() as su:
         su.execute("alter role askasia_master set log_statement = 'all'")
         su.execute("alter role askasia_migrator set log_statement = 'all'")
