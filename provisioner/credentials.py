@@ -96,7 +96,7 @@ class CredentialStore:
         stack in this region. ListSecrets gives a hundred a call and its pages come one after
         another (a hundred calls in a row for ten thousand tenants): when they do not fit one
         page, they are listed again in slices by their id's first character, the slices at once."""
-        sm = aws.client("secretsmanager", self.region, raw_timestamps=True)  # names and versions only
+        sm = aws.client("secretsmanager", self.region, as_sent=("ListSecrets",))  # names and versions only
         kinds = [f"askasia/{self.stack}/{kind}s/" for kind in OWNER_KINDS]
         first = sm.list_secrets(Filters=[{"Key": "name", "Values": kinds}], MaxResults=LIST_PAGE)
         found = _current(first["SecretList"])

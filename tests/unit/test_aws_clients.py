@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from provisioner import aws
@@ -29,29 +31,34 @@ def test_cells_asking_at_once_share_one_client(monkeypatch) -> None:
     assert len(made) == 10 and len({id(c) for c in made}) == 1
 
 
-def test_a_raw_timestamps_client_keeps_dates_as_sent_and_the_others_parse_them(monkeypatch) -> None:
-    """The credentials listing's client: names and versions as any client has them, dates left
-    as the service sent them (nobody reads them); the ordinary client still parses them."""
+def test_answers_as_sent_for_the_operations_named_and_parsed_for_the_others(monkeypatch) -> None:
+    """The credentials listing's client: ListSecrets' entries with the names and versions any
+    client has, dates as the numbers sent (nobody reads them); its other operations, and the
+    ordinary client, parse as usual; a refusal is still raised."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         aws._client.cache_clear()
         try:
-            listing = aws.client("secretsmanager", "eu-west-1", raw_timestamps=True)  # made first
-            made = aws.client("secretsmanager", "eu-west-1").create_secret(
-                Name="askasia/s/tenants/a1/app", SecretString="{}"
-            )
+            listing = aws.client("secretsmanager", "eu-west-1", as_sent=("ListSecrets",))  # made first
+            ordinary = aws.client("secretsmanager", "eu-west-1")
+            made = ordinary.create_secret(Name="askasia/s/tenants/a1/app", SecretString="{}")
             raw = listing.list_secrets()["SecretList"]
-            parsed = aws.client("secretsmanager", "eu-west-1").list_secrets()["SecretList"]
+            parsed = ordinary.list_secrets()["SecretList"]
+            described = listing.describe_secret(SecretId=made["ARN"])
+            with pytest.raises(ClientError) as refused:
+                listing.list_secrets(Filters=[{"Key": "bogus", "Values": ["x"]}])
         finally:
             aws._client.cache_clear()
+    assert listing is not ordinary
     assert [e["Name"] for e in raw] == [e["Name"] for e in parsed] == ["askasia/s/tenants/a1/app"]
     assert (
         raw[0]["SecretVersionsToStages"] == parsed[0]["SecretVersionsToStages"] == {made["VersionId"]: ["AWSCURRENT"]}
     )
-    assert isinstance(parsed[0]["CreatedDate"], dt.datetime)
+    assert isinstance(parsed[0]["CreatedDate"], dt.datetime) and isinstance(described["CreatedDate"], dt.datetime)
     assert (
         isinstance(raw[0]["CreatedDate"], (int, float))
         and raw[0]["CreatedDate"] == parsed[0]["CreatedDate"].timestamp()
     )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
