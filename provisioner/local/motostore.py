@@ -11,8 +11,8 @@ two replacements answer exactly what moto answers, at the cost per call AWS has:
   secret removed behind the store's back (moto pops replicas with `dict.pop`) sends the lookup
   to moto's own scan;
 - ListSecrets filtered by name (a prefix match) looks at the secrets whose names start so, found
-  in the store's sorted names, in the store's order; moto's own filters still decide, and it
-  builds the entries of the page it returns only.
+  in the store's sorted names, in the store's order; moto's own filters decide any filter beside
+  that one, and it builds the entries of the page it returns only.
 """
 
 from __future__ import annotations
@@ -118,13 +118,17 @@ def list_secrets(
 ) -> tuple[list[dict[str, Any]], str | None]:
     prefixes = name_prefixes(filters)
     store = self.secrets
-    candidates = (
-        store.named(prefixes) if prefixes is not None and isinstance(store, IndexedSecretsStore) else store.values()
-    )
+    candidates: Iterable[Secret]
+    if prefixes is not None and isinstance(store, IndexedSecretsStore):
+        # A lone name filter is what named() matched already; any other still goes through moto's.
+        candidates, decided = store.named(prefixes), len(filters) == 1
+    else:
+        candidates, decided = store.values(), False
     listed = [
         secret
         for secret in candidates
-        if (include_planned_deletion or not getattr(secret, "deleted_date", None)) and models._matches(secret, filters)
+        if (include_planned_deletion or not getattr(secret, "deleted_date", None))
+        and (decided or models._matches(secret, filters))
     ]
     page, token = self._get_secret_values_page_and_next_token(listed, max_results, next_token)  # type: ignore[arg-type]
     return [secret.to_dict() for secret in page], token  # type: ignore[attr-defined]

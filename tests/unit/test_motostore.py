@@ -2,7 +2,7 @@
 against stock moto and against the indexed store with its page-only listing, give the same
 answers (ARNs' random suffixes, version ids and dates aside), lookups by name, full and partial
 ARN, replicas removed behind the store's back, deletions, and paged listings filtered by name
-prefixes and negations, in the store's order after a secret is made again, included."""
+prefixes, negations and other filters beside them, in the store's order after a secret is made again, included."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def scenario() -> list[Any]:
         sm.delete_secret(SecretId="askasia/s/tenants/a2/app", RecoveryWindowInDays=7)
         sm.delete_secret(SecretId=arns["askasia/s/tenants/b1/app"], ForceDeleteWithoutRecovery=True)
         seen.append(answer(sm.describe_secret, SecretId=arns["askasia/s/tenants/b1/app"]))
-        sm.create_secret(Name="askasia/s/tenants/b1/app", SecretString="new")
+        sm.create_secret(Name="askasia/s/tenants/b1/app", SecretString="new", Description="made again")
         seen.append(answer(sm.describe_secret, SecretId=arns["askasia/s/tenants/b1/app"]))
         seen.append(answer(sm.describe_secret, SecretId="askasia/s/tenants/b1/app"))
 
@@ -85,6 +85,9 @@ def scenario() -> list[Any]:
         seen.append(pages(sm, Filters=[{"Key": "name", "Values": ["askasia/s/tenants/"]}], IncludePlannedDeletion=True))
         seen.append(pages(sm, Filters=[{"Key": "name", "Values": ["!askasia/s/tenants/a"]}]))
         seen.append(pages(sm, Filters=[{"Key": "name", "Values": ["askasia/s/tenants/b1/app", "askasia/s/tenants/b"]}]))
+        # A name filter with another: moto's filters still decide (only the description one holds).
+        described = [{"Key": "name", "Values": ["askasia/s/tenants/"]}, {"Key": "description", "Values": ["again"]}]
+        seen.append(pages(sm, Filters=described))
         seen.append(pages(replica_sm, Filters=[{"Key": "name", "Values": ["askasia/"]}]))
     return seen
 
