@@ -85,5 +85,17 @@ def reaped_cpu(pid: int) -> float:
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
+def yardstick() -> float:
+    """Seconds a fixed piece of Python arithmetic takes on one core, best of three: how fast the
+    machine is right now. Its speed drifts by a third within an hour here (a shared host), so a
+    run's figures compare with another run's only beside this."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(5_000_000))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def line(name: str, value: str, target: str, ok: bool) -> str:
     return f"{name:<58} {value:>14}   target {target:<12} {'OK' if ok else 'MISSED'}"

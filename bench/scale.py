@@ -22,7 +22,8 @@ stack without building it (1, 5, 6 and the new-tenant profile add tenants: not r
 Then where the time goes: the same no-op apply, an apply of new tenants and a verify in this
 process with the suspected costs timed (template rendering, TLS connections, Secrets Manager
 calls, ledger queries, SCRAM hashing, batches, catalog checks, probes), summed over the cells'
-threads.
+threads. The machine's speed (a fixed loop, `_stack.yardstick`) is printed at the start and the
+end: the figures of two runs compare only beside it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from _stack import REPO, fresh_stack, kept_stack, line, own_cpu, reaped_cpu, record_tenants
+from _stack import REPO, fresh_stack, kept_stack, line, own_cpu, reaped_cpu, record_tenants, yardstick
 from botocore.client import BaseClient
 
 from provisioner import apply as apply_module
@@ -259,7 +260,7 @@ def main() -> None:
     where = f"{args.cells} cell(s) x {n} tenants"
     root = stack.layout.root
     work = Path(tempfile.mkdtemp(prefix="askasia-scale-"))
-    report, profiles = [], []
+    report, profiles = [f"machine speed at the start: a fixed loop in {yardstick():.3f} s (lower is faster)"], []
     try:
         if args.reuse:
             # The same stack again: its tenants were applied by the run that built it.
@@ -370,6 +371,7 @@ def main() -> None:
             )
         )
     finally:
+        report.append(f"machine speed at the end: the same loop in {yardstick():.3f} s")
         print("\n".join(report))
         print("where the time goes (in-process runs):")
         print("\n".join(profiles))
