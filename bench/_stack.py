@@ -87,8 +87,8 @@ def reaped_cpu(pid: int) -> float:
 
 def yardstick() -> float:
     """Seconds a fixed piece of Python arithmetic takes on one core, best of three: how fast the
-    machine is right now. Its speed drifts by a third within an hour here (a shared host), so a
-    run's figures compare with another run's only beside this."""
+    machine is right now. Here its speed drifts by up to 40% within minutes (a shared host), so
+    a run's figures compare with another run's only beside this."""
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
