@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,20 +75,26 @@ def test_provision_help_starts_without_pulumi_components_or_policy() -> None:
     assert "tenants" in result.stdout and "plan" in result.stdout
 
 
-def _loaded_after(argv: list[str], prefixes: set[str]) -> list[str]:
-    """The modules under `prefixes` that `provision <argv>` has imported when it exits."""
+def _after(argv: list[str], expression: str, entry: str = "main") -> Any:
+    """The value of `expression` in a process of its own once `provision <argv>` has run through
+    `cli.<entry>` (main: what tests call in process; run: the process's entry point)."""
     probe = (
-        "import sys\n"
+        "import gc, sys\n"
         "from provisioner import cli\n"
         f"sys.argv = ['provision', *{argv!r}]\n"
-        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-        f"prefixes = {sorted(prefixes)!r}\n"
-        "print('LOADED', sorted(m for m in sys.modules if any(m == p or m.startswith(p + '.') for p in prefixes)),"
-        " file=sys.stderr)\n"
+        f"try:\n    cli.{entry}()\nexcept SystemExit:\n    pass\n"
+        f"print('AFTER', repr({expression}), file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert "LOADED" in result.stderr, result.stderr
-    return ast.literal_eval(result.stderr.split("LOADED", 1)[1].strip())
+    assert "AFTER" in result.stderr, result.stderr
+    return ast.literal_eval(result.stderr.split("AFTER", 1)[1].strip())
+
+
+def _loaded_after(argv: list[str], prefixes: set[str]) -> list[str]:
+    """The modules under `prefixes` that `provision <argv>` has imported when it exits."""
+    return _after(
+        argv, f"sorted(m for m in sys.modules if any(m == p or m.startswith(p + '.') for p in {sorted(prefixes)!r}))"
+    )
 
 
 def test_the_entry_point_imports_no_cloud_sdk_database_driver_or_templates() -> None:
@@ -98,27 +105,13 @@ def test_the_entry_point_imports_no_cloud_sdk_database_driver_or_templates() -> 
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
-def _frozen_after(entry: str) -> int:
-    """How many objects `provision tenants --help` left frozen out of the collector's reach when
-    run through `entry` (run: the process's entry point; main: what tests call in process)."""
-    probe = (
-        "import gc, sys\n"
-        "from provisioner import cli\n"
-        "sys.argv = ['provision', 'tenants', '--help']\n"
-        f"try:\n    cli.{entry}()\nexcept SystemExit:\n    pass\n"
-        "print('FROZEN', gc.get_freeze_count(), file=sys.stderr)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert "FROZEN" in result.stderr, result.stderr
-    return int(result.stderr.split("FROZEN", 1)[1].split()[0])
-
-
 def test_the_process_entry_point_freezes_what_its_imports_made() -> None:
     # `provision` and `python -m provisioner` run run(): the command group's modules are out
     # of every full collection. main(), which tests call in their own process, freezes nothing
     # (a frozen object is never collected, and a test process outlives many runs).
-    assert _frozen_after("run") > 20_000  # the tenants group: ~55,000
-    assert _frozen_after("main") == 0
+    frozen = "gc.get_freeze_count()"
+    assert _after(["tenants", "--help"], frozen, entry="run") > 20_000  # the tenants group: ~55,000
+    assert _after(["tenants", "--help"], frozen, entry="main") == 0
     main_module = (ROOT / "provisioner" / "__main__.py").read_text()
     assert "run()" in main_module
     assert 'provision = "provisioner.cli:run"' in (ROOT / "pyproject.toml").read_text()
